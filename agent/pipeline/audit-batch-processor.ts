@@ -1,0 +1,299 @@
+// Batches log records for export, the way an audit log needs it. Unlike the SDK's
+// BatchLogRecordProcessor, it never drops a record: the queue is bounded by backpressure
+// (`waitForRoom`, which the sink awaits, so sources stop reading while it is full) instead of by
+// dropping, a failed export is retried until it succeeds or the agent stops, and each record's ack
+// is called only after the aggregator accepted its batch.
+//
+// One batch is exported at a time, so batches complete, and records are acknowledged, in order.
+// A batch is exported when it holds `maxBatchRecords` records, when its oldest record has waited
+// `maxDelayMs`, or on flush.
+import { context as otelContext, type Context } from '@opentelemetry/api';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
+import type { Logger } from '../../core/logger.ts';
+import type { AckFn } from '../sources/source.ts';
+import { ackFromContext } from './ack.ts';
+import { backoffDelay } from './backoff.ts';
+import { isPermanentExportFailure, retryAfterOf } from './export-failure.ts';
+
+export interface AuditBatchProcessorOptions {
+  exporter: LogRecordExporter;
+  logger: Logger;
+  /** Most records in one export (`output.batch.max_records`). Default: 512. */
+  maxBatchRecords?: number;
+  /** Longest a record waits for its batch to fill, in ms (`output.batch.max_delay_ms`). Default: 1000. */
+  maxDelayMs?: number;
+  /**
+   * Records held (waiting plus being exported) beyond which `waitForRoom` waits. It is a bound on
+   * cooperating writers: a record emitted anyway is still kept, never dropped. At least
+   * `maxBatchRecords`. Default: 4 × maxBatchRecords.
+   */
+  maxQueueRecords?: number;
+  /** Upper bound of the first retry delay, in ms. Default: 250. */
+  initialBackoffMs?: number;
+  /** Largest retry delay, in ms. Default: 30000. */
+  maxBackoffMs?: number;
+  /** Longest wait honoured from a Retry-After header, in ms. Default: 300000. */
+  maxRetryAfterMs?: number;
+  /**
+   * How long `shutdown` keeps trying to deliver what is queued, in ms. What is still undelivered
+   * then stays unacknowledged, so its lines are read and sent again after the restart. Default: 5000.
+   */
+  shutdownTimeoutMs?: number;
+}
+
+interface Entry {
+  record: ReadableLogRecord;
+  ack: AckFn | undefined;
+  seq: number;
+  /** When the record arrived (ms, monotonic clock). */
+  at: number;
+}
+
+interface FlushWaiter {
+  target: number;
+  resolve: () => void;
+}
+
+export class AuditBatchProcessor implements LogRecordProcessor {
+  #exporter: LogRecordExporter;
+  #logger: Logger;
+  #maxBatch: number;
+  #maxDelayMs: number;
+  #maxQueue: number;
+  #backoff: { initialMs: number; maxMs: number };
+  #maxRetryAfterMs: number;
+  #shutdownTimeoutMs: number;
+
+  #waiting: Entry[] = [];
+  #exporting: Entry[] = [];
+  /** The export loop of the current batch, while one runs. */
+  #loop: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #nextSeq = 0;
+  /** Every record with seq <= this was acknowledged or set aside. */
+  #settledSeq = -1;
+  /** Records with seq <= this are exported without waiting for their batch to fill. */
+  #flushTarget = -1;
+  #flushWaiters: FlushWaiter[] = [];
+  #roomWaiters: (() => void)[] = [];
+  #closing = false;
+  /** Shutdown gave up: no more attempts. */
+  #aborted = false;
+  #cancelSleep: (() => void) | undefined;
+  #shutdown: Promise<void> | undefined;
+  /** Batches the aggregator refused; held until the shipping issue adds a dead-letter set-aside. */
+  #rejected: Entry[] = [];
+  /** Reason of the failure being retried, to log each change of state once. */
+  #failing: string | undefined;
+
+  constructor(options: AuditBatchProcessorOptions) {
+    this.#exporter = options.exporter;
+    this.#logger = options.logger;
+    this.#maxBatch = options.maxBatchRecords ?? 512;
+    this.#maxDelayMs = options.maxDelayMs ?? 1000;
+    this.#maxQueue = Math.max(options.maxQueueRecords ?? 4 * this.#maxBatch, this.#maxBatch);
+    this.#backoff = { initialMs: options.initialBackoffMs ?? 250, maxMs: options.maxBackoffMs ?? 30_000 };
+    this.#maxRetryAfterMs = options.maxRetryAfterMs ?? 300_000;
+    this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? 5000;
+  }
+
+  /** Records held: waiting for a batch, or in the batch being exported. */
+  get queued(): number {
+    return this.#waiting.length + this.#exporting.length;
+  }
+
+  /** Records of batches the aggregator rejected (held, never acknowledged). */
+  get rejected(): number {
+    return this.#rejected.length;
+  }
+
+  onEmit(logRecord: ReadWriteLogRecord, context?: Context): void {
+    if (this.#aborted) {
+      // Too late to deliver; the record stays unacknowledged and is read again after a restart.
+      return;
+    }
+    const ack = ackFromContext(context ?? otelContext.active());
+    this.#waiting.push({ record: logRecord, ack, seq: this.#nextSeq++, at: performance.now() });
+    this.#pump();
+  }
+
+  /**
+   * Resolves when fewer than `maxQueueRecords` records are held, at once if they are already.
+   * Also resolves once the processor shuts down, so no writer waits forever.
+   */
+  waitForRoom(): Promise<void> {
+    if (this.#hasRoom()) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
+  }
+
+  /** Exports everything emitted so far; resolves when all of it is acknowledged (or set aside). */
+  forceFlush(): Promise<void> {
+    const target = this.#nextSeq - 1;
+    if (this.#settledSeq >= target || this.#aborted) return Promise.resolve();
+    this.#flushTarget = Math.max(this.#flushTarget, target);
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#flushWaiters.push({ target, resolve });
+    this.#pump();
+    return promise;
+  }
+
+  /** Flushes (for at most `shutdownTimeoutMs`), then shuts the exporter down. Safe to call twice. */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#doShutdown();
+    return this.#shutdown;
+  }
+
+  async #doShutdown(): Promise<void> {
+    this.#closing = true;
+    this.#releaseRoomWaiters();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), this.#shutdownTimeoutMs);
+    });
+    const gaveUp = await Promise.race([this.forceFlush().then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (gaveUp) {
+      this.#aborted = true;
+      const unacknowledged = this.queued;
+      this.#cancelSleep?.();
+      await this.#exporter.shutdown();
+      await this.#loop;
+      clearTimeout(this.#timer);
+      for (const w of this.#flushWaiters.splice(0)) w.resolve();
+      this.#logger.warn(
+        { code: 'CIA_ERR_SHIP_UNAVAILABLE', records: unacknowledged },
+        'stopping with records the aggregator has not acknowledged; they are read and sent again after the restart',
+      );
+    } else {
+      await this.#exporter.shutdown();
+    }
+    if (this.#rejected.length > 0) {
+      this.#logger.error(
+        { code: 'CIA_ERR_SHIP_REJECTED', records: this.#rejected.length },
+        'stopping with records the aggregator rejected; their sources did not move past them and send them again after the restart',
+      );
+    }
+  }
+
+  #hasRoom(): boolean {
+    return this.queued < this.#maxQueue || this.#closing;
+  }
+
+  #releaseRoomWaiters(): void {
+    if (!this.#hasRoom()) return;
+    for (const resolve of this.#roomWaiters.splice(0)) resolve();
+  }
+
+  /** Starts exporting the next batch when one is due and none is being exported. */
+  #pump(): void {
+    if (this.#loop !== undefined || this.#aborted) return;
+    const head = this.#waiting[0];
+    if (head === undefined) return;
+    const waited = performance.now() - head.at;
+    const due = this.#waiting.length >= this.#maxBatch || head.seq <= this.#flushTarget || waited >= this.#maxDelayMs;
+    if (!due) {
+      this.#timer ??= setTimeout(() => {
+        this.#timer = undefined;
+        this.#pump();
+      }, this.#maxDelayMs - waited);
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#exporting = this.#waiting.splice(0, this.#maxBatch);
+    this.#loop = this.#exportUntilDone(this.#exporting).finally(() => {
+      this.#loop = undefined;
+      this.#pump();
+    });
+  }
+
+  /** Exports one batch, retrying transient failures until it is delivered, rejected or shutdown gives up. */
+  async #exportUntilDone(batch: Entry[]): Promise<void> {
+    const records = batch.map((e) => e.record);
+    for (let attempt = 0; ; attempt++) {
+      const result = await this.#exportOnce(records);
+      if (result.code === ExportResultCode.SUCCESS) {
+        if (this.#failing !== undefined) {
+          this.#logger.info({ attempts: attempt + 1 }, 'aggregator accepts records again');
+          this.#failing = undefined;
+        }
+        this.#settle(batch, true);
+        return;
+      }
+      if (isPermanentExportFailure(result.error)) {
+        // A permanent rejection: sending the same batch again would fail again. The records are
+        // kept and never acknowledged, so their sources' checkpoints do not move past them (later
+        // batches are still sent; a restart re-reads from the first rejected line). The shipping
+        // issue replaces this with a dead-letter set-aside.
+        this.#logger.error(
+          { code: 'CIA_ERR_SHIP_REJECTED', records: batch.length, err: result.error?.message },
+          'aggregator rejected a batch; it is held and its sources stop advancing their checkpoints',
+        );
+        this.#rejected.push(...batch);
+        this.#settle(batch, false);
+        return;
+      }
+      if (this.#aborted) return;
+      const reason = result.error?.message ?? 'export failed';
+      if (reason !== this.#failing) {
+        this.#logger.warn(
+          { code: 'CIA_ERR_SHIP_UNAVAILABLE', records: batch.length, err: reason },
+          this.#failing === undefined ? 'cannot deliver records to the aggregator; retrying until it accepts them' : 'still cannot deliver records; retrying',
+        );
+        this.#failing = reason;
+      }
+      const retryAfter = retryAfterOf(result.error);
+      const delay =
+        retryAfter === undefined ? backoffDelay(attempt, this.#backoff) : Math.min(retryAfter, this.#maxRetryAfterMs);
+      await this.#sleep(delay);
+      if (this.#aborted) return;
+    }
+  }
+
+  #exportOnce(records: ReadableLogRecord[]): Promise<ExportResult> {
+    return new Promise<ExportResult>((resolve) => {
+      try {
+        this.#exporter.export(records, resolve);
+      } catch (err) {
+        resolve({ code: ExportResultCode.FAILED, error: err instanceof Error ? err : new Error(String(err)) });
+      }
+    });
+  }
+
+  /** Waits `ms`, or less when shutdown gives up. */
+  #sleep(ms: number): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const timer = setTimeout(resolve, ms);
+    this.#cancelSleep = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    return promise.finally(() => {
+      this.#cancelSleep = undefined;
+    });
+  }
+
+  /** The batch is done: acknowledge it (or not), make room, and resolve the flushes it completes. */
+  #settle(batch: Entry[], acknowledged: boolean): void {
+    if (acknowledged) {
+      for (const entry of batch) {
+        if (entry.ack === undefined) continue;
+        try {
+          entry.ack();
+        } catch (err) {
+          this.#logger.error({ err: (err as Error).message }, 'record ack failed');
+        }
+      }
+    }
+    this.#exporting = [];
+    this.#settledSeq = batch.at(-1)?.seq ?? this.#settledSeq;
+    this.#releaseRoomWaiters();
+    const remaining: FlushWaiter[] = [];
+    for (const w of this.#flushWaiters) {
+      if (w.target <= this.#settledSeq) w.resolve();
+      else remaining.push(w);
+    }
+    this.#flushWaiters = remaining;
+  }
+}

@@ -1,0 +1,138 @@
+// Starting and stopping the agent: sources -> pipeline (OpenTelemetry logs SDK + audit batch
+// processor) -> OTLP/HTTP exporter. The stop order is what makes a graceful stop lose nothing and
+// re-send little: stop reading, flush the pipeline (its acks move the checkpoints), then persist
+// the checkpoints.
+import { mkdir } from 'node:fs/promises';
+import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
+import { loadAgentConfig } from '../config/loader.ts';
+import type { AgentConfig } from '../config/schema.ts';
+import { CiAuditError } from '../core/errors.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
+import { redactUrl } from '../core/secrets.ts';
+import { Pipeline } from './pipeline/pipeline.ts';
+import { agentResource } from './resource.ts';
+import { logsEndpoint, OtlpHttpLogExporter } from './sinks/otlp-http-exporter.ts';
+import { FileSource } from './sources/file/file-source.ts';
+import type { Source } from './sources/source.ts';
+
+export interface StartAgentOptions {
+  /** Replaces the OTLP/HTTP exporter (tests, or another transport). */
+  exporter?: LogRecordExporter;
+  /** Poll interval of file sources, in ms. Default: 1000. */
+  pollIntervalMs?: number;
+  /** How long a stop keeps trying to deliver queued records, in ms. Default: 5000. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface AgentHandle {
+  readonly config: AgentConfig;
+  readonly sources: readonly Source[];
+  readonly pipeline: Pipeline;
+  /** Stops reading, flushes, persists checkpoints. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Starts the agent in this process. Rejects (after undoing what it started) when a source cannot start. */
+export async function startAgent(config: AgentConfig, logger: Logger, options: StartAgentOptions = {}): Promise<AgentHandle> {
+  const agentId = config.agent.id;
+  const stateDir = config.agent.state_dir;
+  try {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  } catch (cause) {
+    throw new CiAuditError(
+      'CIA_ERR_SOURCE_CHECKPOINT',
+      `cannot create the state folder ${stateDir} (agent.state_dir): ${(cause as Error).message}; create it or pick a writable folder`,
+      { cause, details: { option: 'agent.state_dir', path: stateDir } },
+    );
+  }
+
+  const exporter =
+    options.exporter ??
+    new OtlpHttpLogExporter({ url: config.output.url, token: config.output.token, timeoutMs: config.output.timeout_ms, logger });
+  const pipeline = new Pipeline({
+    resource: agentResource({ agentId }),
+    exporter,
+    logger,
+    maxBatchRecords: config.output.batch.max_records,
+    maxDelayMs: config.output.batch.max_delay_ms,
+    ...(options.shutdownTimeoutMs === undefined ? {} : { shutdownTimeoutMs: options.shutdownTimeoutMs }),
+  });
+
+  const sources: Source[] = config.sources.map(
+    (source) =>
+      new FileSource({
+        config: source,
+        agentId,
+        stateDir,
+        logger,
+        ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
+      }),
+  );
+
+  const started: Source[] = [];
+  try {
+    for (const source of sources) {
+      await source.start(pipeline.sink);
+      started.push(source);
+    }
+  } catch (err) {
+    await stopAll(started, pipeline, logger);
+    throw err;
+  }
+
+  logger.info(
+    { agentId, sources: sources.map((s) => s.id), output: redactUrl(logsEndpoint(config.output.url)), stateDir },
+    'agent started',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    config,
+    sources,
+    pipeline,
+    stop() {
+      stopping ??= stopAll(sources, pipeline, logger).then(() => logger.info({ agentId }, 'agent stopped'));
+      return stopping;
+    },
+  };
+}
+
+async function stopAll(sources: readonly Source[], pipeline: Pipeline, logger: Logger): Promise<void> {
+  await Promise.all(sources.map((s) => s.stop()));
+  await pipeline.shutdown();
+  const closed = await Promise.allSettled(sources.map((s) => s.close()));
+  const failed = closed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) {
+    logger.error({ err: (failed.reason as Error).message }, 'cannot persist source state on stop');
+    throw failed.reason;
+  }
+}
+
+/**
+ * Runs the agent until SIGINT or SIGTERM, then stops it gracefully and resolves. A second signal
+ * during the stop ends the process at once (the handlers are removed after the first).
+ * Configuration errors reject with a CiAuditError, which the command line prints.
+ */
+export async function runAgent(options: { configFile: string; logger?: Logger }): Promise<void> {
+  const { config } = await loadAgentConfig(options.configFile);
+  const logger = options.logger ?? createLogger({ name: 'agent', level: config.log.level, format: config.log.format });
+  const { promise: signalled, resolve } = Promise.withResolvers<NodeJS.Signals>();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    resolve(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let agent: AgentHandle;
+  try {
+    agent = await startAgent(config, logger);
+  } catch (err) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    throw err;
+  }
+  const signal = await signalled;
+  logger.info({ signal }, 'stopping agent');
+  await agent.stop();
+}

@@ -1,0 +1,115 @@
+// What an OTLP/HTTP response means for the batch that was sent: a pure function of status, headers
+// and body, so that each rule is tested on its own (OTLP/HTTP specification, "Failures" and
+// "Retryable Response Codes").
+import type { IncomingHttpHeaders } from 'node:http';
+import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
+import { parseRetryAfter } from '../pipeline/backoff.ts';
+
+/** Longest response message quoted in a log line or error. */
+export const maxQuotedMessageLength = 512;
+
+export type ExportOutcome =
+  /** Accepted. `rejected` > 0 is an OTLP partial success: those records were refused for good. */
+  | { kind: 'success'; rejected: number; message?: string }
+  /** Try again later, not before `retryAfterMs` when the server said so. */
+  | { kind: 'retryable'; status: number; reason: string; retryAfterMs?: number }
+  /** The server will never accept this batch as it is. */
+  | { kind: 'permanent'; status: number; reason: string };
+
+export function classifyResponse(status: number, headers: IncomingHttpHeaders, body: Uint8Array, now: number = Date.now()): ExportOutcome {
+  const contentType = headerValue(headers['content-type']);
+  if (status >= 200 && status < 300) return successOutcome(contentType, body);
+  const message = responseMessage(contentType, body);
+  const reason = message === '' ? `HTTP ${status}` : `HTTP ${status}: ${message}`;
+  if (status === 408 || status === 429 || status >= 500) {
+    const retryAfterMs = parseRetryAfter(headers['retry-after'], now);
+    return retryAfterMs === undefined ? { kind: 'retryable', status, reason } : { kind: 'retryable', status, reason, retryAfterMs };
+  }
+  if (status >= 400) return { kind: 'permanent', status, reason };
+  // 1xx/3xx are not part of OTLP/HTTP (redirects are not followed): likely a proxy or a wrong URL
+  // that an operator can fix, so wait and retry rather than give the records up.
+  return { kind: 'retryable', status, reason: `unexpected ${reason}` };
+}
+
+function successOutcome(contentType: string, body: Uint8Array): ExportOutcome {
+  if (body.length === 0 || !contentType.includes('protobuf')) return { kind: 'success', rejected: 0 };
+  try {
+    const partial = ProtobufLogsSerializer.deserializeResponse(body).partialSuccess;
+    const rejected = partial?.rejectedLogRecords ?? 0;
+    const message = partial?.errorMessage;
+    return message === undefined || message === '' ? { kind: 'success', rejected } : { kind: 'success', rejected, message: bound(message) };
+  } catch {
+    // The batch was accepted (2xx); an unreadable response body does not change that.
+    return { kind: 'success', rejected: 0 };
+  }
+}
+
+/**
+ * The human-readable message of an error response, at most `maxQuotedMessageLength` characters:
+ * the `message` of a google.rpc.Status (protobuf, as OTLP prescribes) or of a JSON object, else
+ * the body as text.
+ */
+export function responseMessage(contentType: string, body: Uint8Array): string {
+  if (body.length === 0) return '';
+  if (contentType.includes('protobuf')) {
+    const message = statusMessage(body);
+    if (message !== undefined) return bound(message);
+  }
+  const text = Buffer.from(body.buffer, body.byteOffset, Math.min(body.byteLength, maxQuotedMessageLength * 4)).toString('utf8');
+  if (contentType.includes('json')) {
+    try {
+      const parsed = JSON.parse(text) as unknown;
+      const message = (parsed as { message?: unknown } | null)?.message;
+      if (typeof message === 'string') return bound(message);
+    } catch {
+      // Cut off or not JSON after all: quote the text.
+    }
+  }
+  return bound(text);
+}
+
+/** Field 2 (`message`) of a google.rpc.Status message; undefined when the bytes are not one. */
+function statusMessage(bytes: Uint8Array): string | undefined {
+  let pos = 0;
+  const varint = (): number => {
+    let result = 0;
+    for (let shift = 0; shift < 50; shift += 7) {
+      if (pos >= bytes.length) throw new RangeError('truncated');
+      const b = bytes[pos++]!;
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return result;
+    }
+    throw new RangeError('varint too long');
+  };
+  try {
+    let message: string | undefined;
+    while (pos < bytes.length) {
+      const tag = varint();
+      const field = Math.floor(tag / 8);
+      const wireType = tag % 8;
+      if (wireType === 0) varint();
+      else if (wireType === 1) pos += 8;
+      else if (wireType === 5) pos += 4;
+      else if (wireType === 2) {
+        const length = varint();
+        if (pos + length > bytes.length) return undefined;
+        if (field === 2) message = Buffer.from(bytes.buffer, bytes.byteOffset + pos, length).toString('utf8');
+        pos += length;
+      } else return undefined;
+    }
+    return pos === bytes.length ? message : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function bound(text: string): string {
+  // One line, no control characters: the message ends up in our own log.
+  // eslint-disable-next-line no-control-regex
+  const clean = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return clean.length > maxQuotedMessageLength ? `${clean.slice(0, maxQuotedMessageLength)}…` : clean;
+}
+
+function headerValue(value: string | string[] | undefined): string {
+  return (Array.isArray(value) ? value[0] : value)?.toLowerCase() ?? '';
+}

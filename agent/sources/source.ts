@@ -1,0 +1,52 @@
+// The seam between inputs and the pipeline: a Source reads records and writes them into a
+// RecordSink; the pipeline calls each record's `ack` once the aggregator has acknowledged the
+// batch that carried it. A source moves its durable position (file offset, journald cursor) only
+// on `ack`, so whatever was not acknowledged is read again after a restart (at-least-once).
+import type { AnyValue, AttributeValue, SeverityNumber } from '@opentelemetry/api';
+
+/**
+ * Attributes a source sets on a record. Keys come from `recordAttr` in core/wire.ts
+ * (dataset, record id, log.file.path, log.offset) plus any the source adds.
+ */
+export type SourceRecordAttributes = Record<string, AttributeValue>;
+
+/** Called once, after the aggregator acknowledged the batch holding the record. Must not throw. */
+export type AckFn = () => void;
+
+/** One record as a source emits it, before enrichment. */
+export interface SourceRecord {
+  /** The record's text (for files: one line without its line ending). */
+  body: AnyValue;
+  attributes: SourceRecordAttributes;
+  /** When the source read the record (milliseconds since the epoch). */
+  observedAt: number;
+  /** Set by parsers that know it; absent for raw lines. */
+  severityNumber?: SeverityNumber;
+  /** Called once the aggregator acknowledged the record. Never called for a record that was not. */
+  ack: AckFn;
+}
+
+/** Where a source writes its records. */
+export interface RecordSink {
+  /**
+   * Hands one record to the pipeline. The returned promise resolves when there is room downstream:
+   * that is the backpressure. A source awaits it before reading more, so a slow or unreachable
+   * aggregator stops reading instead of filling memory or dropping records.
+   */
+  write(record: SourceRecord): Promise<void>;
+}
+
+/** An input of the agent. */
+export interface Source {
+  /** The source's id from the configuration; used in logs and checkpoint file names. */
+  readonly id: string;
+  /** Loads the source's durable state and starts reading into `sink`. Rejects when it cannot start. */
+  start(sink: RecordSink): Promise<void>;
+  /** Stops reading: no `sink.write` after it resolves. Acks may still arrive until `close()`. */
+  stop(): Promise<void>;
+  /**
+   * Called after the pipeline flushed: persists the final state (checkpoints) and releases
+   * resources. Acks that arrive later are ignored. Safe to call twice.
+   */
+  close(): Promise<void>;
+}

@@ -1,0 +1,28 @@
+// The index stage's interface: where mapped records go. The Elasticsearch writer implements it;
+// tests use fakes.
+import type { MappedRecord } from '../map/ecs.ts';
+import type { FailedItem } from './bulk-result.ts';
+
+export type WriterState = 'starting' | 'ready' | 'unavailable' | 'closed';
+
+export interface WriteResult {
+  /** Documents Elasticsearch created. */
+  created: number;
+  /** Documents it already held (409 on create): success, the record was sent before. */
+  duplicates: number;
+  /** Documents it refused for good (mapping or parsing errors); `index` is the position in the input. */
+  rejected: FailedItem[];
+}
+
+export interface DocumentWriter {
+  /** True once Elasticsearch is reachable and the index templates are in place. */
+  readonly ready: boolean;
+  readonly state: WriterState;
+  /** Seconds a client should wait before retrying while not ready or overloaded. */
+  retryAfterSeconds(): number;
+  /**
+   * Resolves only once Elasticsearch holds every record that was not rejected. Throws CiAuditError
+   * CIA_ERR_ES_UNAVAILABLE (or CIA_ERR_ES_AUTH) when it does not: the caller must not acknowledge.
+   */
+  write(records: readonly MappedRecord[]): Promise<WriteResult>;
+}

@@ -1,0 +1,241 @@
+// DecodedLogRecord -> Elastic Common Schema document and its data stream. A pure function: no
+// clock (the ingest time is passed in), no I/O, never throws on bad data. A record that lacks
+// something is still mapped, with what was wrong listed in `issues` and in `ci_audit.issues`.
+import { createHash } from 'node:crypto';
+import { agentServiceName, dataStreamName, datasetPattern, defaultDataset, recordAttr, resourceAttr } from '../../core/wire.ts';
+import type { AttributeValue, Attributes, DecodedLogRecord } from '../log-record.ts';
+
+/** What can be wrong with a record; each is flagged on the document, none stops it being indexed. */
+export type MappingIssue =
+  | 'dataset_missing'
+  | 'dataset_invalid'
+  | 'timestamp_missing'
+  | 'timestamp_out_of_range'
+  | 'record_id_missing'
+  | 'log_offset_invalid';
+
+export interface MappedRecord {
+  /** Data stream to index into, `logs-ci_audit.<dataset>-<namespace>`. */
+  dataStream: string;
+  /** Deterministic `_id`, so that a re-sent record is a conflict (409), not a duplicate. Absent: Elasticsearch picks one. */
+  id?: string;
+  document: EcsDocument;
+  issues: MappingIssue[];
+}
+
+export type EcsDocument = Record<string, unknown>;
+
+export interface MapOptions {
+  /** Namespace part of the data stream name. */
+  namespace: string;
+  /** Ingest time, for `event.ingested`. */
+  ingested: Date;
+}
+
+/** Largest time `date_nanos` can hold: 2262-04-11T23:47:16.854775807Z. */
+const maxDateNanos = 2n ** 63n - 1n;
+/** Elasticsearch rejects `_id`s longer than 512 bytes; longer ids are hashed. */
+const maxIdBytes = 512;
+
+const consumedResource = new Set<string>([resourceAttr.hostName, resourceAttr.serviceName, resourceAttr.serviceVersion, resourceAttr.agentId]);
+
+export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedRecord {
+  const issues: MappingIssue[] = [];
+  const attributes = { ...record.attributes };
+
+  // Dataset -> data stream. A bad value is kept among the attributes so that nothing is lost.
+  const rawDataset = attributes[recordAttr.dataset];
+  let dataset = defaultDataset;
+  if (rawDataset === undefined) {
+    issues.push('dataset_missing');
+  } else if (typeof rawDataset === 'string' && datasetPattern.test(rawDataset)) {
+    dataset = rawDataset;
+    delete attributes[recordAttr.dataset];
+  } else {
+    issues.push('dataset_invalid');
+  }
+
+  const recordId = scalarString(attributes[recordAttr.recordId]);
+  if (recordId !== undefined) delete attributes[recordAttr.recordId];
+  else issues.push('record_id_missing');
+
+  const logFilePath = scalarString(attributes[recordAttr.logFilePath]);
+  if (logFilePath !== undefined) delete attributes[recordAttr.logFilePath];
+
+  let logOffset: number | string | undefined;
+  const rawOffset = attributes[recordAttr.logOffset];
+  if (rawOffset !== undefined) {
+    logOffset = offsetValue(rawOffset);
+    if (logOffset === undefined) issues.push('log_offset_invalid');
+    else delete attributes[recordAttr.logOffset];
+  }
+
+  const hostName = scalarString(record.resource[resourceAttr.hostName]);
+  const agentId = scalarString(record.resource[resourceAttr.agentId]);
+  const serviceName = scalarString(record.resource[resourceAttr.serviceName]);
+  const serviceVersion = scalarString(record.resource[resourceAttr.serviceVersion]);
+  const otherResource: Attributes = {};
+  for (const [key, value] of Object.entries(record.resource)) {
+    if (!consumedResource.has(key)) otherResource[key] = value;
+  }
+
+  // @timestamp: the event's time, else when the sender saw it, else when we received it.
+  let timestamp: string;
+  if (record.timeUnixNano > 0n && record.timeUnixNano <= maxDateNanos) {
+    timestamp = nanosToRfc3339(record.timeUnixNano);
+  } else {
+    issues.push(record.timeUnixNano === 0n ? 'timestamp_missing' : 'timestamp_out_of_range');
+    timestamp =
+      record.observedTimeUnixNano > 0n && record.observedTimeUnixNano <= maxDateNanos
+        ? nanosToRfc3339(record.observedTimeUnixNano)
+        : nanosToRfc3339(BigInt(options.ingested.getTime()) * 1_000_000n);
+  }
+
+  const body = bodyString(record.body);
+  const stream = dataStreamName(dataset, options.namespace);
+  const eventDataset = `ci_audit.${dataset}`;
+
+  const ciAudit: Record<string, unknown> = {
+    // Chain verification arrives in a later issue; until then nothing is verified.
+    verified: false,
+    from_agent: serviceName === agentServiceName,
+  };
+  if (record.timeUnixNano > maxDateNanos) ciAudit.time_unix_nano = record.timeUnixNano.toString();
+  if (issues.length > 0) ciAudit.issues = [...issues];
+  setIfNotEmpty(ciAudit, 'attributes', flattenAttributes(attributes));
+  const resourceOut = flattenAttributes(otherResource);
+  if (Object.keys(resourceOut).length > 0) ciAudit.resource = { attributes: resourceOut };
+  const scope: Record<string, unknown> = {};
+  if (record.scope.name !== '') scope.name = record.scope.name;
+  if (record.scope.version !== '') scope.version = record.scope.version;
+  setIfNotEmpty(scope, 'attributes', flattenAttributes(record.scope.attributes));
+  if (Object.keys(scope).length > 0) ciAudit.scope = scope;
+  if (record.eventName !== '') ciAudit.event_name = record.eventName;
+  if (record.flags !== 0) ciAudit.trace_flags = record.flags;
+  if (record.droppedAttributesCount !== 0) ciAudit.dropped_attributes_count = record.droppedAttributesCount;
+
+  const event: Record<string, unknown> = { dataset: eventDataset, ingested: options.ingested.toISOString() };
+  if (body !== undefined) event.original = body;
+  if (recordId !== undefined) event.id = recordId;
+  if (record.observedTimeUnixNano > 0n && record.observedTimeUnixNano <= maxDateNanos) {
+    event.created = nanosToRfc3339(record.observedTimeUnixNano);
+  }
+  if (record.severityNumber > 0) event.severity = record.severityNumber;
+
+  const document: EcsDocument = { '@timestamp': timestamp };
+  if (body !== undefined) document.message = body;
+  document.event = event;
+  const log: Record<string, unknown> = {};
+  const level = record.severityText !== '' ? record.severityText.toLowerCase() : levelOf(record.severityNumber);
+  if (level !== undefined) log.level = level;
+  if (logFilePath !== undefined) log.file = { path: logFilePath };
+  if (logOffset !== undefined) log.offset = logOffset;
+  if (Object.keys(log).length > 0) document.log = log;
+  if (hostName !== undefined) document.host = { name: hostName };
+  const agent: Record<string, unknown> = {};
+  if (agentId !== undefined) agent.id = agentId;
+  if (serviceName !== undefined) agent.type = serviceName;
+  if (serviceVersion !== undefined) agent.version = serviceVersion;
+  if (Object.keys(agent).length > 0) document.agent = agent;
+  if (record.traceId !== '') document.trace = { id: record.traceId };
+  if (record.spanId !== '') document.span = { id: record.spanId };
+  document.data_stream = { type: 'logs', dataset: eventDataset, namespace: options.namespace };
+  document.ci_audit = ciAudit;
+
+  const mapped: MappedRecord = { dataStream: stream, document, issues };
+  if (recordId !== undefined) mapped.id = documentId(agentId ?? hostName ?? '', recordId);
+  return mapped;
+}
+
+/** `<agent id>:<record id>`; hashed (`sha256:<hex>`) when longer than Elasticsearch allows. */
+export function documentId(agentId: string, recordId: string): string {
+  const joined = `${agentId}:${recordId}`;
+  if (Buffer.byteLength(joined) <= maxIdBytes) return joined;
+  return `sha256:${createHash('sha256').update(joined).digest('hex')}`;
+}
+
+/** Nanoseconds since the epoch -> RFC 3339 in UTC with nine fractional digits. */
+export function nanosToRfc3339(nanos: bigint): string {
+  const iso = new Date(Number(nanos / 1_000_000n)).toISOString();
+  const fraction = (nanos % 1_000_000_000n).toString().padStart(9, '0');
+  return `${iso.slice(0, 19)}.${fraction}Z`;
+}
+
+/** The body as text: strings as they are, other values as JSON (bytes as base64). */
+export function bodyString(body: AttributeValue): string | undefined {
+  if (body === undefined) return undefined;
+  if (typeof body === 'string') return body;
+  const scalar = scalarJson(body);
+  if (scalar !== undefined) return String(scalar);
+  return JSON.stringify(toJson(body));
+}
+
+/**
+ * Attributes as one level of keyword-friendly fields: nested key-value lists become dotted keys,
+ * arrays of scalars stay arrays, anything else (arrays of lists) becomes a JSON string. bigints and
+ * non-finite numbers become strings, bytes base64, empty values are left out, and a blank key
+ * (which Elasticsearch refuses) becomes `_blank:"<key>"`.
+ */
+export function flattenAttributes(attributes: Attributes): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const visit = (prefix: string, value: AttributeValue): void => {
+    if (value === undefined) return;
+    const scalar = scalarJson(value);
+    if (scalar !== undefined) {
+      out[prefix] = scalar;
+    } else if (Array.isArray(value)) {
+      const items = value.map(scalarJson);
+      out[prefix] = items.every((v) => v !== undefined) ? items : JSON.stringify(toJson(value));
+    } else if (typeof value === 'object' && !(value instanceof Uint8Array)) {
+      for (const [key, inner] of Object.entries(value)) visit(prefix === '' ? key : `${prefix}.${key}`, inner);
+    }
+  };
+  for (const [key, value] of Object.entries(attributes)) visit(key, value);
+  // Elasticsearch refuses empty and whitespace-only field names; such a key gets a visible name.
+  for (const key of Object.keys(out)) {
+    if (key.trim() === '') {
+      out[`_blank:${JSON.stringify(key)}`] = out[key];
+      delete out[key];
+    }
+  }
+  return out;
+}
+
+function scalarJson(value: AttributeValue): string | number | boolean | undefined {
+  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  return undefined;
+}
+
+function toJson(value: AttributeValue): unknown {
+  const scalar = scalarJson(value);
+  if (scalar !== undefined || value === undefined) return scalar ?? null;
+  if (Array.isArray(value)) return value.map(toJson);
+  return Object.fromEntries(Object.entries(value as Attributes).map(([k, v]) => [k, toJson(v)]));
+}
+
+function scalarString(value: AttributeValue): string | undefined {
+  const scalar = scalarJson(value);
+  return scalar === undefined || scalar === '' ? undefined : String(scalar);
+}
+
+/** A byte offset: a non-negative integer (as a string when beyond 2^53, Elasticsearch's long takes it). */
+function offsetValue(value: AttributeValue): number | string | undefined {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  if (typeof value === 'bigint' && value >= 0n && value < 2n ** 63n) return value.toString();
+  if (typeof value === 'string' && /^\d{1,18}$/.test(value)) return Number.isSafeInteger(Number(value)) ? Number(value) : value;
+  return undefined;
+}
+
+/** ECS `log.level` from an OTLP SeverityNumber when the sender gave no text. */
+function levelOf(severityNumber: number): string | undefined {
+  if (severityNumber <= 0) return undefined;
+  const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+  return levels[Math.min(Math.floor((severityNumber - 1) / 4), levels.length - 1)];
+}
+
+function setIfNotEmpty(target: Record<string, unknown>, key: string, value: Record<string, unknown>): void {
+  if (Object.keys(value).length > 0) target[key] = value;
+}

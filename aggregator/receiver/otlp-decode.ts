@@ -1,0 +1,230 @@
+// OTLP ExportLogsServiceRequest (protobuf or OTLP/JSON) -> a flat list of DecodedLogRecord.
+// Pure functions: bytes in, records out, or a CIA_ERR_RECEIVER_DECODE error that names the field.
+//
+// Both formats go through one normalizer. protobufjs turns a protobuf message into a plain object
+// with the same lowerCamelCase names the OTLP JSON mapping uses; what differs is the spelling of a
+// few values, which `format` tells apart:
+//   | value              | protobuf (after toObject)  | OTLP/JSON                               |
+//   | trace_id, span_id  | bytes                      | hex string                              |
+//   | int64, fixed64     | decimal string             | decimal string or number                |
+//   | bytes_value        | bytes                      | base64 string                           |
+//   | double_value       | number                     | number, or "NaN" / "Infinity" / "-Infinity" |
+import { CiAuditError } from '../../core/errors.ts';
+import type { AttributeValue, Attributes, DecodedLogRecord, InstrumentationScope } from '../log-record.ts';
+import { ExportLogsServiceRequest } from './otlp-proto.ts';
+
+type Format = 'protobuf' | 'json';
+
+/** Deepest nesting of AnyValue (arrays, key-value lists) accepted; deeper bodies are rejected. */
+export const maxValueDepth = 64;
+
+/** Decodes a binary-protobuf ExportLogsServiceRequest. */
+export function decodeProtobufLogs(body: Uint8Array): DecodedLogRecord[] {
+  let plain: unknown;
+  try {
+    const message = ExportLogsServiceRequest.decode(body);
+    plain = ExportLogsServiceRequest.toObject(message, { longs: String, defaults: false, arrays: false });
+  } catch (cause) {
+    throw decodeError(`body is not a protobuf ExportLogsServiceRequest: ${(cause as Error).message}`, cause);
+  }
+  return normalizeRequest(plain, 'protobuf');
+}
+
+/** Decodes an OTLP/JSON ExportLogsServiceRequest (UTF-8). Large integers keep every digit. */
+export function decodeJsonLogs(body: Uint8Array | string): DecodedLogRecord[] {
+  const text = typeof body === 'string' ? body : new TextDecoder('utf-8', { fatal: false }).decode(body);
+  let plain: unknown;
+  try {
+    plain = JSON.parse(text, keepLargeIntegers);
+  } catch (cause) {
+    throw decodeError(`body is not valid JSON: ${(cause as Error).message}`, cause);
+  }
+  return normalizeRequest(plain, 'json');
+}
+
+/**
+ * JSON.parse reviver: a number that is not a safe integer but was written as an integer
+ * (a nanosecond timestamp sent as a JSON number) becomes a bigint from its source text.
+ */
+function keepLargeIntegers(this: unknown, _key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value === 'number' && !Number.isSafeInteger(value) && context?.source !== undefined && /^-?\d+$/.test(context.source)) {
+    return BigInt(context.source);
+  }
+  return value;
+}
+
+function decodeError(message: string, cause?: unknown): CiAuditError {
+  return new CiAuditError('CIA_ERR_RECEIVER_DECODE', message, cause === undefined ? {} : { cause });
+}
+
+function normalizeRequest(plain: unknown, format: Format): DecodedLogRecord[] {
+  const request = asObject(plain, '<request>');
+  const records: DecodedLogRecord[] = [];
+  for (const [i, rlValue] of asArray(request.resourceLogs, 'resourceLogs').entries()) {
+    const rlPath = `resourceLogs[${i}]`;
+    const rl = asObject(rlValue, rlPath);
+    const resourceObj = rl.resource === undefined || rl.resource === null ? {} : asObject(rl.resource, `${rlPath}.resource`);
+    const resource = toAttributes(resourceObj.attributes, `${rlPath}.resource.attributes`, format);
+    for (const [j, slValue] of asArray(rl.scopeLogs, `${rlPath}.scopeLogs`).entries()) {
+      const slPath = `${rlPath}.scopeLogs[${j}]`;
+      const sl = asObject(slValue, slPath);
+      const scope = toScope(sl.scope, `${slPath}.scope`, format);
+      for (const [k, lrValue] of asArray(sl.logRecords, `${slPath}.logRecords`).entries()) {
+        records.push(toRecord(lrValue, `${slPath}.logRecords[${k}]`, format, resource, scope));
+      }
+    }
+  }
+  return records;
+}
+
+function toScope(value: unknown, path: string, format: Format): InstrumentationScope {
+  if (value === undefined || value === null) return { name: '', version: '', attributes: {} };
+  const scope = asObject(value, path);
+  return {
+    name: asString(scope.name, `${path}.name`),
+    version: asString(scope.version, `${path}.version`),
+    attributes: toAttributes(scope.attributes, `${path}.attributes`, format),
+  };
+}
+
+function toRecord(value: unknown, path: string, format: Format, resource: Attributes, scope: InstrumentationScope): DecodedLogRecord {
+  const lr = asObject(value, path);
+  return {
+    resource,
+    scope,
+    timeUnixNano: toUnsigned64(lr.timeUnixNano, `${path}.timeUnixNano`),
+    observedTimeUnixNano: toUnsigned64(lr.observedTimeUnixNano, `${path}.observedTimeUnixNano`),
+    severityNumber: toInt32(lr.severityNumber, `${path}.severityNumber`),
+    severityText: asString(lr.severityText, `${path}.severityText`),
+    body: lr.body === undefined || lr.body === null ? undefined : toAnyValue(lr.body, `${path}.body`, format, 0),
+    attributes: toAttributes(lr.attributes, `${path}.attributes`, format),
+    droppedAttributesCount: toInt32(lr.droppedAttributesCount, `${path}.droppedAttributesCount`),
+    flags: toInt32(lr.flags, `${path}.flags`),
+    traceId: toId(lr.traceId, `${path}.traceId`, format),
+    spanId: toId(lr.spanId, `${path}.spanId`, format),
+    eventName: asString(lr.eventName, `${path}.eventName`),
+  };
+}
+
+function toAttributes(value: unknown, path: string, format: Format, depth = 0): Attributes {
+  const out: Attributes = {};
+  for (const [i, kvValue] of asArray(value, path).entries()) {
+    const kv = asObject(kvValue, `${path}[${i}]`);
+    const key = asString(kv.key, `${path}[${i}].key`);
+    // A repeated key is invalid OTLP; the last value wins, as in the OpenTelemetry SDKs.
+    out[key] = kv.value === undefined || kv.value === null ? undefined : toAnyValue(kv.value, `${path}[${i}].value`, format, depth);
+  }
+  return out;
+}
+
+function toAnyValue(value: unknown, path: string, format: Format, depth: number): AttributeValue {
+  if (depth > maxValueDepth) throw decodeError(`${path}: values nested deeper than ${maxValueDepth} levels`);
+  const any = asObject(value, path);
+  if (any.stringValue !== undefined) return asString(any.stringValue, `${path}.stringValue`);
+  if (any.boolValue !== undefined) {
+    if (typeof any.boolValue !== 'boolean') throw expected(`${path}.boolValue`, 'a boolean', any.boolValue);
+    return any.boolValue;
+  }
+  if (any.intValue !== undefined) return toInt64(any.intValue, `${path}.intValue`);
+  if (any.doubleValue !== undefined) return toDouble(any.doubleValue, `${path}.doubleValue`);
+  if (any.arrayValue !== undefined) {
+    const arr = asObject(any.arrayValue, `${path}.arrayValue`);
+    return asArray(arr.values, `${path}.arrayValue.values`).map((v, i) =>
+      v === null ? undefined : toAnyValue(v, `${path}.arrayValue.values[${i}]`, format, depth + 1),
+    );
+  }
+  if (any.kvlistValue !== undefined) {
+    const list = asObject(any.kvlistValue, `${path}.kvlistValue`);
+    return toAttributes(list.values, `${path}.kvlistValue.values`, format, depth + 1);
+  }
+  if (any.bytesValue !== undefined) return toBytes(any.bytesValue, `${path}.bytesValue`, format);
+  return undefined;
+}
+
+function asObject(value: unknown, path: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw expected(path, 'an object', value);
+  }
+  return value as Record<string, unknown>;
+}
+
+function asArray(value: unknown, path: string): unknown[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw expected(path, 'an array', value);
+  return value;
+}
+
+function asString(value: unknown, path: string): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value !== 'string') throw expected(path, 'a string', value);
+  return value;
+}
+
+function toInt32(value: unknown, path: string): number {
+  if (value === undefined || value === null) return 0;
+  if (typeof value === 'number' && Number.isInteger(value)) return value;
+  if (typeof value === 'string' && /^-?\d{1,10}$/.test(value)) return Number(value);
+  throw expected(path, 'an integer', value);
+}
+
+function toUnsigned64(value: unknown, path: string): bigint {
+  if (value === undefined || value === null) return 0n;
+  if (typeof value === 'bigint' && value >= 0n) return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
+  if (typeof value === 'string' && /^\d{1,20}$/.test(value)) {
+    const n = BigInt(value);
+    if (n < 2n ** 64n) return n;
+  }
+  throw expected(path, 'an unsigned 64-bit integer (decimal string or number)', value);
+}
+
+function toInt64(value: unknown, path: string): number | bigint {
+  let n: bigint | undefined;
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
+  if (typeof value === 'bigint') n = value;
+  else if (typeof value === 'string' && /^-?\d{1,19}$/.test(value)) n = BigInt(value);
+  if (n === undefined || n < -(2n ** 63n) || n >= 2n ** 63n) {
+    throw expected(path, 'a signed 64-bit integer (decimal string or number)', value);
+  }
+  return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
+}
+
+function toDouble(value: unknown, path: string): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return Number(value);
+  if (value === 'NaN') return Number.NaN;
+  if (value === 'Infinity') return Number.POSITIVE_INFINITY;
+  if (value === '-Infinity') return Number.NEGATIVE_INFINITY;
+  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
+  throw expected(path, 'a number', value);
+}
+
+function toId(value: unknown, path: string, format: Format): string {
+  if (value === undefined || value === null) return '';
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+  if (format === 'json' && typeof value === 'string' && /^(?:[0-9a-fA-F]{2})*$/.test(value)) return value.toLowerCase();
+  throw expected(path, format === 'json' ? 'a hex string' : 'bytes', value);
+}
+
+function toBytes(value: unknown, path: string, format: Format): Uint8Array {
+  // A copy as a plain Uint8Array: protobufjs hands out Buffer views into the whole request.
+  if (value instanceof Uint8Array) return new Uint8Array(value);
+  if (format === 'json' && typeof value === 'string' && /^[A-Za-z0-9+/\-_]*={0,2}$/.test(value)) {
+    return new Uint8Array(Buffer.from(value, value.includes('-') || value.includes('_') ? 'base64url' : 'base64'));
+  }
+  throw expected(path, format === 'json' ? 'a base64 string' : 'bytes', value);
+}
+
+function expected(path: string, what: string, got: unknown): CiAuditError {
+  return decodeError(`${path}: expected ${what}, got ${describe(got)}`);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Uint8Array) return `${value.byteLength} bytes`;
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${value.toString()}`;
+  return typeof value;
+}

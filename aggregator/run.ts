@@ -1,0 +1,93 @@
+// The aggregator process: receiver -> (verify, later) -> map -> index, wired from configuration.
+import type { AddressInfo } from 'node:net';
+import { loadAggregatorConfig } from '../config/loader.ts';
+import type { AggregatorConfig } from '../config/schema.ts';
+import { CiAuditError } from '../core/errors.ts';
+import { createLogger } from '../core/logger.ts';
+import type { Logger } from '../core/logger.ts';
+import { version } from '../core/version.ts';
+import { ElasticsearchWriter } from './index/elasticsearch-writer.ts';
+import { Pipeline } from './pipeline.ts';
+import { createReceiver } from './receiver/server.ts';
+
+export interface AggregatorHandle {
+  /** Base URL of the receiver with the port actually bound, e.g. `http://127.0.0.1:43127`. */
+  url: string;
+  /** Stops accepting, lets in-flight requests finish, closes the Elasticsearch client. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface RunAggregatorOptions {
+  /** Configuration file; without it, defaults and ES_URL / ES_API_KEY apply. */
+  configFile?: string;
+  /** Default: a logger built from the configuration's `log` section (JSON on stderr unless a terminal). */
+  logger?: Logger;
+}
+
+/**
+ * Starts the receiver and the Elasticsearch writer in this process. Resolves once the receiver
+ * listens (Elasticsearch may still be unreachable: the receiver answers 503 until it is ready) and
+ * logs `msg: 'receiver listening'` with field `url`.
+ */
+export async function startAggregator(config: AggregatorConfig, logger: Logger): Promise<AggregatorHandle> {
+  const writer = new ElasticsearchWriter({ elasticsearch: config.elasticsearch, logger: logger.child({ component: 'elasticsearch' }) });
+  const pipeline = new Pipeline({ namespace: config.elasticsearch.namespace, writer, logger: logger.child({ component: 'pipeline' }) });
+  const app = createReceiver({
+    ingest: pipeline,
+    limits: { maxBodyBytes: config.limits.max_body_bytes, maxDecompressedBytes: config.limits.max_decompressed_bytes },
+    logger: logger.child({ component: 'receiver' }),
+  });
+  writer.start();
+  const { host, port } = config.listen;
+  try {
+    await app.listen({ host, port });
+  } catch (cause) {
+    await writer.close();
+    throw new CiAuditError(
+      'CIA_ERR_RECEIVER_LISTEN',
+      `cannot listen on ${host}:${port} (listen.host, listen.port): ${(cause as Error).message}`,
+      { cause, details: { host, port } },
+    );
+  }
+  const url = urlOf(app.server.address() as AddressInfo);
+  logger.info({ url }, 'receiver listening');
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    close: () => {
+      closing ??= (async () => {
+        try {
+          await app.close();
+        } finally {
+          await writer.close();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Runs the aggregator until SIGINT or SIGTERM, then shuts down gracefully and resolves. */
+export async function runAggregator(options: RunAggregatorOptions = {}): Promise<void> {
+  const { config, file } = await loadAggregatorConfig(options.configFile);
+  const logger = options.logger ?? createLogger({ name: 'aggregator', level: config.log.level, ...(config.log.format ? { format: config.log.format } : {}) });
+  logger.info({ version, config: file }, 'aggregator starting');
+  const handle = await startAggregator(config, logger);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve(sig);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  logger.info({ signal }, 'shutting down: finishing in-flight requests');
+  await handle.close();
+  logger.info('aggregator stopped');
+}
+
+function urlOf(address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}

@@ -1,0 +1,190 @@
+// Loads a YAML configuration file, substitutes ${VAR} references from the environment and
+// validates it once at start-up. Every error names the file, the line and column, the option
+// and what to change.
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { LineCounter, parseDocument, isMap, isSeq, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { CiAuditError } from '../core/errors.ts';
+import { agentConfigSchema, aggregatorConfigSchema, type AgentConfig, type AggregatorConfig } from './schema.ts';
+
+export interface LoadedConfig<T> {
+  config: T;
+  /** Absolute path of the file it came from. */
+  file: string;
+}
+
+export async function loadAgentConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig<AgentConfig>> {
+  const loaded = await loadConfig(file, agentConfigSchema, env);
+  const base = dirname(loaded.file);
+  const config = loaded.config;
+  config.agent.state_dir = resolveFrom(base, config.agent.state_dir);
+  for (const source of config.sources) {
+    source.include = source.include.map((p) => resolveFrom(base, p));
+  }
+  return { config, file: loaded.file };
+}
+
+export async function loadAggregatorConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<LoadedConfig<AggregatorConfig>> {
+  // The aggregator runs with defaults alone: pointing ES_URL at a cluster is enough.
+  const loaded =
+    file === undefined
+      ? { config: parseWith(aggregatorConfigSchema, {}, '<defaults>'), file: '<defaults>' }
+      : await loadConfig(file, aggregatorConfigSchema, env);
+  const es = loaded.config.elasticsearch;
+  if (env.ES_URL !== undefined && env.ES_URL !== '') es.url = env.ES_URL;
+  if (env.ES_API_KEY !== undefined && env.ES_API_KEY !== '') es.api_key = env.ES_API_KEY;
+  return loaded;
+}
+
+export async function loadConfig<S extends z.ZodType>(
+  file: string,
+  schema: S,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<LoadedConfig<z.infer<S>>> {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message;
+    throw new CiAuditError('CIA_ERR_CONFIG_NOT_FOUND', `cannot read configuration file ${path}: ${reason}`, {
+      cause,
+      details: { file: path },
+    });
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    const at = first.linePos?.[0];
+    const where = at ? `${path}:${at.line}:${at.col}` : path;
+    throw new CiAuditError('CIA_ERR_CONFIG_PARSE', `${where}: invalid YAML: ${first.message.split('\n')[0]}`, {
+      details: { file: path, line: at?.line, column: at?.col },
+    });
+  }
+  const raw = substituteEnv(doc.toJS() ?? {}, env, [], (where, name) => {
+    const pos = positionOf(doc, lineCounter, where);
+    throw new CiAuditError(
+      'CIA_ERR_CONFIG_INVALID',
+      `${path}:${pos}: ${formatPath(where)}: environment variable ${name} is not set (set it, or write \${${name}:-default})`,
+      { details: { file: path, option: formatPath(where) } },
+    );
+  });
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const messages = result.error.issues.map((issue) => {
+      let where = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+      let message = issue.message;
+      if (issue.code === 'unrecognized_keys') {
+        where = [...where, issue.keys[0] ?? ''];
+        message = `unknown option (allowed here: ${allowedKeys(schema, issue.path)})`;
+      }
+      return `${path}:${positionOf(doc, lineCounter, where)}: ${formatPath(where) || '<top level>'}: ${message}`;
+    });
+    throw new CiAuditError('CIA_ERR_CONFIG_INVALID', `invalid configuration:\n  ${messages.join('\n  ')}`, {
+      details: { file: path, issues: messages },
+    });
+  }
+  return { config: result.data, file: path };
+}
+
+function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    throw new CiAuditError('CIA_ERR_CONFIG_INVALID', `${where}: ${result.error.message}`);
+  }
+  return result.data;
+}
+
+/** Replaces `${NAME}` and `${NAME:-default}` in string values, so secrets can stay out of the file. */
+function substituteEnv(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  where: (string | number)[],
+  missing: (where: (string | number)[], name: string) => never,
+): unknown {
+  if (typeof value === 'string') {
+    const substituted = value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => {
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (fallback !== undefined) return fallback;
+      return missing(where, name);
+    });
+    // `port: ${PORT}` should be a number, as if the value had been written in the file.
+    if (substituted !== value && /^\$\{[^}]+\}$/.test(value) && /^(-?\d+(\.\d+)?|true|false)$/.test(substituted)) {
+      return substituted === 'true' ? true : substituted === 'false' ? false : Number(substituted);
+    }
+    return substituted;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...where, i], missing));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, [...where, k], missing)]),
+    );
+  }
+  return value;
+}
+
+/** `line:column` of the deepest node of `where` present in the document. */
+function positionOf(doc: Document, lineCounter: LineCounter, where: (string | number)[]): string {
+  for (let depth = where.length; depth >= 0; depth--) {
+    const path = where.slice(0, depth);
+    const node = (path.length === 0 ? doc.contents : doc.getIn(path, true)) as Node | undefined;
+    let offset = node?.range?.[0];
+    // For a key (unknown option) point at the key itself, not at its value.
+    if (depth > 0 && depth === where.length) {
+      const parent = (depth === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true)) as Node | undefined;
+      if (isMap(parent)) {
+        const pair = parent.items.find((p) => (p.key as { value?: unknown } | null)?.value === path[depth - 1]);
+        const keyRange = (pair?.key as Node | undefined)?.range;
+        if (keyRange) offset = keyRange[0];
+      } else if (isSeq(parent)) {
+        offset = (parent.items[path[depth - 1] as number] as Node | undefined)?.range?.[0] ?? offset;
+      }
+    }
+    if (offset !== undefined) {
+      const pos = lineCounter.linePos(offset);
+      return `${pos.line}:${pos.col}`;
+    }
+  }
+  return '1:1';
+}
+
+function formatPath(where: readonly (string | number)[]): string {
+  return where.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+/** Keys the schema allows at `path`, for the "unknown option" message. */
+function allowedKeys(schema: z.ZodType, path: readonly PropertyKey[]): string {
+  let node: unknown = schema;
+  for (const step of path) {
+    node = unwrap(node);
+    const def = (node as { def?: { type?: string; element?: unknown; shape?: Record<string, unknown>; options?: unknown[] } }).def;
+    if (def?.type === 'array') node = def.element;
+    else if (def?.type === 'object' && typeof step === 'string') node = def.shape?.[step];
+    else return '?';
+  }
+  node = unwrap(node);
+  const def = (node as { def?: { type?: string; shape?: Record<string, unknown>; options?: unknown[] } }).def;
+  if (def?.type === 'object' && def.shape) return Object.keys(def.shape).join(', ');
+  if (def?.type === 'union' && def.options) {
+    return [...new Set(def.options.flatMap((o) => Object.keys((unwrap(o) as { def?: { shape?: object } }).def?.shape ?? {})))].join(', ');
+  }
+  return '?';
+}
+
+function unwrap(node: unknown): unknown {
+  let current = node as { def?: { type?: string; innerType?: unknown; in?: unknown } } | undefined;
+  while (current?.def && ['default', 'prefault', 'optional', 'nullable', 'pipe'].includes(current.def.type ?? '')) {
+    current = (current.def.innerType ?? current.def.in) as typeof current;
+  }
+  return current;
+}
+
+function resolveFrom(base: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(base, p);
+}

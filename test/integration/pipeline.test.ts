@@ -1,0 +1,149 @@
+// The walking skeleton end to end, with real processes: a file on a "runner" -> `ci-audit agent run`
+// -> `ci-audit aggregator run` -> the real Elasticsearch -> each line found by its text.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir, hostname } from 'node:os';
+import { join } from 'node:path';
+import { clusterInfo } from '../../aggregator/index/cluster-info.ts';
+import { CliProcess } from '../../scripts/lib/cli-process.ts';
+import { cleanupNamespace, esClient, eventually, requireEsUrl, uniqueNamespace } from '../helpers/elasticsearch.ts';
+
+interface EcsDoc {
+  '@timestamp'?: string;
+  message?: string;
+  agent?: { id?: string };
+  host?: { name?: string };
+  log?: { file?: { path?: string } };
+  event?: { dataset?: string; original?: string };
+}
+
+test('lines written to a followed file are found in Elasticsearch, each exactly once', async (t) => {
+  const esUrl = requireEsUrl();
+  const es = esClient(esUrl);
+  const info = await clusterInfo(es);
+  t.diagnostic(`Elasticsearch ${info.version} (cluster ${info.clusterName})`);
+
+  const dir = await mkdtemp(join(tmpdir(), 'cia-e2e-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const namespace = uniqueNamespace('e2e');
+  t.after(async () => {
+    await cleanupNamespace(es, namespace);
+    await es.close();
+  });
+
+  const authLog = join(dir, 'auth.log');
+  const runnerLog = join(dir, 'Runner_20261126-091500-utc.log');
+  const before = [
+    '2026-11-26T09:12:01.482113+00:00 runner-01 sshd[2811]: Accepted publickey for deploy from 203.0.113.17 port 52144 ssh2',
+    '2026-11-26T09:13:44.019532+00:00 runner-01 sudo:   deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/id',
+  ];
+  await writeFile(authLog, before.map((l) => `${l}\n`).join(''));
+  await writeFile(runnerLog, '[2026-11-26 09:16:12Z INFO JobDispatcher] Job request 88213 received.\r\n');
+
+  await writeFile(
+    join(dir, 'aggregator.yaml'),
+    `listen:\n  host: 127.0.0.1\n  port: 0\nelasticsearch:\n  namespace: ${namespace}\nlog:\n  format: json\n`,
+  );
+  const aggregator = new CliProcess(['aggregator', 'run', '--config', join(dir, 'aggregator.yaml')], { ES_URL: esUrl });
+  t.after(() => aggregator.stop());
+  const listening = await aggregator.waitForLog((l) => l.msg === 'receiver listening');
+  const url = String(listening.url);
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+
+  await writeFile(
+    join(dir, 'agent.yaml'),
+    [
+      'agent:',
+      '  id: e2e-runner-01',
+      '  state_dir: state',
+      'sources:',
+      '  - type: file',
+      '    id: auth',
+      '    include: [auth.log]',
+      '    dataset: auth',
+      '  - type: file',
+      '    id: gha',
+      '    include: ["Runner_*.log"]',
+      '    dataset: ci',
+      'output:',
+      `  url: ${url}`,
+      '  batch:',
+      '    max_records: 50',
+      '    max_delay_ms: 100',
+      'log:',
+      '  format: json',
+      '',
+    ].join('\n'),
+  );
+  const agent = new CliProcess(['agent', 'run', '--config', join(dir, 'agent.yaml')]);
+  t.after(() => agent.stop());
+  await agent.waitForLog((l) => l.msg === 'agent started');
+
+  // Lines appended while the agent runs, including one whose newline arrives later.
+  const during = Array.from({ length: 20 }, (_, i) => `2026-11-26T09:20:${String(i).padStart(2, '0')}.000000+00:00 runner-01 sshd[3000]: Failed password for invalid user admin${i} from 198.51.100.23 port ${40000 + i} ssh2`);
+  for (const line of during.slice(0, 10)) await appendFile(authLog, `${line}\n`);
+  await appendFile(authLog, during[10]!.slice(0, 30));
+  await new Promise((r) => setTimeout(r, 300));
+  await appendFile(authLog, `${during[10]!.slice(30)}\n`);
+  for (const line of during.slice(11)) await appendFile(authLog, `${line}\n`);
+
+  const expected = [...before, ...during];
+  const pattern = `logs-ci_audit.*-${namespace}`;
+  await eventually(
+    async () => {
+      await es.indices.refresh({ index: pattern, allow_no_indices: true });
+      const count = await es.count({ index: pattern, allow_no_indices: true });
+      return count.count >= expected.length + 1;
+    },
+    `${expected.length + 1} documents in ${pattern}`,
+  );
+
+  for (const line of expected) {
+    const found = await es.search<Record<string, unknown>>({
+      index: pattern,
+      query: { match_phrase: { message: line } },
+      size: 5,
+    });
+    const exact = found.hits.hits.filter((h) => (h._source as { message?: string }).message === line);
+    assert.equal(exact.length, 1, `exactly one document for: ${line}`);
+    const hit = exact[0]!;
+    assert.equal(hit._index.startsWith(`.ds-logs-ci_audit.auth-${namespace}-`), true, hit._index);
+    const doc = hit._source as EcsDoc;
+    assert.equal(doc.agent?.id, 'e2e-runner-01');
+    assert.equal(doc.host?.name, hostname());
+    assert.equal(doc.log?.file?.path, authLog);
+    assert.equal(doc.event?.dataset, 'ci_audit.auth');
+    assert.equal(doc.event?.original, line);
+    assert.equal(typeof doc['@timestamp'], 'string');
+  }
+
+  const ci = await es.search<EcsDoc>({ index: `logs-ci_audit.ci-${namespace}`, size: 10 });
+  assert.equal(ci.hits.hits.length, 1);
+  assert.equal(ci.hits.hits[0]!._source!.message, '[2026-11-26 09:16:12Z INFO JobDispatcher] Job request 88213 received.');
+
+  // A graceful stop of both ends, with the exit codes a service manager expects.
+  assert.equal(await agent.stop(), 0);
+  assert.equal(await aggregator.stop(), 0);
+});
+
+test('an unreachable Elasticsearch is reported with its URL, without the password, and the aggregator keeps retrying', async (t) => {
+  // Port 9 (discard) on loopback: nothing listens there on these machines, so connections are refused.
+  const dir = await mkdtemp(join(tmpdir(), 'cia-es-down-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'aggregator.yaml'), 'listen:\n  port: 0\nlog:\n  format: json\n');
+  const aggregator = new CliProcess(['aggregator', 'run', '--config', join(dir, 'aggregator.yaml')], {
+    ES_URL: 'http://elastic:hunter2-not-logged@127.0.0.1:9',
+  });
+  t.after(() => aggregator.stop());
+  const listening = await aggregator.waitForLog((l) => l.msg === 'receiver listening');
+  const complaint = await aggregator.waitForLog((l) => (l.level ?? 0) >= 40 && JSON.stringify(l).includes('127.0.0.1:9'));
+  assert.ok(!JSON.stringify(complaint).includes('hunter2'), 'the password never reaches a log line');
+
+  const health = await fetch(`${String(listening.url)}/healthz`);
+  assert.equal(health.status, 503);
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.ok(aggregator.running, 'the aggregator is still running');
+  assert.ok(!aggregator.rawStderr.join('\n').includes('hunter2'), 'the password never reaches stderr');
+  assert.equal(await aggregator.stop(), 0);
+});

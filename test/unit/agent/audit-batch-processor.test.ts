@@ -1,0 +1,180 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { CiAuditError } from '../../../core/errors.ts';
+import { Pipeline, type PipelineOptions } from '../../../agent/pipeline/pipeline.ts';
+import { agentResource } from '../../../agent/resource.ts';
+import type { SourceRecord } from '../../../agent/sources/source.ts';
+import { captureLogger, waitFor } from './helpers.ts';
+
+type Respond = (batch: ReadableLogRecord[], call: number) => ExportResult | Promise<ExportResult>;
+
+/** An exporter whose answers the test decides; it records every call. */
+class ScriptedExporter implements LogRecordExporter {
+  calls: { bodies: unknown[]; at: number }[] = [];
+  respond: Respond;
+  shutdowns = 0;
+  constructor(respond: Respond = () => ({ code: ExportResultCode.SUCCESS })) {
+    this.respond = respond;
+  }
+  export(logs: ReadableLogRecord[], done: (r: ExportResult) => void): void {
+    this.calls.push({ bodies: logs.map((l) => l.body), at: performance.now() });
+    void Promise.resolve(this.respond(logs, this.calls.length - 1)).then(done);
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    this.shutdowns++;
+    return Promise.resolve();
+  }
+}
+
+const ok: ExportResult = { code: ExportResultCode.SUCCESS };
+const unavailable = (retryAfterMs?: number): ExportResult => ({
+  code: ExportResultCode.FAILED,
+  error: new CiAuditError('CIA_ERR_SHIP_UNAVAILABLE', 'aggregator unavailable: HTTP 503', {
+    details: retryAfterMs === undefined ? {} : { retryAfterMs },
+  }),
+});
+const rejected: ExportResult = {
+  code: ExportResultCode.FAILED,
+  error: new CiAuditError('CIA_ERR_SHIP_REJECTED', 'aggregator rejected 2 records: HTTP 400: bad', { details: { status: 400 } }),
+};
+
+function setup(t: TestContext, exporter: LogRecordExporter, options: Partial<PipelineOptions> = {}) {
+  const { logger, lines } = captureLogger();
+  const pipeline = new Pipeline({
+    resource: agentResource({ agentId: 'a1', hostName: 'h' }),
+    exporter,
+    logger,
+    maxBatchRecords: 3,
+    maxDelayMs: 10_000,
+    initialBackoffMs: 5,
+    maxBackoffMs: 20,
+    shutdownTimeoutMs: 500,
+    ...options,
+  });
+  t.after(() => pipeline.shutdown());
+  const acked: string[] = [];
+  const record = (body: string): SourceRecord => ({
+    body,
+    attributes: { 'ci_audit.dataset': 'ci' },
+    observedAt: Date.now(),
+    ack: () => acked.push(body),
+  });
+  return { pipeline, acked, record, lines };
+}
+
+void test('batches by count: a full batch goes at once, in order, one export at a time', async (t) => {
+  const exporter = new ScriptedExporter();
+  const { pipeline, acked, record } = setup(t, exporter);
+  for (const b of ['1', '2', '3', '4', '5', '6', '7']) await pipeline.sink.write(record(b));
+  await waitFor(() => exporter.calls.length === 2, 2000, 'two full batches');
+  assert.deepEqual(exporter.calls.map((c) => c.bodies), [['1', '2', '3'], ['4', '5', '6']]);
+  await waitFor(() => acked.length === 6, 2000, 'acks');
+  // The seventh waits for its batch to fill (max_delay_ms is long here) until a flush.
+  assert.equal(pipeline.processor.queued, 1);
+  await pipeline.flush();
+  assert.deepEqual(exporter.calls.at(-1)?.bodies, ['7']);
+  assert.deepEqual(acked, ['1', '2', '3', '4', '5', '6', '7']);
+});
+
+void test('batches by time: a partial batch goes after max_delay_ms', async (t) => {
+  const exporter = new ScriptedExporter();
+  const { pipeline, acked, record } = setup(t, exporter, { maxBatchRecords: 100, maxDelayMs: 60 });
+  const start = performance.now();
+  await pipeline.sink.write(record('a'));
+  await pipeline.sink.write(record('b'));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(exporter.calls.length, 0);
+  await waitFor(() => acked.length === 2, 2000, 'timed batch');
+  assert.deepEqual(exporter.calls[0]?.bodies, ['a', 'b']);
+  assert.ok(exporter.calls[0].at - start >= 55, `exported after ${exporter.calls[0].at - start} ms`);
+});
+
+void test('backpressure: write() waits while the queue is full and resumes when a batch is acknowledged', async (t) => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const exporter = new ScriptedExporter(async () => {
+    await gate;
+    return ok;
+  });
+  const { pipeline, acked, record } = setup(t, exporter, { maxBatchRecords: 2, maxQueueRecords: 4, maxDelayMs: 5 });
+  for (const b of ['1', '2', '3']) await pipeline.sink.write(record(b));
+  let resumed = false;
+  const fourth = pipeline.sink.write(record('4')).then(() => (resumed = true));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(resumed, false, 'write() resolved while 4 records were held');
+  assert.equal(pipeline.processor.queued, 4);
+  // Nothing is acknowledged before the aggregator accepted it.
+  assert.deepEqual(acked, []);
+  release();
+  await fourth;
+  assert.equal(resumed, true);
+  await pipeline.flush();
+  assert.deepEqual(acked, ['1', '2', '3', '4']);
+});
+
+void test('a retryable failure is retried with the same records until it succeeds; acks only then', async (t) => {
+  const exporter = new ScriptedExporter((_batch, call) => (call < 2 ? unavailable() : ok));
+  const { pipeline, acked, record, lines } = setup(t, exporter);
+  for (const b of ['x', 'y']) await pipeline.sink.write(record(b));
+  await pipeline.flush();
+  assert.equal(exporter.calls.length, 3);
+  for (const call of exporter.calls) assert.deepEqual(call.bodies, ['x', 'y']);
+  assert.deepEqual(acked, ['x', 'y']);
+  // The failure is logged once (same reason twice), and the recovery once.
+  const warnings = lines.filter((l) => l.code === 'CIA_ERR_SHIP_UNAVAILABLE');
+  assert.equal(warnings.length, 1);
+  assert.ok(lines.some((l) => l.msg === 'aggregator accepts records again'));
+});
+
+void test('Retry-After from the exporter sets the wait before the next attempt', async (t) => {
+  const exporter = new ScriptedExporter((_batch, call) => (call === 0 ? unavailable(150) : ok));
+  const { pipeline, record } = setup(t, exporter);
+  await pipeline.sink.write(record('r'));
+  await pipeline.flush();
+  assert.equal(exporter.calls.length, 2);
+  const gap = exporter.calls[1]!.at - exporter.calls[0]!.at;
+  assert.ok(gap >= 140, `retried after ${gap} ms`);
+});
+
+void test('a permanent rejection acknowledges nothing, is logged with its code and count, and later batches still go', async (t) => {
+  const exporter = new ScriptedExporter((_batch, call) => (call === 0 ? rejected : ok));
+  const { pipeline, acked, record, lines } = setup(t, exporter, { maxBatchRecords: 2 });
+  for (const b of ['bad1', 'bad2', 'good1', 'good2']) await pipeline.sink.write(record(b));
+  await pipeline.flush();
+  assert.equal(exporter.calls.length, 2, 'the rejected batch is not retried');
+  assert.deepEqual(acked, ['good1', 'good2']);
+  assert.equal(pipeline.processor.rejected, 2);
+  const error = lines.find((l) => l.code === 'CIA_ERR_SHIP_REJECTED');
+  assert.equal(error?.level, 50);
+  assert.equal(error?.records, 2);
+  assert.match(String(error?.err), /HTTP 400: bad/);
+});
+
+void test('shutdown flushes what is queued, is safe to call twice, and shuts the exporter down once', async (t) => {
+  const exporter = new ScriptedExporter();
+  const { pipeline, acked, record } = setup(t, exporter, { maxBatchRecords: 100 });
+  for (const b of ['a', 'b', 'c']) await pipeline.sink.write(record(b));
+  await Promise.all([pipeline.shutdown(), pipeline.shutdown()]);
+  await pipeline.shutdown();
+  assert.deepEqual(acked, ['a', 'b', 'c']);
+  assert.equal(exporter.shutdowns, 1);
+  // After shutdown a write is not taken (so never acknowledged) and does not block.
+  await pipeline.sink.write(record('late'));
+  assert.deepEqual(acked, ['a', 'b', 'c']);
+});
+
+void test('shutdown gives up after its timeout when the aggregator stays down, acknowledging nothing', async (t) => {
+  const exporter = new ScriptedExporter(() => unavailable());
+  const { pipeline, acked, record, lines } = setup(t, exporter, { shutdownTimeoutMs: 100 });
+  await pipeline.sink.write(record('stuck'));
+  const start = performance.now();
+  await pipeline.shutdown();
+  assert.ok(performance.now() - start < 1000);
+  assert.deepEqual(acked, []);
+  assert.ok(lines.some((l) => l.records === 1 && /read and sent again after the restart/.test(String(l.msg))));
+});

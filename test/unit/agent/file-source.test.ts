@@ -1,0 +1,168 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFile, stat, writeFile } from 'node:fs/promises';
+import { recordAttr } from '../../../core/wire.ts';
+import { checkpointPath, readCheckpoints } from '../../../agent/sources/file/checkpoint.ts';
+import { FileSource } from '../../../agent/sources/file/file-source.ts';
+import { fileRecordId } from '../../../agent/sources/file/record.ts';
+import type { RecordSink, SourceRecord } from '../../../agent/sources/source.ts';
+import { agentConfigSchema, type FileSourceConfig } from '../../../config/schema.ts';
+import { captureLogger, tempDir, waitFor } from './helpers.ts';
+
+/** A sink that keeps the records; the test acknowledges them when it wants. */
+function collectingSink(): RecordSink & { records: SourceRecord[]; bodies: () => unknown[] } {
+  const records: SourceRecord[] = [];
+  return {
+    records,
+    bodies: () => records.map((r) => r.body),
+    write(record) {
+      records.push(record);
+      return Promise.resolve();
+    },
+  };
+}
+
+function sourceConfig(include: string[], extra: Partial<FileSourceConfig> = {}): FileSourceConfig {
+  const parsed = agentConfigSchema.parse({
+    sources: [{ type: 'file', id: 'ci', include, dataset: 'ci', ...extra }],
+    output: { url: 'http://127.0.0.1:4318' },
+  });
+  return parsed.sources[0]!;
+}
+
+async function startSource(t: TestContext, stateDir: string, config: FileSourceConfig) {
+  const sink = collectingSink();
+  const source = new FileSource({ config, agentId: 'agent-1', stateDir, logger: captureLogger().logger, pollIntervalMs: 50 });
+  t.after(() => source.close());
+  await source.start(sink);
+  return { source, sink };
+}
+
+async function identity(path: string) {
+  const s = await stat(path, { bigint: true });
+  return { dev: s.dev.toString(), ino: s.ino.toString() };
+}
+
+void test('appended lines become records with their offsets, deterministic ids and wire attributes', async (t) => {
+  const dir = await tempDir(t);
+  const log = `${dir}/job.log`;
+  await writeFile(log, 'one\ntwo\r\nthr');
+  const { sink } = await startSource(t, `${dir}/state`, sourceConfig([`${dir}/*.log`]));
+  await waitFor(() => sink.records.length === 2, 3000, 'the two complete lines');
+  assert.deepEqual(sink.bodies(), ['one', 'two']);
+
+  await appendFile(log, 'ee\nfour\n');
+  await waitFor(() => sink.records.length === 4, 3000, 'the appended lines');
+  assert.deepEqual(sink.bodies(), ['one', 'two', 'three', 'four']);
+
+  const id = await identity(log);
+  const offsets = sink.records.map((r) => r.attributes[recordAttr.logOffset]);
+  assert.deepEqual(offsets, [0, 4, 9, 15]);
+  const third = sink.records[2]!;
+  assert.equal(third.attributes[recordAttr.dataset], 'ci');
+  assert.equal(third.attributes[recordAttr.logFilePath], log);
+  assert.equal(third.attributes[recordAttr.recordId], fileRecordId('agent-1', id, 9));
+  assert.match(String(third.attributes[recordAttr.recordId]), /^[0-9a-f]{32}$/);
+  assert.equal(third.attributes[recordAttr.invalidUtf8], undefined);
+});
+
+void test('invalid UTF-8 is kept and flagged; excluded files are left alone', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(`${dir}/a.log`, Buffer.from([0x61, 0xc3, 0x28, 0x0a]));
+  await writeFile(`${dir}/skip.log`, 'not me\n');
+  const { sink } = await startSource(t, `${dir}/state`, sourceConfig([`${dir}/*.log`], { exclude: ['skip.*'] }));
+  await waitFor(() => sink.records.length === 1, 3000, 'the line');
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(sink.records.length, 1);
+  assert.equal(sink.records[0]!.body, 'a\uFFFD(');
+  assert.equal(sink.records[0]!.attributes[recordAttr.invalidUtf8], true);
+});
+
+void test('a restart resumes from the checkpoint: acknowledged lines are not read again', async (t) => {
+  const dir = await tempDir(t);
+  const state = `${dir}/state`;
+  const log = `${dir}/auth.log`;
+  await writeFile(log, 'alpha\nbeta\ngamma\n');
+  const config = sourceConfig([log]);
+
+  const first = await startSource(t, state, config);
+  await waitFor(() => first.sink.records.length === 3, 3000, 'three lines');
+  // The aggregator acknowledged alpha and beta only.
+  first.sink.records[0]!.ack();
+  first.sink.records[1]!.ack();
+  await first.source.stop();
+  await first.source.close();
+  const saved = await readCheckpoints(checkpointPath(state, 'ci'));
+  assert.deepEqual(saved, [{ ...(await identity(log)), path: log, offset: 11 }]);
+
+  await appendFile(log, 'delta\n');
+  const second = await startSource(t, state, config);
+  await waitFor(() => second.sink.records.length === 2, 3000, 'gamma and delta');
+  assert.deepEqual(second.sink.bodies(), ['gamma', 'delta']);
+  // Same line, same id, whichever run read it.
+  assert.equal(second.sink.records[0]!.attributes[recordAttr.recordId], first.sink.records[2]!.attributes[recordAttr.recordId]);
+});
+
+void test('the checkpoint only moves over contiguous acknowledgements', async (t) => {
+  const dir = await tempDir(t);
+  const state = `${dir}/state`;
+  const log = `${dir}/a.log`;
+  await writeFile(log, '1\n2\n3\n');
+  const { source, sink } = await startSource(t, state, sourceConfig([log]));
+  await waitFor(() => sink.records.length === 3, 3000, 'three lines');
+  sink.records[1]!.ack();
+  sink.records[2]!.ack();
+  assert.equal(source.files()[0]?.committed, 0);
+  sink.records[0]!.ack();
+  assert.equal(source.files()[0]?.committed, 6);
+  await source.close();
+  assert.equal((await readCheckpoints(checkpointPath(state, 'ci')))[0]?.offset, 6);
+});
+
+void test('start_at end skips what a file held at start-up; files created later are read from their beginning', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(`${dir}/old.log`, 'history\n');
+  const { sink } = await startSource(t, `${dir}/state`, sourceConfig([`${dir}/*.log`], { start_at: 'end' }));
+  await appendFile(`${dir}/old.log`, 'fresh\n');
+  await writeFile(`${dir}/new.log`, 'born\n');
+  await waitFor(() => sink.records.length === 2, 3000, 'two new lines');
+  assert.deepEqual(new Set(sink.bodies()), new Set(['fresh', 'born']));
+});
+
+void test('backpressure: the source does not read past a write that has not resolved', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(`${dir}/a.log`, 'a\nb\nc\n');
+  const records: SourceRecord[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const sink: RecordSink = {
+    write(record) {
+      records.push(record);
+      return gate;
+    },
+  };
+  const source = new FileSource({ config: sourceConfig([`${dir}/a.log`]), agentId: 'x', stateDir: `${dir}/state`, logger: captureLogger().logger, pollIntervalMs: 20 });
+  t.after(() => source.close());
+  await source.start(sink);
+  await waitFor(() => records.length === 1, 3000, 'first line');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(records.length, 1);
+  release();
+  await waitFor(() => records.length === 3, 3000, 'the rest');
+  // stop() returns even while a write is pending.
+  await source.stop();
+});
+
+void test('the watcher notices appends and new files without waiting for the poll', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(`${dir}/a.log`, '');
+  const sink = collectingSink();
+  const source = new FileSource({ config: sourceConfig([`${dir}/**/*.log`]), agentId: 'x', stateDir: `${dir}/state`, logger: captureLogger().logger, pollIntervalMs: 60_000 });
+  t.after(() => source.close());
+  await source.start(sink);
+  await appendFile(`${dir}/a.log`, 'appended\n');
+  await waitFor(() => sink.records.length === 1, 3000, 'the appended line');
+  await writeFile(`${dir}/b.log`, 'created\n');
+  await waitFor(() => sink.records.length === 2, 3000, 'the new file');
+  assert.deepEqual(sink.bodies(), ['appended', 'created']);
+});

@@ -1,0 +1,77 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LineSplitter } from '../../../agent/sources/file/line-splitter.ts';
+
+const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+void test('splits on \\n and reports each line with its offset and end', () => {
+  const s = new LineSplitter();
+  const lines = s.push(bytes('one\ntwo\n'));
+  assert.deepEqual(lines, [
+    { text: 'one', offset: 0, end: 4, invalidUtf8: false },
+    { text: 'two', offset: 4, end: 8, invalidUtf8: false },
+  ]);
+  assert.equal(s.nextOffset, 8);
+  assert.equal(s.partialLength, 0);
+});
+
+void test('\\r\\n endings lose the \\r; a lone \\r inside a line is kept', () => {
+  const s = new LineSplitter();
+  const lines = s.push(bytes('a\r\nb\rc\r\n\r\n'));
+  assert.deepEqual(
+    lines.map((l) => [l.text, l.offset, l.end]),
+    [
+      ['a', 0, 3],
+      ['b\rc', 3, 8],
+      ['', 8, 10],
+    ],
+  );
+});
+
+void test('a \\r\\n split across two chunks is still one ending', () => {
+  const s = new LineSplitter();
+  assert.deepEqual(s.push(bytes('abc\r')), []);
+  const lines = s.push(bytes('\nx'));
+  assert.deepEqual(lines.map((l) => [l.text, l.offset, l.end]), [['abc', 0, 5]]);
+  assert.equal(s.partialOffset, 5);
+  assert.equal(s.partialLength, 1);
+});
+
+void test('a partial line waits for its newline, then comes out whole at its first byte offset', () => {
+  const s = new LineSplitter(100);
+  assert.deepEqual(s.push(bytes('hel')), []);
+  assert.deepEqual(s.push(bytes('lo wo')), []);
+  assert.equal(s.partialOffset, 100);
+  assert.equal(s.nextOffset, 108);
+  const lines = s.push(bytes('rld\nnext'));
+  assert.deepEqual(lines, [{ text: 'hello world', offset: 100, end: 112, invalidUtf8: false }]);
+  assert.equal(s.partialOffset, 112);
+});
+
+void test('multi-byte characters split across chunks decode once the line is complete', () => {
+  const s = new LineSplitter();
+  const euro = bytes('€\n'); // e2 82 ac 0a
+  assert.deepEqual(s.push(euro.subarray(0, 2)), []);
+  const lines = s.push(euro.subarray(2));
+  assert.equal(lines[0]?.text, '€');
+  assert.equal(lines[0]?.invalidUtf8, false);
+  assert.equal(lines[0]?.end, 4);
+});
+
+void test('invalid UTF-8 is replaced by U+FFFD and flagged, the line is kept', () => {
+  const s = new LineSplitter();
+  const lines = s.push(Buffer.from([0x6f, 0x6b, 0xff, 0xfe, 0x0a, 0x61, 0x0a]));
+  assert.equal(lines.length, 2);
+  assert.equal(lines[0]?.text, 'ok\uFFFD\uFFFD');
+  assert.equal(lines[0]?.invalidUtf8, true);
+  assert.equal(lines[0]?.end, 5);
+  assert.equal(lines[1]?.invalidUtf8, false);
+});
+
+void test('the splitter does not keep a reference to the caller\'s buffer', () => {
+  const s = new LineSplitter();
+  const buf = Buffer.from('partial');
+  s.push(buf);
+  buf.fill(0x41);
+  assert.equal(s.push(bytes('\n'))[0]?.text, 'partial');
+});

@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { backoffDelay, parseRetryAfter } from '../../../agent/pipeline/backoff.ts';
+import { classifyResponse, maxQuotedMessageLength, responseMessage } from '../../../agent/sinks/otlp-response.ts';
+
+const empty = new Uint8Array();
+
+/** google.rpc.Status { code = 3, message = text } */
+function statusBytes(text: string): Uint8Array {
+  const msg = Buffer.from(text, 'utf8');
+  return Buffer.concat([Buffer.from([0x08, 0x03, 0x12, msg.length]), msg]);
+}
+
+/** ExportLogsServiceResponse { partial_success { rejected_log_records, error_message } } */
+function partialSuccessBytes(rejected: number, message: string): Uint8Array {
+  const msg = Buffer.from(message, 'utf8');
+  const inner = Buffer.concat([Buffer.from([0x08, rejected, 0x12, msg.length]), msg]);
+  return Buffer.concat([Buffer.from([0x0a, inner.length]), inner]);
+}
+
+void test('2xx is success; an OTLP partial success reports the rejected count and message', () => {
+  assert.deepEqual(classifyResponse(200, {}, empty), { kind: 'success', rejected: 0 });
+  assert.deepEqual(
+    classifyResponse(200, { 'content-type': 'application/x-protobuf' }, partialSuccessBytes(2, 'bad attr')),
+    { kind: 'success', rejected: 2, message: 'bad attr' },
+  );
+  // A garbled body does not undo an acceptance.
+  assert.deepEqual(classifyResponse(200, { 'content-type': 'application/x-protobuf' }, Buffer.from([0x0a, 0x7f])), { kind: 'success', rejected: 0 });
+});
+
+void test('408, 429 and 5xx are retryable and carry Retry-After; other 4xx are permanent', () => {
+  for (const status of [408, 429, 500, 502, 503, 504]) assert.equal(classifyResponse(status, {}, empty).kind, 'retryable');
+  for (const status of [400, 401, 403, 404, 413, 415]) assert.equal(classifyResponse(status, {}, empty).kind, 'permanent');
+  assert.deepEqual(classifyResponse(503, { 'retry-after': '7' }, empty), { kind: 'retryable', status: 503, reason: 'HTTP 503', retryAfterMs: 7000 });
+});
+
+void test('the message of an error response is quoted from protobuf Status, JSON or text, bounded', () => {
+  assert.deepEqual(classifyResponse(400, { 'content-type': 'application/x-protobuf' }, statusBytes('missing dataset')), {
+    kind: 'permanent',
+    status: 400,
+    reason: 'HTTP 400: missing dataset',
+  });
+  assert.equal(responseMessage('application/json', Buffer.from('{"code":3,"message":"nope"}')), 'nope');
+  assert.equal(responseMessage('text/plain', Buffer.from('line one\nline two')), 'line one line two');
+  const long = responseMessage('text/plain', Buffer.from('x'.repeat(10_000)));
+  assert.equal(long.length, maxQuotedMessageLength + 1);
+  assert.ok(long.endsWith('…'));
+});
+
+void test('Retry-After is read as seconds or as an HTTP date', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  assert.equal(parseRetryAfter('3', now), 3000);
+  assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:00:10 GMT', now), 10_000);
+  assert.equal(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now), 0);
+  assert.equal(parseRetryAfter('soon', now), undefined);
+  assert.equal(parseRetryAfter(undefined, now), undefined);
+});
+
+void test('backoff is exponential with full jitter and a cap', () => {
+  assert.equal(backoffDelay(0, {}, () => 0.999), 249);
+  assert.equal(backoffDelay(3, {}, () => 0.5), 1000);
+  assert.equal(backoffDelay(30, {}, () => 0.999), 29_970);
+  assert.equal(backoffDelay(1000, {}, () => 0.5), 15_000);
+  assert.equal(backoffDelay(5, {}, () => 0), 0);
+});

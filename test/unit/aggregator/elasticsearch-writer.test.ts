@@ -1,0 +1,179 @@
+// The writer against a small fake of Elasticsearch's HTTP API, for what a real cluster will not do
+// on demand: reject items with 429, fail, come back.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import pino from 'pino';
+import { hasErrorCode } from '../../../core/errors.ts';
+import { chunks, ElasticsearchWriter } from '../../../aggregator/index/elasticsearch-writer.ts';
+import type { MappedRecord } from '../../../aggregator/map/ecs.ts';
+
+type BulkItemReply = { status: number; error?: { type: string; reason: string } };
+
+interface FakeEs {
+  url: string;
+  bulkBodies: string[][];
+  /** Status per item of each bulk call, in order; default 201 for all. */
+  /** `reset` drops the connection instead of answering. */
+  bulkReplies: Array<(actions: string[]) => BulkItemReply[] | 'reset'>;
+  templatePuts: number;
+  authorization: string[];
+}
+
+async function fakeElasticsearch(t: { after: (fn: () => Promise<void>) => void }): Promise<FakeEs> {
+  const fake: FakeEs = { url: '', bulkBodies: [], bulkReplies: [], templatePuts: 0, authorization: [] };
+  const send = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
+    res.end(JSON.stringify(body));
+  };
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunksIn: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunksIn.push(c));
+    req.on('end', () => {
+      fake.authorization.push(String(req.headers.authorization));
+      const path = (req.url ?? '').split('?')[0];
+      if (path === '/_index_template/ci-audit-logs' && req.method === 'GET') {
+        if (fake.templatePuts === 0) return send(res, 404, { index_templates: [] });
+        return send(res, 200, { index_templates: [{ name: 'ci-audit-logs', index_template: { index_patterns: ['x'], composed_of: [], _meta: { version: 1 } } }] });
+      }
+      if (path === '/_index_template/ci-audit-logs' && req.method === 'PUT') {
+        fake.templatePuts++;
+        return send(res, 200, { acknowledged: true });
+      }
+      if (path === '/_bulk') {
+        const lines = Buffer.concat(chunksIn).toString().split('\n').filter((l) => l !== '');
+        const actions = lines.filter((_, i) => i % 2 === 0);
+        fake.bulkBodies.push(lines);
+        const reply = (fake.bulkReplies.shift() ?? ((a: string[]) => a.map(() => ({ status: 201 }))))(actions);
+        if (reply === 'reset') return req.socket.destroy();
+        const items = reply.map((item) => ({ create: item }));
+        return send(res, 200, { errors: items.some((i) => i.create.status >= 300), items });
+      }
+      return send(res, 404, { error: `fake has no ${req.method ?? ''} ${path ?? ''}` });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  fake.url = `http://writer:pa%24%24word@127.0.0.1:${(server.address() as { port: number }).port}`;
+  return fake;
+}
+
+function mapped(n: number): MappedRecord[] {
+  return Array.from({ length: n }, (_, i) => ({
+    dataStream: 'logs-ci_audit.auth-default',
+    id: `a:${i}`,
+    document: { '@timestamp': '2026-11-26T09:00:00.000000001Z', message: `line ${i}` },
+    issues: [],
+  }));
+}
+
+function writerFor(fake: FakeEs, t: { after: (fn: () => Promise<void>) => void }, extra: Partial<ConstructorParameters<typeof ElasticsearchWriter>[0]> = {}) {
+  const writer = new ElasticsearchWriter({
+    elasticsearch: { url: fake.url, namespace: 'default', request_timeout_ms: 2000 },
+    logger: pino({ level: 'silent' }),
+    retryDelayMs: 1,
+    ...extra,
+  });
+  t.after(() => writer.close());
+  return writer;
+}
+
+void test('start installs the template, credentials from the URL become basic auth', async (t) => {
+  const fake = await fakeElasticsearch(t);
+  const writer = writerFor(fake, t);
+  assert.equal(writer.ready, false);
+  writer.start();
+  await writer.whenReady();
+  assert.equal(writer.state, 'ready');
+  assert.equal(fake.templatePuts, 1);
+  assert.equal(fake.authorization[0], `Basic ${Buffer.from('writer:pa$$word').toString('base64')}`);
+  assert.equal(writer.url, fake.url.replace('writer:pa%24%24word@', '') + '/');
+});
+
+void test('items answered 429 are retried alone until created; 409 counts as duplicate', async (t) => {
+  const fake = await fakeElasticsearch(t);
+  const writer = writerFor(fake, t);
+  writer.start();
+  await writer.whenReady();
+  fake.bulkReplies.push(
+    () => [
+      { status: 201 },
+      { status: 429, error: { type: 'es_rejected_execution_exception', reason: 'rejected execution' } },
+      { status: 409, error: { type: 'version_conflict_engine_exception', reason: 'document already exists' } },
+      { status: 400, error: { type: 'document_parsing_exception', reason: 'failed to parse' } },
+    ],
+    () => [{ status: 201 }],
+  );
+  const result = await writer.write(mapped(4));
+  assert.deepEqual(result, {
+    created: 2,
+    duplicates: 1,
+    rejected: [{ index: 3, status: 400, error: 'document_parsing_exception: failed to parse' }],
+  });
+  assert.equal(fake.bulkBodies.length, 2);
+  assert.deepEqual(fake.bulkBodies[0]!.filter((_, i) => i % 2 === 0).map((a) => (JSON.parse(a) as { create: { _id: string } }).create._id), ['a:0', 'a:1', 'a:2', 'a:3']);
+  assert.deepEqual(fake.bulkBodies[1], [
+    JSON.stringify({ create: { _index: 'logs-ci_audit.auth-default', _id: 'a:1' } }),
+    JSON.stringify({ '@timestamp': '2026-11-26T09:00:00.000000001Z', message: 'line 1' }),
+  ]);
+});
+
+void test('items still failing after the last attempt fail the write with CIA_ERR_ES_UNAVAILABLE', async (t) => {
+  const fake = await fakeElasticsearch(t);
+  const writer = writerFor(fake, t, { maxAttempts: 2 });
+  writer.start();
+  await writer.whenReady();
+  const busy = (a: string[]) => a.map(() => ({ status: 503, error: { type: 'unavailable_shards_exception', reason: 'primary shard is not active' } }));
+  fake.bulkReplies.push(busy, busy);
+  await assert.rejects(writer.write(mapped(2)), (err: unknown) => {
+    assert.ok(hasErrorCode(err, 'CIA_ERR_ES_UNAVAILABLE'));
+    assert.match(err.message, /did not accept 2 of 2 documents after 2 attempts \(first: HTTP 503 unavailable_shards_exception: primary shard is not active\)/);
+    return true;
+  });
+  // Overload is not unreachability: still ready.
+  assert.equal(writer.ready, true);
+});
+
+void test('large writes are split into several bulk requests', async (t) => {
+  const fake = await fakeElasticsearch(t);
+  const writer = writerFor(fake, t, { maxBulkItems: 3 });
+  writer.start();
+  await writer.whenReady();
+  const result = await writer.write(mapped(7));
+  assert.equal(result.created, 7);
+  assert.deepEqual(fake.bulkBodies.map((b) => b.length / 2), [3, 3, 1]);
+});
+
+void test('chunks respects both the byte and the item limit, and never splits a document', () => {
+  const line = (n: number) => ({ action: 'a'.repeat(n), document: 'd'.repeat(n) });
+  // each line is 2n + 2 bytes
+  assert.deepEqual(chunks([line(4), line(4), line(4)], 19, 100), [[0], [1], [2]]);
+  assert.deepEqual(chunks([line(4), line(4), line(4)], 20, 100), [[0, 1], [2]]);
+  assert.deepEqual(chunks([line(100), line(1)], 10, 100), [[0], [1]]);
+  assert.deepEqual(chunks([line(1), line(1), line(1)], 1000, 2), [[0, 1], [2]]);
+  assert.deepEqual(chunks([], 10, 10), []);
+});
+
+void test('when Elasticsearch goes away, writes fail as unavailable and readiness is probed again', async (t) => {
+  const fake = await fakeElasticsearch(t);
+  const writer = writerFor(fake, t, { probeInitialDelayMs: 10 });
+  writer.start();
+  await writer.whenReady();
+  // The next bulk request finds the connection reset.
+  fake.bulkReplies.push(() => 'reset');
+  await assert.rejects(writer.write(mapped(1)), (err: unknown) => hasErrorCode(err, 'CIA_ERR_ES_UNAVAILABLE'));
+  assert.equal(writer.ready, false);
+  assert.equal(writer.state, 'unavailable');
+  await writer.whenReady();
+  assert.equal((await writer.write(mapped(1))).created, 1);
+});
+
+void test('close is safe to call twice and ends the readiness loop', async (t) => {
+  const fake = await fakeElasticsearch(t);
+  const writer = writerFor(fake, t);
+  await writer.close();
+  await writer.close();
+  assert.equal(writer.state, 'closed');
+  await assert.rejects(writer.write(mapped(1)), (err: unknown) => hasErrorCode(err, 'CIA_ERR_ES_UNAVAILABLE'));
+});

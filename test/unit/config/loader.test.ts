@@ -1,0 +1,117 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadAgentConfig, loadAggregatorConfig } from '../../../config/loader.ts';
+import { hasErrorCode } from '../../../core/errors.ts';
+
+async function tempFile(t: { after: (fn: () => Promise<void>) => void }, name: string, text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'cia-config-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, name);
+  await writeFile(file, text);
+  return file;
+}
+
+const validAgent = `
+agent:
+  id: runner-01
+  state_dir: state
+sources:
+  - type: file
+    id: auth
+    include: [logs/auth.log]
+    dataset: auth
+output:
+  url: http://127.0.0.1:4318
+`;
+
+test('a valid agent config gets its defaults and paths resolved from its folder', async (t) => {
+  const file = await tempFile(t, 'agent.yaml', validAgent);
+  const { config } = await loadAgentConfig(file);
+  const dir = join(file, '..');
+  assert.equal(config.agent.state_dir, join(dir, 'state'));
+  assert.deepEqual(config.sources[0]?.include, [join(dir, 'logs/auth.log')]);
+  assert.equal(config.sources[0]?.start_at, 'beginning');
+  assert.equal(config.output.batch.max_records, 512);
+  assert.equal(config.log.level, 'info');
+});
+
+test('a missing file is reported with its path', async () => {
+  await assert.rejects(loadAgentConfig('/nonexistent/ci-audit/agent.yaml'), (err: unknown) => {
+    assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_NOT_FOUND'));
+    assert.match(err.message, /\/nonexistent\/ci-audit\/agent\.yaml: no such file/);
+    return true;
+  });
+});
+
+test('invalid YAML names file, line and column', async (t) => {
+  const file = await tempFile(t, 'agent.yaml', 'agent:\n  id: [unclosed\n');
+  await assert.rejects(loadAgentConfig(file), (err: unknown) => {
+    assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_PARSE'));
+    assert.ok(err.message.startsWith(`${file}:`), err.message);
+    assert.match(err.message, /:\d+:\d+: invalid YAML/);
+    return true;
+  });
+});
+
+test('an unknown key is rejected with its line, its path and the allowed keys', async (t) => {
+  const file = await tempFile(t, 'agent.yaml', validAgent.replace('    dataset: auth', '    dataset: auth\n    colour: red'));
+  await assert.rejects(loadAgentConfig(file), (err: unknown) => {
+    assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID'));
+    assert.match(err.message, new RegExp(`${file}:10:5: sources\\[0\\]\\.colour: unknown option \\(allowed here: type, id, include`));
+    return true;
+  });
+});
+
+test('a bad value names the option and where it is', async (t) => {
+  const file = await tempFile(t, 'agent.yaml', validAgent.replace('dataset: auth', 'dataset: Auth Logs'));
+  await assert.rejects(loadAgentConfig(file), (err: unknown) => {
+    assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID'));
+    assert.match(err.message, /:9:5: sources\[0\]\.dataset: lower-case letters/);
+    return true;
+  });
+});
+
+test('a missing required section is reported', async (t) => {
+  const file = await tempFile(t, 'agent.yaml', 'sources: []\n');
+  await assert.rejects(loadAgentConfig(file), (err: unknown) => {
+    assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID'));
+    assert.match(err.message, /sources: Too small/);
+    assert.match(err.message, /output: /);
+    return true;
+  });
+});
+
+test('${VAR} references are substituted, with defaults and numbers', async (t) => {
+  const file = await tempFile(t, 'aggregator.yaml', 'listen:\n  port: ${CIA_TEST_PORT:-4318}\nelasticsearch:\n  password: ${CIA_TEST_PW}\n');
+  const { config } = await loadAggregatorConfig(file, { CIA_TEST_PORT: '9999', CIA_TEST_PW: 's3cret' });
+  assert.equal(config.listen.port, 9999);
+  assert.equal(config.elasticsearch.password, 's3cret');
+  const { config: withDefault } = await loadAggregatorConfig(file, { CIA_TEST_PW: 'x' });
+  assert.equal(withDefault.listen.port, 4318);
+});
+
+test('an unset ${VAR} without default is an error that names the variable, not its value', async (t) => {
+  const file = await tempFile(t, 'aggregator.yaml', 'elasticsearch:\n  password: ${CIA_TEST_UNSET_PW}\n');
+  await assert.rejects(loadAggregatorConfig(file, {}), (err: unknown) => {
+    assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID'));
+    assert.match(err.message, /:2:3: elasticsearch\.password: environment variable CIA_TEST_UNSET_PW is not set/);
+    return true;
+  });
+});
+
+test('ES_URL and ES_API_KEY from the environment take precedence', async () => {
+  const { config } = await loadAggregatorConfig(undefined, { ES_URL: 'https://es.example:9200', ES_API_KEY: 'a2V5' });
+  assert.equal(config.elasticsearch.url, 'https://es.example:9200');
+  assert.equal(config.elasticsearch.api_key, 'a2V5');
+  assert.equal(config.listen.host, '127.0.0.1');
+});
+
+test('the example configs in deploy/quickstart are valid', async () => {
+  const agent = await loadAgentConfig(new URL('../../../deploy/quickstart/agent.yaml', import.meta.url).pathname, {});
+  assert.equal(agent.config.sources.length, 3);
+  const aggregator = await loadAggregatorConfig(new URL('../../../deploy/quickstart/aggregator.yaml', import.meta.url).pathname, {});
+  assert.equal(aggregator.config.listen.port, 4318);
+});
