@@ -10,9 +10,13 @@ import { CiAuditError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { redactUrl } from '../core/secrets.ts';
 import { Pipeline } from './pipeline/pipeline.ts';
+import { buildProcessors } from './processors/build.ts';
 import { agentResource } from './resource.ts';
 import { logsEndpoint, OtlpHttpLogExporter } from './sinks/otlp-http-exporter.ts';
 import { FileSource } from './sources/file/file-source.ts';
+import { JobHookSource } from './sources/job-hook/job-hook-source.ts';
+import { JobRegistry } from './sources/job-hook/job-registry.ts';
+import { JournaldSource } from './sources/journald/journald-source.ts';
 import type { Source } from './sources/source.ts';
 
 export interface StartAgentOptions {
@@ -49,25 +53,33 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
   const exporter =
     options.exporter ??
     new OtlpHttpLogExporter({ url: config.output.url, token: config.output.token, timeoutMs: config.output.timeout_ms, logger });
+  const hooks = config.job_hooks;
+  const registry = hooks === undefined ? undefined : new JobRegistry(hooks.max_job_seconds * 1000);
   const pipeline = new Pipeline({
-    resource: agentResource({ agentId }),
+    resource: agentResource({ agentId, runnerType: config.agent.runner_type, labels: config.processors.labels }),
     exporter,
     logger,
+    processors: buildProcessors(config.processors, hooks === undefined || registry === undefined ? undefined : { registry, jobLogs: hooks.job_logs }),
     maxBatchRecords: config.output.batch.max_records,
     maxDelayMs: config.output.batch.max_delay_ms,
     ...(options.shutdownTimeoutMs === undefined ? {} : { shutdownTimeoutMs: options.shutdownTimeoutMs }),
   });
 
-  const sources: Source[] = config.sources.map(
-    (source) =>
-      new FileSource({
-        config: source,
-        agentId,
-        stateDir,
-        logger,
-        ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
-      }),
+  const sources: Source[] = config.sources.map((source) =>
+    source.type === 'journald'
+      ? new JournaldSource({ config: source, agentId, stateDir, logger })
+      : new FileSource({
+          config: source,
+          agentId,
+          stateDir,
+          logger,
+          ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
+        }),
   );
+
+  if (hooks !== undefined && registry !== undefined) {
+    sources.push(new JobHookSource({ spoolDir: hooks.spool_dir, trustedUids: hooks.trusted_uids, registry, agentId, logger, pollIntervalMs: hooks.poll_interval_ms }));
+  }
 
   const started: Source[] = [];
   try {

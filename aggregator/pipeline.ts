@@ -71,6 +71,13 @@ export class Pipeline implements Ingest {
         'elasticsearch rejected a record; reported to the sender as partial success',
       );
     }
+    for (const item of written.deadLettered.slice(0, maxRejectionsLogged)) {
+      const m = mapped[item.index]!;
+      this.#logger.warn(
+        { data_stream: m.dataStream, id: m.id, status: item.status, error: item.error },
+        'elasticsearch refused a record; stored in the dead-letter data stream with the error',
+      );
+    }
     if (written.rejected.length > maxRejectionsLogged) {
       this.#logger.error({ more: written.rejected.length - maxRejectionsLogged }, 'elasticsearch rejected more records in the same request');
     }

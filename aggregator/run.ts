@@ -8,6 +8,9 @@ import type { Logger } from '../core/logger.ts';
 import { version } from '../core/version.ts';
 import { ElasticsearchWriter } from './index/elasticsearch-writer.ts';
 import { Pipeline } from './pipeline.ts';
+import { startRetentionSchedule } from './retention/schedule.ts';
+import { Spool } from './spool/spool.ts';
+import { SpoolingWriter } from './spool/spooling-writer.ts';
 import { createReceiver } from './receiver/server.ts';
 
 export interface AggregatorHandle {
@@ -30,8 +33,25 @@ export interface RunAggregatorOptions {
  * logs `msg: 'receiver listening'` with field `url`.
  */
 export async function startAggregator(config: AggregatorConfig, logger: Logger): Promise<AggregatorHandle> {
-  const writer = new ElasticsearchWriter({ elasticsearch: config.elasticsearch, logger: logger.child({ component: 'elasticsearch' }) });
-  const pipeline = new Pipeline({ namespace: config.elasticsearch.namespace, writer, logger: logger.child({ component: 'pipeline' }) });
+  const bulk = config.elasticsearch.bulk;
+  const esWriter = new ElasticsearchWriter({
+    elasticsearch: config.elasticsearch,
+    logger: logger.child({ component: 'elasticsearch' }),
+    maxBulkItems: bulk.max_items,
+    maxBulkBytes: bulk.max_bytes,
+    maxConcurrentBulks: bulk.concurrency,
+    maxAttempts: bulk.max_attempts,
+    retryDelayMs: bulk.retry_delay_ms,
+    installTemplates: config.elasticsearch.setup === 'auto',
+  });
+  // With a spool, records accepted while Elasticsearch is unavailable wait on disk (storage.md).
+  const spooling =
+    config.spool.dir === undefined
+      ? undefined
+      : new SpoolingWriter({ inner: esWriter, spool: await Spool.open({ dir: config.spool.dir, maxBytes: config.spool.max_bytes }), logger: logger.child({ component: 'spool' }) });
+  const writer = esWriter;
+  const retention = startRetentionSchedule({ config, client: esWriter.client, url: esWriter.url, ready: () => esWriter.ready, logger: logger.child({ component: 'retention' }) });
+  const pipeline = new Pipeline({ namespace: config.elasticsearch.namespace, writer: spooling ?? esWriter, logger: logger.child({ component: 'pipeline' }) });
   const app = createReceiver({
     ingest: pipeline,
     limits: { maxBodyBytes: config.limits.max_body_bytes, maxDecompressedBytes: config.limits.max_decompressed_bytes },
@@ -42,6 +62,8 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   try {
     await app.listen({ host, port });
   } catch (cause) {
+    await retention.stop();
+    await spooling?.close();
     await writer.close();
     throw new CiAuditError(
       'CIA_ERR_RECEIVER_LISTEN',
@@ -59,6 +81,8 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
         try {
           await app.close();
         } finally {
+          await retention.stop();
+          await spooling?.close();
           await writer.close();
         }
       })();

@@ -25,6 +25,27 @@ export function buildProgram(): Command {
       await runAgent({ configFile: opts.config });
     });
 
+  // Run by the CI runner around each job (docs/runners.md); exits 0 with a warning when the agent
+  // cannot be handed the context, unless --strict.
+  const hook = program.command('hook').description('job hooks: hand a CI job\'s context to the local agent');
+  for (const phase of ['started', 'completed'] as const) {
+    hook
+      .command(`job-${phase}`)
+      .description(`call from the runner's job-${phase} hook (GitHub ACTIONS_RUNNER_HOOK_JOB_${phase.toUpperCase()}, GitLab ${phase === 'started' ? 'pre' : 'post'}_build_script, Buildkite, Jenkins)`)
+      .option('--dir <folder>', 'the agent\'s job_hooks.spool_dir (default: CI_AUDIT_HOOK_DIR or /var/lib/ci-audit/job-hooks)')
+      .option('--strict', 'fail (exit 1) when the context cannot be handed over')
+      .option('--result <result>', 'the job\'s result on completion (success, failed, canceled or an exit status)')
+      .action(async (opts: { dir?: string; strict?: boolean; result?: string }) => {
+        const { runHook } = await import('../agent/sources/job-hook/hook-command.ts');
+        process.exitCode = await runHook({
+          phase,
+          strict: opts.strict === true,
+          ...(opts.dir === undefined ? {} : { dir: opts.dir }),
+          ...(opts.result === undefined ? {} : { result: opts.result }),
+        });
+      });
+  }
+
   const aggregator = program.command('aggregator').description('the central service that indexes into Elasticsearch');
   aggregator
     .command('run')
@@ -35,6 +56,35 @@ export function buildProgram(): Command {
       await runAggregator(opts.config === undefined ? {} : { configFile: opts.config });
     });
 
+  program
+    .command('setup')
+    .description('install the index templates of every dataset with the configured retention (idempotent)')
+    .option('-c, --config <file>', 'aggregator configuration file (YAML); without it, defaults and ES_URL apply')
+    .option('--force', 'allow shortening the retention of a compliance-bound dataset')
+    .action(async (opts: { config?: string; force?: boolean }) => {
+      const { runSetup } = await import('../aggregator/retention/commands.ts');
+      await runSetup({ ...(opts.config === undefined ? {} : { configFile: opts.config }), force: opts.force === true });
+    });
+
+  const retention = program.command('retention').description('retention of the data streams');
+  retention
+    .command('show')
+    .description('list the effective retention of every data stream and the mechanism that enforces it')
+    .option('-c, --config <file>', 'aggregator configuration file (YAML)')
+    .action(async (opts: { config?: string }) => {
+      const { runRetentionShow } = await import('../aggregator/retention/commands.ts');
+      await runRetentionShow(opts.config === undefined ? {} : { configFile: opts.config });
+    });
+  retention
+    .command('apply')
+    .description('apply the configured retention (idempotent); shortening a compliance-bound dataset needs --force')
+    .option('-c, --config <file>', 'aggregator configuration file (YAML)')
+    .option('--force', 'allow shortening the retention of a compliance-bound dataset')
+    .action(async (opts: { config?: string; force?: boolean }) => {
+      const { runSetup } = await import('../aggregator/retention/commands.ts');
+      await runSetup({ ...(opts.config === undefined ? {} : { configFile: opts.config }), force: opts.force === true });
+    });
+
   return program;
 }
 
@@ -42,7 +92,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return 0;
+    // A command may set its own exit code (the job hook in strict mode).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version end here too, with exit code 0; commander already printed them.

@@ -20,7 +20,13 @@ export async function loadAgentConfig(file: string, env: NodeJS.ProcessEnv = pro
   const config = loaded.config;
   config.agent.state_dir = resolveFrom(base, config.agent.state_dir);
   for (const source of config.sources) {
-    source.include = source.include.map((p) => resolveFrom(base, p));
+    if (source.type === 'file') source.include = source.include.map((p) => resolveFrom(base, p));
+    else if (source.directory !== undefined) source.directory = resolveFrom(base, source.directory);
+  }
+  const hooks = config.job_hooks;
+  if (hooks !== undefined) {
+    hooks.spool_dir = resolveFrom(base, hooks.spool_dir);
+    for (const log of hooks.job_logs) log.path = resolveFrom(base, log.path);
   }
   return { config, file: loaded.file };
 }

@@ -14,6 +14,10 @@ const logSchema = z
   })
   .prefault({});
 
+/** Durations such as `400d`, `12h`, `30m`, `45s` (the units of Elasticsearch's `data_retention`). */
+const durationPattern = /^[1-9][0-9]{0,6}(d|h|m|s)$/;
+const durationHint = 'a number and a unit d, h, m or s, e.g. 400d';
+
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 const fileSourceSchema = z.strictObject({
@@ -29,6 +33,122 @@ const fileSourceSchema = z.strictObject({
   dataset: z.string().regex(datasetPattern, 'lower-case letters, digits and "_"'),
   /** Where to start reading a newly found file: `beginning` (audit default: nothing is missed) or `end`. */
   start_at: z.enum(['beginning', 'end']).default('beginning'),
+  /** Leading bytes hashed into a file's fingerprint, which tells a new file from an old one at a reused inode. */
+  fingerprint_bytes: z.int().min(16).max(64 * 1024).default(1024),
+  /** Longest line kept, in bytes; longer lines are split or truncated (see long_lines) and flagged. */
+  max_line_bytes: z.int().min(64).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** Over-long lines: `split` into flagged fragments (nothing lost) or `truncate` to max_line_bytes (flagged with the full length). */
+  long_lines: z.enum(['split', 'truncate']).default('split'),
+  /** A last line without newline is sent (flagged partial) after this many ms without new bytes. */
+  partial_line_timeout_ms: z.int().positive().default(5000),
+  /** Most files followed at once; more wait, with a warning in the log, until one is let go. */
+  max_open_files: z.int().positive().default(1024),
+  /** How often followed files are checked and the globs searched again (besides file events), in ms. */
+  poll_interval_ms: z.int().min(10).default(1000),
+  /** Multiline records (stack traces, continuation lines); absent: one record per line. */
+  multiline: z
+    .strictObject({
+      /** A line matching this regular expression starts a record; the lines after it that do not are appended. */
+      start_pattern: z.string().min(1).refine((p) => validRegExp(p), 'a valid JavaScript regular expression'),
+      /** Start a record at lines that do NOT match start_pattern instead (e.g. `^\s` for indented continuation lines). */
+      negate: z.boolean().default(false),
+      /** Most lines in one record; a longer one is ended early, flagged split, and continues in the next record. */
+      max_lines: z.int().positive().default(500),
+      /** Most bytes in one record; a larger one is ended early, flagged split, and continues in the next record. */
+      max_bytes: z.int().positive().max(64 * 1024 * 1024).default(1024 * 1024),
+      /** A record is sent after this many ms without a further line (checked at least every poll_interval_ms). */
+      timeout_ms: z.int().positive().default(1000),
+    })
+    .optional(),
+});
+
+const journaldSourceSchema = z.strictObject({
+  /** `journald`: follow the systemd journal through `journalctl --follow --output=json`. */
+  type: z.literal('journald'),
+  /** Name of this source, unique in the agent; used in logs and the cursor file. */
+  id: z.string().regex(idPattern, 'letters, digits, ".", "_" or "-", starting with a letter or digit'),
+  /** Dataset of the records: picks the data stream `logs-ci_audit.<dataset>-<namespace>`. */
+  dataset: z.string().regex(datasetPattern, 'lower-case letters, digits and "_"'),
+  /** Where to start without a saved cursor: `beginning` (the oldest entry in the journal) or `end` (new entries only). */
+  start_at: z.enum(['beginning', 'end']).default('beginning'),
+  /** Keep only entries of these systemd units (`_SYSTEMD_UNIT`, e.g. `ssh.service`); with `identifiers`, an entry matching either is kept. Empty with `identifiers` empty: every entry. */
+  units: z.array(z.string().min(1)).default([]),
+  /** Keep only entries with these syslog identifiers (`SYSLOG_IDENTIFIER`: sshd, sudo, su, systemd-logind, useradd, ...). */
+  identifiers: z.array(z.string().min(1)).default([]),
+  /** Journal folder to read (`journalctl --directory`) instead of the system journal; relative to the config file's folder. */
+  directory: z.string().min(1).optional(),
+  /** The journalctl program. */
+  journalctl_path: z.string().min(1).default('journalctl'),
+});
+
+/** The agent's record processors, in the order they run; `redact` must be last (nothing may be added after redaction). */
+export const processorNames = ['parse', 'job_context', 'user_context', 'static_labels', 'redact'] as const;
+
+const processorsSchema = z
+  .strictObject({
+    /** Order of the processors between the sources and the exporter; `redact` last. Leaving one out turns it off (except `redact`). */
+    order: z
+      .array(z.enum(processorNames))
+      .default([...processorNames])
+      .refine((order) => new Set(order).size === order.length, 'each processor at most once')
+      .refine((order) => order.at(-1) === 'redact', 'must end with "redact": secrets are removed after everything else ran'),
+    /** Zone of syslog timestamps that carry none (`Feb  3 04:05:06`): `local`, `UTC`, `+02:00` or an IANA name such as `Europe/Berlin`. */
+    timezone: z
+      .string()
+      .min(1)
+      .default('local')
+      .refine((zone) => validZone(zone), 'an IANA time zone (Europe/Berlin), UTC, local or an offset such as +02:00'),
+    /** Static labels added to every record as `labels.<key>`. */
+    labels: z.record(z.string().regex(/^[a-z0-9_]{1,64}$/, 'lower-case letters, digits and "_"'), z.string()).default({}),
+    /** Account database used by `user_context` to name uids. */
+    passwd_file: z.string().min(1).default('/etc/passwd'),
+    redaction: z
+      .strictObject({
+        /** Extra rules after the built-in ones: `{ name, pattern, group }`; `group` is the capture group holding the secret (0: the whole match). */
+        rules: z
+          .array(
+            z.strictObject({
+              name: z.string().regex(/^[a-z0-9_]{1,64}$/, 'lower-case letters, digits and "_"'),
+              pattern: z.string().min(1).refine((p) => validRegExp(p), 'a valid JavaScript regular expression'),
+              group: z.int().min(0).default(0),
+            }),
+          )
+          .default([]),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+function validZone(zone: string): boolean {
+  if (zone === 'local' || zone === 'UTC' || /^[+-]\d{2}:?\d{2}$/.test(zone)) return true;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function validRegExp(pattern: string): boolean {
+  try {
+    new RegExp(pattern, 'g');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const jobHooksSchema = z.strictObject({
+  /** Folder the hooks write their files into; relative to the config file's folder. */
+  spool_dir: z.string().min(1).default('/var/lib/ci-audit/job-hooks'),
+  /** Uids whose hook files are trusted (the runner's user, or the user the hook runs as); files of other owners are refused. */
+  trusted_uids: z.array(z.int().min(0)).min(1),
+  /** The jobs' own log files: each line of a file matching `path` (a glob) carries the context of the job on `runner` (default: the only runner the hooks reported). */
+  job_logs: z.array(z.strictObject({ path: z.string().min(1), runner: z.string().min(1).optional() })).default([]),
+  /** How often the spool folder is read, in milliseconds. */
+  poll_interval_ms: z.int().positive().default(500),
+  /** A started hook may replace a job still running on its runner only after this many seconds (the runner died without its completed hook). */
+  max_job_seconds: z.int().positive().default(6 * 3600),
 });
 
 export const agentConfigSchema = z.strictObject({
@@ -38,10 +158,15 @@ export const agentConfigSchema = z.strictObject({
       id: z.string().regex(idPattern).default(() => hostname()),
       /** Folder for checkpoints and buffers; relative to the config file's folder. */
       state_dir: z.string().min(1).default('/var/lib/ci-audit'),
+      /** The CI system this runner serves, recorded on the Resource as `ci_audit.runner.type`. */
+      runner_type: z.enum(['github_actions', 'gitlab', 'jenkins', 'buildkite', 'none']).default('none'),
     })
     .prefault({}),
+  /** Job context from the runners' job hooks (`ci-audit hook job-started|job-completed`; docs/runners.md). Absent: off. */
+  job_hooks: jobHooksSchema.optional(),
   /** The inputs of the agent. */
-  sources: z.array(z.discriminatedUnion('type', [fileSourceSchema])).min(1),
+  sources: z.array(z.discriminatedUnion('type', [fileSourceSchema, journaldSourceSchema])).min(1),
+  processors: processorsSchema,
   output: z.strictObject({
     /** Base URL of the aggregator's OTLP/HTTP receiver; `/v1/logs` is appended. */
     url: z.url({ protocol: /^https?$/ }),
@@ -91,6 +216,56 @@ export const aggregatorConfigSchema = z.strictObject({
       namespace: z.string().regex(/^[a-z0-9_]{1,100}$/).default('default'),
       /** Per-request timeout in milliseconds. */
       request_timeout_ms: z.int().positive().default(30_000),
+      /** `auto`: install the templates at start (needs manage_index_templates); `skip`: `ci-audit setup` ran, only check that Elasticsearch answers (least privilege). */
+      setup: z.enum(['auto', 'skip']).default('auto'),
+      bulk: z
+        .strictObject({
+          /** Most documents in one bulk request. */
+          max_items: z.int().positive().max(100_000).default(5000),
+          /** Largest bulk request body in bytes (Elasticsearch takes up to 100 MB). */
+          max_bytes: z.int().positive().max(100 * 1024 * 1024).default(8 * 1024 * 1024),
+          /** Most bulk requests in flight at once. */
+          concurrency: z.int().positive().max(64).default(2),
+          /** Attempts for items Elasticsearch may accept later (429, 5xx) before the write fails. */
+          max_attempts: z.int().positive().max(20).default(3),
+          /** Wait before the second attempt in milliseconds, doubled for each further one. */
+          retry_delay_ms: z.int().positive().default(200),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  retention: z
+    .strictObject({
+      /** How retention is enforced: `auto` (data stream lifecycle, else ILM, else ci-audit's own), or one of `lifecycle`, `ilm`, `own`. */
+      mechanism: z.enum(['auto', 'lifecycle', 'ilm', 'own']).default('auto'),
+      /** Retention of datasets not listed in `datasets`, e.g. `90d`. */
+      default_max_age: z.string().regex(durationPattern, durationHint).default('90d'),
+      /** Retention per dataset: `{ max_age: 400d, compliance: true }`. Compliance-bound ones can only be shortened with `retention apply --force`. */
+      datasets: z
+        .record(
+          z.string().regex(datasetPattern),
+          z.strictObject({ max_age: z.string().regex(durationPattern, durationHint), compliance: z.boolean().default(false) }),
+        )
+        .default({
+          auth: { max_age: '400d', compliance: true },
+          ci: { max_age: '90d', compliance: false },
+          integrity: { max_age: '3650d', compliance: true },
+          deadletter: { max_age: '400d', compliance: false },
+        }),
+      /** Run ci-audit's own enforcement in the aggregator (when it is the mechanism), every `interval`. */
+      enforce: z.boolean().default(true),
+      /** How often the aggregator enforces retention (own mechanism), e.g. `1d`, `1h`. */
+      interval: z.string().regex(durationPattern, durationHint).default('1h'),
+      /** Own mechanism: roll a data stream over when its write index is older than this, e.g. `1d`. */
+      rollover_max_age: z.string().regex(durationPattern, durationHint).default('1d'),
+    })
+    .prefault({}),
+  spool: z
+    .strictObject({
+      /** Folder of the durable spool used while Elasticsearch is unavailable; unset: no spool, the receiver answers 503 instead. */
+      dir: z.string().min(1).optional(),
+      /** Largest spool size in bytes; beyond it the receiver answers 503. */
+      max_bytes: z.int().positive().default(1024 * 1024 * 1024),
     })
     .prefault({}),
   log: logSchema,
@@ -99,3 +274,5 @@ export const aggregatorConfigSchema = z.strictObject({
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 export type AggregatorConfig = z.infer<typeof aggregatorConfigSchema>;
 export type FileSourceConfig = z.infer<typeof fileSourceSchema>;
+export type JournaldSourceConfig = z.infer<typeof journaldSourceSchema>;
+export type ProcessorsConfig = z.infer<typeof processorsSchema>;

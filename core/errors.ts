@@ -12,6 +12,14 @@ export const errorCodes = {
   // agent sources
   CIA_ERR_SOURCE_READ: 'A source could not read its input (permissions, vanished file, I/O error).',
   CIA_ERR_SOURCE_CHECKPOINT: 'A source checkpoint file cannot be read or written, is corrupt, or has an unknown version.',
+  CIA_ERR_SOURCE_TRUNCATED: 'A followed file was truncated or replaced (or is shorter than its checkpoint); it is read again from the start.',
+  CIA_ERR_SOURCE_JOURNAL: 'journalctl could not be started or exited unexpectedly; the journald source restarts it with backoff.',
+  CIA_ERR_SOURCE_GAP: 'Records are missing at the source (the journal was vacuumed past the saved cursor); reported as a gap record.',
+  CIA_ERR_SOURCE_OPEN_FILES: 'A file source reached max_open_files; further files wait until a followed file is let go.',
+  // CI job hooks
+  CIA_ERR_HOOK_CONTEXT: 'The job hook found no CI job in its environment (none of GITHUB_RUN_ID, CI_JOB_ID, BUILDKITE_JOB_ID, BUILD_TAG).',
+  CIA_ERR_HOOK_WRITE: 'The job hook could not write its file into the agent\'s job hook folder (missing folder, permissions).',
+  CIA_ERR_HOOK_REJECTED: 'The agent refused a job hook file: untrusted owner, malformed, or a job not matching its runner\'s running job.',
   // agent -> aggregator shipping
   CIA_ERR_SHIP_REJECTED: 'The aggregator rejected a batch as malformed (4xx other than 408/429); it is not retried.',
   CIA_ERR_SHIP_UNAVAILABLE: 'The aggregator could not be reached or asked to retry later (network error, 408, 429, 5xx).',
@@ -26,6 +34,13 @@ export const errorCodes = {
   CIA_ERR_ES_AUTH: 'Elasticsearch refused the credentials or their privileges.',
   CIA_ERR_ES_SETUP: 'An index template or data stream could not be created.',
   CIA_ERR_ES_INDEX: 'Elasticsearch rejected documents of a bulk request.',
+  // retention and the aggregator spool
+  CIA_ERR_RETENTION_UNSUPPORTED: 'The configured retention mechanism (lifecycle or ilm) is not offered by the cluster; use auto or own.',
+  CIA_ERR_RETENTION_SHORTEN: 'Applying the retention config would shorten a compliance-bound dataset; rerun `retention apply --force` if intended.',
+  CIA_ERR_RETENTION_LOCK: 'Another aggregator holds the retention leader lock; this run skipped enforcement.',
+  CIA_ERR_RETENTION_ENFORCE: 'Own retention enforcement failed for a backing index (integrity event not written, rollover, block or delete refused); nothing was deleted unrecorded.',
+  CIA_ERR_SPOOL_FULL: 'The durable spool reached spool.max_bytes while Elasticsearch is unavailable; the receiver answers 503.',
+  CIA_ERR_SPOOL_IO: 'The durable spool could not be written, synced or read (disk full, permissions, a corrupt segment).',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -23,6 +23,23 @@ export const recordAttr = {
   logOffset: 'log.offset',
   /** Present and true when the line was not valid UTF-8 and invalid bytes were replaced by U+FFFD. */
   invalidUtf8: 'ci_audit.record.invalid_utf8',
+  /** Set when the line was longer than the source's max_line_bytes and cut: the line's full length in bytes. */
+  truncatedFrom: 'ci_audit.record.truncated_from',
+  /** Present and true on a fragment of an over-long line that continues in the next record. */
+  split: 'ci_audit.record.split',
+  /** Present and true on a line emitted without its newline after the partial-line timeout. */
+  partial: 'ci_audit.record.partial',
+  /** Present and true on the rest of a line whose head was emitted before (split or partial). */
+  continued: 'ci_audit.record.continued',
+  /** Present and true when NUL bytes were removed from the line. */
+  nulBytes: 'ci_audit.record.nul_bytes',
+  /**
+   * Present and true on a record that reports records missing at the source (e.g. the journal was
+   * vacuumed past the saved cursor while the agent was down): an integrity event, not a log line.
+   */
+  gap: 'ci_audit.record.gap',
+  /** Set on a multiline record: how many lines it joins. */
+  lineCount: 'ci_audit.record.lines',
 } as const;
 
 /** The value of `service.name` the agent reports. */
@@ -38,3 +55,124 @@ export const defaultDataset = 'generic';
 export function dataStreamName(dataset: string, namespace: string): string {
   return `logs-ci_audit.${dataset}-${namespace}`;
 }
+
+/**
+ * Version of the OpenTelemetry semantic conventions the attribute names follow (the CI/CD and VCS
+ * names below), matching the pinned `@opentelemetry/semantic-conventions` package; its schema URL
+ * is recorded on the Resource so a reader knows which version the names mean.
+ */
+export const semconvVersion = '1.45.0';
+export const semconvSchemaUrl = `https://opentelemetry.io/schemas/${semconvVersion}`;
+
+/** More Resource attributes, set by the agent's resource detectors (agent/resource.ts). */
+export const resourceDetectAttr = {
+  hostId: 'host.id',
+  hostArch: 'host.arch',
+  osDescription: 'os.description',
+  osType: 'os.type',
+  osName: 'os.name',
+  osVersion: 'os.version',
+  /** The CI system this runner serves: github_actions, gitlab, jenkins, buildkite, none. */
+  runnerType: 'ci_audit.runner.type',
+  /** The schema URL of the semantic conventions (also carried as the OTLP schema_url). */
+  schemaUrl: 'ci_audit.semconv.schema_url',
+  /** Prefix of static labels from config: `labels.<key>` (ECS `labels`). */
+  labelPrefix: 'labels.',
+} as const;
+
+/**
+ * Fields of a journald entry as the journald source puts them on a record's attributes: the
+ * journal's own field names under `journald.`, unchanged, so that nothing is lost in renaming.
+ * `__REALTIME_TIMESTAMP` is microseconds since the epoch as a decimal string.
+ */
+export const journaldAttr = {
+  message: 'journald.MESSAGE',
+  identifier: 'journald.SYSLOG_IDENTIFIER',
+  pid: 'journald._PID',
+  hostname: 'journald._HOSTNAME',
+  realtimeTimestamp: 'journald.__REALTIME_TIMESTAMP',
+  uid: 'journald._UID',
+  comm: 'journald._COMM',
+  unit: 'journald._SYSTEMD_UNIT',
+  /** The entry's cursor: where the journald source resumes; the record id is a hash of it. */
+  cursor: 'journald.__CURSOR',
+} as const;
+
+/**
+ * ECS fields the agent's parsers and enrichers set, used directly as OTel attribute keys; the
+ * aggregator places each at its ECS path in the document (aggregator/map/ecs-fields.ts).
+ */
+export const ecsAttr = {
+  message: 'message',
+  eventKind: 'event.kind',
+  eventCategory: 'event.category',
+  eventType: 'event.type',
+  eventAction: 'event.action',
+  eventOutcome: 'event.outcome',
+  eventTimezone: 'event.timezone',
+  eventReason: 'event.reason',
+  userName: 'user.name',
+  userId: 'user.id',
+  userEffectiveName: 'user.effective.name',
+  userEffectiveId: 'user.effective.id',
+  userTargetName: 'user.target.name',
+  userTargetId: 'user.target.id',
+  groupName: 'group.name',
+  groupId: 'group.id',
+  sourceIp: 'source.ip',
+  sourcePort: 'source.port',
+  sourceAddress: 'source.address',
+  processName: 'process.name',
+  processPid: 'process.pid',
+  processCommandLine: 'process.command_line',
+  processWorkingDirectory: 'process.working_directory',
+  processExitCode: 'process.exit_code',
+  hostHostname: 'host.hostname',
+  relatedUser: 'related.user',
+  relatedIp: 'related.ip',
+  relatedHash: 'related.hash',
+  relatedHosts: 'related.hosts',
+  /** Filebeat system/auth names, kept for conformance with its module. */
+  sshEvent: 'system.auth.ssh.event',
+  sshMethod: 'system.auth.ssh.method',
+  sshSignature: 'system.auth.ssh.signature',
+  sshDroppedIp: 'system.auth.ssh.dropped_ip',
+  sudoTty: 'system.auth.sudo.tty',
+  sudoPwd: 'system.auth.sudo.pwd',
+  sudoCommand: 'system.auth.sudo.command',
+  sudoUser: 'system.auth.sudo.user',
+  sudoError: 'system.auth.sudo.error',
+  sessionId: 'system.auth.session.id',
+  userHome: 'system.auth.useradd.home',
+  userShell: 'system.auth.useradd.shell',
+} as const;
+
+/** OpenTelemetry CI/CD and VCS semantic conventions (version `semconvVersion`). */
+export const cicdAttr = {
+  pipelineName: 'cicd.pipeline.name',
+  pipelineRunId: 'cicd.pipeline.run.id',
+  pipelineRunUrl: 'cicd.pipeline.run.url.full',
+  pipelineResult: 'cicd.pipeline.result',
+  taskName: 'cicd.pipeline.task.name',
+  taskRunId: 'cicd.pipeline.task.run.id',
+  taskRunResult: 'cicd.pipeline.task.run.result',
+  taskRunUrl: 'cicd.pipeline.task.run.url.full',
+  workerId: 'cicd.worker.id',
+  workerName: 'cicd.worker.name',
+  repositoryUrl: 'vcs.repository.url.full',
+  repositoryName: 'vcs.repository.name',
+  refHeadName: 'vcs.ref.head.name',
+  refHeadRevision: 'vcs.ref.head.revision',
+  refHeadType: 'vcs.ref.head.type',
+  providerName: 'vcs.provider.name',
+} as const;
+
+/** How the agent's parsers dealt with a record. */
+export const parseAttr = {
+  /** Which parser understood the record (`sshd`, `sudo`, `github_actions`, ...). */
+  parser: 'ci_audit.parser',
+  /** `parsed` or `unparsed`: an unparsed record is kept whole (body = `event.original`). */
+  status: 'ci_audit.parse.status',
+  /** Names of the redaction rules that fired on the record. */
+  redactedBy: 'ci_audit.redacted.rules',
+} as const;

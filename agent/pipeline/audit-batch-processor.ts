@@ -118,6 +118,11 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     this.#pump();
   }
 
+  /** True while fewer than `maxQueueRecords` records are held (or the processor shuts down). */
+  get hasRoom(): boolean {
+    return this.#hasRoom();
+  }
+
   /**
    * Resolves when fewer than `maxQueueRecords` records are held, at once if they are already.
    * Also resolves once the processor shuts down, so no writer waits forever.

@@ -2,7 +2,7 @@
 // RecordSink; the pipeline calls each record's `ack` once the aggregator has acknowledged the
 // batch that carried it. A source moves its durable position (file offset, journald cursor) only
 // on `ack`, so whatever was not acknowledged is read again after a restart (at-least-once).
-import type { AnyValue, AttributeValue, SeverityNumber } from '@opentelemetry/api';
+import type { AnyValue, AttributeValue, HrTime, SeverityNumber } from '@opentelemetry/api';
 
 /**
  * Attributes a source sets on a record. Keys come from `recordAttr` in core/wire.ts
@@ -20,20 +20,30 @@ export interface SourceRecord {
   attributes: SourceRecordAttributes;
   /** When the source read the record (milliseconds since the epoch). */
   observedAt: number;
+  /**
+   * When the event happened, if the source knows it (journald's `__REALTIME_TIMESTAMP`):
+   * milliseconds since the epoch or [seconds, nanoseconds]. Default: `observedAt`.
+   */
+  timestamp?: number | HrTime;
   /** Set by parsers that know it; absent for raw lines. */
   severityNumber?: SeverityNumber;
   /** Called once the aggregator acknowledged the record. Never called for a record that was not. */
   ack: AckFn;
 }
 
+/** `true`: there is room, write on; a promise: wait for it before writing the next record. */
+export type WriteResult = true | Promise<void>;
+
 /** Where a source writes its records. */
 export interface RecordSink {
   /**
-   * Hands one record to the pipeline. The returned promise resolves when there is room downstream:
-   * that is the backpressure. A source awaits it before reading more, so a slow or unreachable
-   * aggregator stops reading instead of filling memory or dropping records.
+   * Hands one record to the pipeline. Returns `true` when there is still room downstream (the
+   * common case: no promise per record), or a promise that resolves once there is room again: that
+   * is the backpressure. A source awaits such a promise before reading more, so a slow or
+   * unreachable aggregator stops reading instead of filling memory or dropping records.
+   * `await sink.write(r)` is correct for both results.
    */
-  write(record: SourceRecord): Promise<void>;
+  write(record: SourceRecord): WriteResult;
 }
 
 /** An input of the agent. */

@@ -10,8 +10,12 @@ export interface WriteResult {
   created: number;
   /** Documents it already held (409 on create): success, the record was sent before. */
   duplicates: number;
-  /** Documents it refused for good (mapping or parsing errors); `index` is the position in the input. */
+  /** Documents refused for good (mapping or parsing errors) AND whose dead letter was refused too: not stored anywhere. `index` is the position in the input. */
   rejected: FailedItem[];
+  /** Documents refused for good, stored in the dead-letter data stream with the error instead. */
+  deadLettered: FailedItem[];
+  /** Documents kept in the durable spool because Elasticsearch is unavailable: written later, in order. */
+  spooled?: number;
 }
 
 export interface DocumentWriter {

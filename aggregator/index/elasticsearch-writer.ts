@@ -4,11 +4,16 @@
 // - Readiness: start() installs the index templates in the background, retrying with exponential
 //   backoff (capped at 30 s) while Elasticsearch is unreachable; it never throws, and logs the first
 //   failure (URL redacted) at warn and later ones at debug unless their code changes.
-// - write(): one bulk request per 8 MiB of documents; items Elasticsearch may accept later (429, 5xx, ...) are retried a few times within the
-//   call; if some still fail, write() throws CIA_ERR_ES_UNAVAILABLE and the receiver answers 503, so
-//   the agent re-sends. 409 on create is a duplicate: success. Rejected items are returned.
+// - write(): bulk requests bounded by count and bytes (and in time by request_timeout_ms), at most
+//   `maxConcurrentBulks` in flight across all callers; items Elasticsearch may accept later (429, 5xx,
+//   ...) are retried with exponential backoff within the call; if some still fail, write() throws
+//   CIA_ERR_ES_UNAVAILABLE and the receiver answers 503 (or the spool takes them), so nothing is
+//   acknowledged that is not stored. 409 on create is a duplicate: success. Items refused for good
+//   (mapping, parsing) go to the dead-letter data stream `logs-ci_audit.deadletter-<namespace>` with
+//   the original document and the error; only if that also fails are they returned as rejected.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client } from '@elastic/elasticsearch';
+import type { Client } from '@elastic/elasticsearch';
+import { createClient } from './client.ts';
 import type { BulkResponse } from '@elastic/elasticsearch/lib/api/types';
 import type { AggregatorConfig } from '../../config/schema.ts';
 import { CiAuditError, hasErrorCode } from '../../core/errors.ts';
@@ -18,10 +23,15 @@ import type { MappedRecord } from '../map/ecs.ts';
 import { classifyBulkResponse } from './bulk-result.ts';
 import type { DocumentWriter, WriteResult, WriterState } from './document-writer.ts';
 import { isConnectionFailure, toEsError } from './es-errors.ts';
-import { ensureTemplates } from './templates.ts';
+import { ensureTemplates } from './setup.ts';
+import { buildTemplatePlan, deadLetterDataset } from './templates.ts';
+import type { TemplatePlan } from './templates.ts';
+import { dataStreamName } from '../../core/wire.ts';
+import type { FailedItem } from './bulk-result.ts';
 
 export interface ElasticsearchWriterOptions {
-  elasticsearch: AggregatorConfig['elasticsearch'];
+  /** Where and as whom; the bulk limits are the options below (run.ts passes `elasticsearch.bulk`). */
+  elasticsearch: Pick<AggregatorConfig['elasticsearch'], 'url' | 'username' | 'password' | 'api_key' | 'namespace' | 'request_timeout_ms'>;
   logger: Logger;
   /** Attempts per write for items Elasticsearch may accept later. Default: 3. */
   maxAttempts?: number;
@@ -35,6 +45,14 @@ export interface ElasticsearchWriterOptions {
   maxBulkBytes?: number;
   /** Most documents in one bulk request. Default: 5000. */
   maxBulkItems?: number;
+  /** Most bulk requests in flight at once, over all write() calls. Default: 2. */
+  maxConcurrentBulks?: number;
+  /** Install the templates when starting (true), or only check that Elasticsearch answers (false: `ci-audit setup` ran, least privilege). Default: true. */
+  installTemplates?: boolean;
+  /** The templates to install. Default: buildTemplatePlan(). */
+  templatePlan?: TemplatePlan;
+  /** Clock for dead letters' `@timestamp`. */
+  now?: () => Date;
 }
 
 export class ElasticsearchWriter implements DocumentWriter {
@@ -47,6 +65,11 @@ export class ElasticsearchWriter implements DocumentWriter {
   readonly #probeMaxDelayMs: number;
   readonly #maxBulkBytes: number;
   readonly #maxBulkItems: number;
+  readonly #bulkSlots: Semaphore;
+  readonly #installTemplates: boolean;
+  readonly #templatePlan: TemplatePlan;
+  readonly #deadLetterStream: string;
+  readonly #now: () => Date;
   readonly #abort = new AbortController();
   #state: WriterState = 'starting';
   #probe: Promise<void> | undefined;
@@ -62,24 +85,14 @@ export class ElasticsearchWriter implements DocumentWriter {
     this.#probeMaxDelayMs = options.probeMaxDelayMs ?? 30_000;
     this.#maxBulkBytes = options.maxBulkBytes ?? 8 * 1024 * 1024;
     this.#maxBulkItems = options.maxBulkItems ?? 5000;
-    // Credentials leave the URL: the client gets them as `auth`, so no URL it reports carries them.
-    const url = new URL(es.url);
-    const urlUser = decodeURIComponent(url.username);
-    const urlPassword = decodeURIComponent(url.password);
-    url.username = '';
-    url.password = '';
-    this.#url = url.toString();
-    let auth: { apiKey: string } | { username: string; password: string } | undefined;
-    if (es.api_key !== undefined) auth = { apiKey: es.api_key };
-    else if (es.username !== undefined) auth = { username: es.username, password: es.password ?? '' };
-    else if (urlUser !== '') auth = { username: urlUser, password: urlPassword };
-    this.#client = new Client({
-      node: this.#url,
-      ...(auth === undefined ? {} : { auth }),
-      requestTimeout: es.request_timeout_ms,
-      // Retries are ours (per item, and the readiness loop); the client's would hide failures.
-      maxRetries: 0,
-    });
+    this.#bulkSlots = new Semaphore(options.maxConcurrentBulks ?? 2);
+    this.#installTemplates = options.installTemplates ?? true;
+    this.#templatePlan = options.templatePlan ?? buildTemplatePlan();
+    this.#deadLetterStream = dataStreamName(deadLetterDataset, es.namespace);
+    this.#now = options.now ?? (() => new Date());
+    const { client, url } = createClient(es);
+    this.#client = client;
+    this.#url = url;
   }
 
   get ready(): boolean {
@@ -122,7 +135,7 @@ export class ElasticsearchWriter implements DocumentWriter {
   }
 
   async write(records: readonly MappedRecord[]): Promise<WriteResult> {
-    const result: WriteResult = { created: 0, duplicates: 0, rejected: [] };
+    const result: WriteResult = { created: 0, duplicates: 0, rejected: [], deadLettered: [] };
     if (records.length === 0) return result;
     if (this.#state !== 'ready') {
       throw new CiAuditError('CIA_ERR_ES_UNAVAILABLE', `Elasticsearch at ${this.url} is not ready (${this.#state}); retry later`);
@@ -132,10 +145,41 @@ export class ElasticsearchWriter implements DocumentWriter {
       action: JSON.stringify({ create: record.id === undefined ? { _index: record.dataStream } : { _index: record.dataStream, _id: record.id } }),
       document: JSON.stringify(record.document),
     }));
-    for (const chunk of chunks(lines, this.#maxBulkBytes, this.#maxBulkItems)) {
-      await this.#writeChunk(chunk, lines, records.length, result);
-    }
+    await Promise.all(chunks(lines, this.#maxBulkBytes, this.#maxBulkItems).map((chunk) => this.#writeChunk(chunk, lines, records.length, result)));
+    if (result.rejected.length > 0) await this.#deadLetter(records, result);
     return result;
+  }
+
+  /**
+   * Moves refused items into the dead-letter stream: the original document as JSON, where it came
+   * from and why it was refused. A dead letter's `_id` is the record's, so a re-sent record is a
+   * duplicate there too. Throws like write() when Elasticsearch does not take them.
+   */
+  async #deadLetter(records: readonly MappedRecord[], result: WriteResult): Promise<void> {
+    const refused = result.rejected;
+    const at = this.#now().toISOString();
+    const lines = refused.map((item) => {
+      const record = records[item.index]!;
+      const document = deadLetterDocument(record, item, at, this.#deadLetterStream);
+      return {
+        action: JSON.stringify({ create: record.id === undefined ? { _index: this.#deadLetterStream } : { _index: this.#deadLetterStream, _id: record.id } }),
+        document: JSON.stringify(document),
+      };
+    });
+    const outcome: WriteResult = { created: 0, duplicates: 0, rejected: [], deadLettered: [] };
+    for (const chunk of chunks(lines, this.#maxBulkBytes, this.#maxBulkItems)) {
+      await this.#writeChunk(chunk, lines, lines.length, outcome);
+    }
+    const stillRefused = new Set(outcome.rejected.map((item) => item.index));
+    result.rejected = [];
+    for (const [i, item] of refused.entries()) {
+      if (stillRefused.has(i)) {
+        const why = outcome.rejected.find((r) => r.index === i)!;
+        result.rejected.push({ ...item, error: `${item.error}; the dead letter was refused too: HTTP ${why.status} ${why.error}` });
+      } else {
+        result.deadLettered.push(item);
+      }
+    }
   }
 
   /** One bulk request for the items at `positions`, retrying those Elasticsearch may accept later. */
@@ -146,7 +190,7 @@ export class ElasticsearchWriter implements DocumentWriter {
       for (const i of pending) operations.push(lines[i]!.action, lines[i]!.document);
       let response: BulkResponse;
       try {
-        response = await this.#client.bulk({ operations, filter_path: ['errors', 'items.*.status', 'items.*.error'] });
+        response = await this.#bulkSlots.run(() => this.#client.bulk({ operations, filter_path: ['errors', 'items.*.status', 'items.*.error'] }));
       } catch (err) {
         const error = toEsError(err, 'bulk request', this.#url, 'CIA_ERR_ES_INDEX');
         if (error.code === 'CIA_ERR_ES_AUTH' || (error.code === 'CIA_ERR_ES_UNAVAILABLE' && isConnectionFailure(err))) {
@@ -197,7 +241,7 @@ export class ElasticsearchWriter implements DocumentWriter {
     let loggedCode: string | undefined;
     while (!this.#closed()) {
       try {
-        const results = await ensureTemplates(this.#client, this.#url);
+        const results = this.#installTemplates ? await ensureTemplates(this.#client, this.#url, this.#templatePlan, { keepSameVersion: true }) : await this.#checkReachable();
         if (this.#closed()) return;
         for (const r of results) {
           const level = r.action === 'unchanged' ? 'debug' : 'info';
@@ -225,6 +269,21 @@ export class ElasticsearchWriter implements DocumentWriter {
         delay = Math.min(delay * 2, this.#probeMaxDelayMs);
       }
     }
+  }
+
+  /**
+   * Readiness without installing templates (a create-only key may not read them): any answer of
+   * `_security/_authenticate` but 401 means Elasticsearch is up and knows us.
+   */
+  async #checkReachable(): Promise<[]> {
+    try {
+      await this.#client.security.authenticate();
+    } catch (err) {
+      const error = toEsError(err, 'authenticating', this.#url, 'CIA_ERR_ES_SETUP');
+      if (error.code === 'CIA_ERR_ES_AUTH' || error.code === 'CIA_ERR_ES_UNAVAILABLE') throw error;
+      // Security disabled on the cluster: the call fails, but Elasticsearch answered.
+    }
+    return [];
   }
 
   /** A method, not a field read: TypeScript would keep the narrowing from before an await. */
@@ -259,4 +318,48 @@ export function chunks(lines: ReadonlyArray<{ action: string; document: string }
   }
   if (current.length > 0) out.push(current);
   return out;
+}
+
+/** The dead letter of a refused record: where it was going, the error, and the document as it was. */
+export function deadLetterDocument(record: MappedRecord, item: FailedItem, at: string, deadLetterStream: string): Record<string, unknown> {
+  const namespace = deadLetterStream.slice(deadLetterStream.lastIndexOf('-') + 1);
+  const type = /^([a-z_]+):/.exec(item.error)?.[1] ?? 'error';
+  return {
+    '@timestamp': at,
+    message: `Elasticsearch refused a record for ${record.dataStream}: HTTP ${item.status} ${item.error}`,
+    event: { kind: 'pipeline_error', dataset: `ci_audit.${deadLetterDataset}`, ...(record.id === undefined ? {} : { id: record.id }) },
+    data_stream: { type: 'logs', dataset: `ci_audit.${deadLetterDataset}`, namespace },
+    ci_audit: {
+      deadletter: {
+        data_stream: record.dataStream,
+        ...(record.id === undefined ? {} : { id: record.id }),
+        document: JSON.stringify(record.document),
+        error: { status: item.status, type, reason: item.error },
+      },
+    },
+  };
+}
+
+/** At most `limit` tasks at once; the others wait in order. */
+class Semaphore {
+  readonly #limit: number;
+  #active = 0;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(limit: number) {
+    this.#limit = Math.max(1, limit);
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#active >= this.#limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else this.#active++;
+    try {
+      return await task();
+    } finally {
+      const next = this.#waiting.shift();
+      // The slot passes straight to the next waiter, so #active stays counted.
+      if (next !== undefined) next();
+      else this.#active--;
+    }
+  }
 }

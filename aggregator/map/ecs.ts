@@ -2,8 +2,9 @@
 // clock (the ingest time is passed in), no I/O, never throws on bad data. A record that lacks
 // something is still mapped, with what was wrong listed in `issues` and in `ci_audit.issues`.
 import { createHash } from 'node:crypto';
-import { agentServiceName, dataStreamName, datasetPattern, defaultDataset, recordAttr, resourceAttr } from '../../core/wire.ts';
+import { agentServiceName, dataStreamName, datasetPattern, defaultDataset, recordAttr, resourceAttr, resourceDetectAttr } from '../../core/wire.ts';
 import type { AttributeValue, Attributes, DecodedLogRecord } from '../log-record.ts';
+import { placeEcsFields } from './ecs-fields.ts';
 
 /** What can be wrong with a record; each is flagged on the document, none stops it being indexed. */
 export type MappingIssue =
@@ -12,7 +13,8 @@ export type MappingIssue =
   | 'timestamp_missing'
   | 'timestamp_out_of_range'
   | 'record_id_missing'
-  | 'log_offset_invalid';
+  | 'log_offset_invalid'
+  | 'ecs_field_invalid';
 
 export interface MappedRecord {
   /** Data stream to index into, `logs-ci_audit.<dataset>-<namespace>`. */
@@ -38,6 +40,22 @@ const maxDateNanos = 2n ** 63n - 1n;
 const maxIdBytes = 512;
 
 const consumedResource = new Set<string>([resourceAttr.hostName, resourceAttr.serviceName, resourceAttr.serviceVersion, resourceAttr.agentId]);
+
+/** Resource attributes of the agent's detectors (agent/resource.ts) -> their ECS paths under `host`. */
+const hostFromResource: readonly [string, string[]][] = [
+  [resourceDetectAttr.hostId, ['id']],
+  [resourceDetectAttr.hostArch, ['architecture']],
+  [resourceDetectAttr.osType, ['os', 'type']],
+  [resourceDetectAttr.osName, ['os', 'name']],
+  [resourceDetectAttr.osVersion, ['os', 'version']],
+  [resourceDetectAttr.osDescription, ['os', 'full']],
+];
+for (const [key] of hostFromResource) consumedResource.add(key);
+
+/** ECS `host.os.type` knows macos where OpenTelemetry's `os.type` says darwin. */
+function ecsHostValue(key: string, value: string): string {
+  return key === resourceDetectAttr.osType && value === 'darwin' ? 'macos' : value;
+}
 
 export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedRecord {
   const issues: MappingIssue[] = [];
@@ -91,6 +109,10 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
         : nanosToRfc3339(BigInt(options.ingested.getTime()) * 1_000_000n);
   }
 
+  // The agent's parsed ECS / CI/CD fields go to their ECS paths; what does not fit stays an attribute.
+  const placed: Record<string, unknown> = {};
+  if (placeEcsFields(attributes, placed).length > 0) issues.push('ecs_field_invalid');
+
   const body = bodyString(record.body);
   const stream = dataStreamName(dataset, options.namespace);
   const eventDataset = `ci_audit.${dataset}`;
@@ -131,7 +153,15 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
   if (logFilePath !== undefined) log.file = { path: logFilePath };
   if (logOffset !== undefined) log.offset = logOffset;
   if (Object.keys(log).length > 0) document.log = log;
-  if (hostName !== undefined) document.host = { name: hostName };
+  const host: Record<string, unknown> = {};
+  if (hostName !== undefined) host.name = hostName;
+  for (const [key, path] of hostFromResource) {
+    const value = scalarString(record.resource[key]);
+    if (value === undefined) continue;
+    if (path.length === 1) host[path[0] ?? ''] = ecsHostValue(key, value);
+    else ((host.os ??= {}) as Record<string, unknown>)[path[1] ?? ''] = ecsHostValue(key, value);
+  }
+  if (Object.keys(host).length > 0) document.host = host;
   const agent: Record<string, unknown> = {};
   if (agentId !== undefined) agent.id = agentId;
   if (serviceName !== undefined) agent.type = serviceName;
@@ -141,6 +171,12 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
   if (record.spanId !== '') document.span = { id: record.spanId };
   document.data_stream = { type: 'logs', dataset: eventDataset, namespace: options.namespace };
   document.ci_audit = ciAudit;
+  // The parsed message (without the syslog header) is `message`; the whole line stays `event.original`.
+  if (typeof placed.message === 'string') {
+    document.message = placed.message;
+    delete placed.message;
+  }
+  mergeInto(document, placed);
 
   const mapped: MappedRecord = { dataStream: stream, document, issues };
   if (recordId !== undefined) mapped.id = documentId(agentId ?? hostName ?? '', recordId);
@@ -238,4 +274,17 @@ function levelOf(severityNumber: number): string | undefined {
 
 function setIfNotEmpty(target: Record<string, unknown>, key: string, value: Record<string, unknown>): void {
   if (Object.keys(value).length > 0) target[key] = value;
+}
+
+/** Adds `extra` into `target` without replacing what `target` already has (the aggregator's own fields win). */
+function mergeInto(target: Record<string, unknown>, extra: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(extra)) {
+    const existing = target[key];
+    if (existing === undefined) target[key] = value;
+    else if (isPlainObject(existing) && isPlainObject(value)) mergeInto(existing, value);
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -3,20 +3,29 @@
 // `<state_dir>/checkpoints/<source id>.json`, with a version tag, written atomically: a temporary
 // file is written and fsynced, renamed over the old one, and the directory fsynced, so a crash
 // leaves either the old or the new checkpoint, never a torn one.
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { CiAuditError } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/logger.ts';
+import type { Fingerprint } from './fingerprint.ts';
 import { identityKey, type FileIdentity } from './identity.ts';
 
-/** Version of the checkpoint file format; a file with another version is refused, not guessed at. */
-export const checkpointVersion = 1;
+/**
+ * Version of the checkpoint file format; a file with another version is refused, not guessed at.
+ * Version 1 (no fingerprint, no generation) is read and upgraded: its fingerprint is taken from
+ * the file on the next start.
+ */
+export const checkpointVersion = 2;
 
 export interface FileCheckpoint extends FileIdentity {
   /** Path the file had when the checkpoint was written (informational: identity decides). */
   path: string;
   /** Offset just past the last acknowledged line. */
   offset: number;
+  /** Fingerprint of the file's first bytes; absent in entries upgraded from version 1. */
+  fingerprint?: Fingerprint;
+  /** Bumped each time the file at this inode was truncated or replaced; part of the record ids. */
+  generation: number;
 }
 
 interface CheckpointDocument {
@@ -57,7 +66,7 @@ export async function readCheckpoints(file: string): Promise<FileCheckpoint[]> {
   }
   if (typeof doc !== 'object' || doc === null) throw invalid('is not a JSON object');
   const version = (doc as { version?: unknown }).version;
-  if (version !== checkpointVersion) throw invalid(`has version ${JSON.stringify(version)}, this agent reads version ${checkpointVersion}`);
+  if (version !== checkpointVersion && version !== 1) throw invalid(`has version ${JSON.stringify(version)}, this agent reads version ${checkpointVersion}`);
   const files = (doc as { files?: unknown }).files;
   if (!Array.isArray(files)) throw invalid('has no "files" list');
   return files.map((f: unknown, i) => {
@@ -72,20 +81,30 @@ export async function readCheckpoints(file: string): Promise<FileCheckpoint[]> {
     ) {
       throw invalid(`has a malformed entry files[${i}]`);
     }
-    return { dev: e.dev, ino: e.ino, path: e.path, offset: e.offset };
+    const generation = e.generation ?? 0;
+    if (typeof generation !== 'number' || !Number.isSafeInteger(generation) || generation < 0) throw invalid(`has a malformed generation in files[${i}]`);
+    const fp = e.fingerprint as Partial<Fingerprint> | undefined;
+    if (fp !== undefined && (typeof fp !== 'object' || fp === null || typeof fp.bytes !== 'number' || typeof fp.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(fp.sha256))) {
+      throw invalid(`has a malformed fingerprint in files[${i}]`);
+    }
+    const entry: FileCheckpoint = { dev: e.dev, ino: e.ino, path: e.path, offset: e.offset, generation };
+    if (fp !== undefined) entry.fingerprint = { bytes: fp.bytes!, sha256: fp.sha256! };
+    return entry;
   });
 }
 
 /** Writes a checkpoint file atomically (temp file, fsync, rename, fsync of the directory). */
 export async function writeCheckpoints(file: string, sourceId: string, files: readonly FileCheckpoint[]): Promise<void> {
   const doc: CheckpointDocument = { version: checkpointVersion, source: sourceId, updated_at: new Date().toISOString(), files: [...files] };
+  // Serialised before the first await: the store updates its entries in place.
+  const text = `${JSON.stringify(doc, null, 2)}\n`;
   const dir = dirname(file);
   const tmp = `${file}.tmp-${process.pid}`;
   try {
     await mkdir(dir, { recursive: true });
     const handle = await open(tmp, 'w', 0o600);
     try {
-      await handle.writeFile(`${JSON.stringify(doc, null, 2)}\n`, 'utf8');
+      await handle.writeFile(text, 'utf8');
       await handle.sync();
     } finally {
       await handle.close();
@@ -108,9 +127,34 @@ export async function writeCheckpoints(file: string, sourceId: string, files: re
 }
 
 /**
- * The checkpoints of one source, in memory and on disk. `set` updates memory and schedules a write.
- * Writes run one at a time and are coalesced: a write carries every change made before it started.
- * A failed background write is logged once and retried with the next change or `flush`.
+ * Removes temporary files of writes that never reached their rename (the agent was killed during a
+ * write). The checkpoint itself is untouched by such a write, so nothing is read from them.
+ */
+async function removeStrayTemps(file: string, logger: Logger): Promise<void> {
+  const prefix = `${basename(file)}.tmp-`;
+  let names: string[];
+  try {
+    names = await readdir(dirname(file));
+  } catch {
+    return;
+  }
+  for (const name of names.filter((n) => n.startsWith(prefix))) {
+    await rm(join(dirname(file), name), { force: true });
+    logger.info({ file: join(dirname(file), name) }, 'removed the temporary file of an interrupted checkpoint write');
+  }
+}
+
+/** How long a changed checkpoint waits before it is written, by default, in ms. */
+export const defaultCheckpointIntervalMs = 1000;
+
+/**
+ * The checkpoints of one source, in memory and on disk. `set` updates memory (it runs for every
+ * acknowledgement, so it only changes numbers) and schedules a write `intervalMs` later. Writes run
+ * one at a time and are coalesced: a write carries every change made before it started. Writing
+ * on a timer rather than per batch keeps fsync off the read path (fsyncs occupy the threads that
+ * also serve file reads); the cost is that after a SIGKILL up to `intervalMs` of acknowledged lines
+ * are sent again, under the same ids. A failed background write is logged once and retried with
+ * the next change or `flush`.
  */
 export class CheckpointStore {
   readonly file: string;
@@ -122,18 +166,22 @@ export class CheckpointStore {
   /** Tail of the chain of writes; never rejects. */
   #chain: Promise<void> = Promise.resolve();
   #failing = false;
+  #intervalMs: number;
 
-  private constructor(file: string, sourceId: string, logger: Logger, entries: FileCheckpoint[]) {
+  private constructor(file: string, sourceId: string, logger: Logger, entries: FileCheckpoint[], intervalMs: number) {
     this.file = file;
     this.#sourceId = sourceId;
     this.#logger = logger;
+    this.#intervalMs = intervalMs;
     for (const e of entries) this.#entries.set(identityKey(e), e);
   }
 
   /** Loads the source's checkpoint; rejects with CIA_ERR_SOURCE_CHECKPOINT when it is unreadable or corrupt. */
-  static async open(stateDir: string, sourceId: string, logger: Logger): Promise<CheckpointStore> {
+  static async open(stateDir: string, sourceId: string, logger: Logger, intervalMs = defaultCheckpointIntervalMs): Promise<CheckpointStore> {
     const file = checkpointPath(stateDir, sourceId);
-    return new CheckpointStore(file, sourceId, logger, await readCheckpoints(file));
+    const entries = await readCheckpoints(file);
+    await removeStrayTemps(file, logger);
+    return new CheckpointStore(file, sourceId, logger, entries, intervalMs);
   }
 
   get(id: FileIdentity): FileCheckpoint | undefined {
@@ -144,11 +192,26 @@ export class CheckpointStore {
     return [...this.#entries.values()];
   }
 
-  set(id: FileIdentity, path: string, offset: number): void {
-    const current = this.#entries.get(identityKey(id));
-    if (current !== undefined && current.offset === offset && current.path === path) return;
-    this.#entries.set(identityKey(id), { dev: id.dev, ino: id.ino, path, offset });
+  set(id: FileIdentity, path: string, offset: number, fingerprint: Fingerprint, generation: number): void {
+    const key = identityKey(id);
+    const current = this.#entries.get(key);
+    if (current === undefined) {
+      this.#entries.set(key, { dev: id.dev, ino: id.ino, path, offset, fingerprint, generation });
+    } else {
+      if (current.offset === offset && current.path === path && current.generation === generation && current.fingerprint === fingerprint) return;
+      // In place: no allocation per acknowledgement. A write serialises the entries synchronously,
+      // so a write in progress never sees a half-updated entry.
+      current.offset = offset;
+      current.path = path;
+      current.generation = generation;
+      current.fingerprint = fingerprint;
+    }
     this.#markDirty();
+  }
+
+  /** Forgets one file (drained and acknowledged, and gone from every followed path). */
+  delete(id: FileIdentity): void {
+    if (this.#entries.delete(identityKey(id))) this.#markDirty();
   }
 
   /** Forgets the entries of files not in `keep` (identity keys), e.g. files deleted while stopped. */
@@ -172,8 +235,7 @@ export class CheckpointStore {
     this.#dirty = true;
     if (this.#scheduled) return;
     this.#scheduled = true;
-    // Yield first, so that the acks of one batch end up in one write.
-    setImmediate(() => {
+    const timer = setTimeout(() => {
       this.#scheduled = false;
       this.flush().then(
         () => {
@@ -190,7 +252,9 @@ export class CheckpointStore {
           );
         },
       );
-    });
+    }, this.#intervalMs);
+    // A pending write must not keep the process alive: close() flushes.
+    timer.unref();
   }
 
   async #writeIfDirty(): Promise<void> {

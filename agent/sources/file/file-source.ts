@@ -1,20 +1,20 @@
-// The file source: finds files by glob (finder), follows each with a reader, and keeps one
-// checkpoint per file identity (checkpoint). Changes are noticed by chokidar watching the
-// directories of the patterns, with a modest poll as a fallback for missed events and for
-// filesystems where watching does not work (NFS, some container mounts).
-//
-// Known limitations of this walking skeleton (the sources issue handles them): rotation by rename
-// drains the old file only until its `unlink` event; truncation or in-place rewrite is detected and
-// logged but not followed; inode reuse after a delete is not told apart (no fingerprint); a line
-// without a newline waits forever and its length is not limited; one descriptor per file.
+// The file source: finds files by glob (finder), follows each with a reader (reader), tells files
+// apart by device + inode checked against a fingerprint of the first bytes (identity, fingerprint,
+// resume) and keeps one checkpoint per file (checkpoint). Changes are noticed by chokidar watching
+// the directories of the patterns, with a poll as a fallback for missed events and for filesystems
+// where watching does not work (NFS, some container mounts). docs/sources.md describes every
+// rotation case and where data can still be lost.
+import { stat } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'chokidar';
 import type { FileSourceConfig } from '../../../config/schema.ts';
 import type { Logger } from '../../../core/logger.ts';
-import type { RecordSink, Source, SourceRecord } from '../source.ts';
+import type { RecordSink, Source, SourceRecord, WriteResult } from '../source.ts';
 import { CheckpointStore } from './checkpoint.ts';
 import { findFiles, matchesFile, watchPlan, type FileMatcher } from './finder.ts';
-import { identityKey } from './identity.ts';
+import { fileKeyOf, identityKey, identityOf } from './identity.ts';
 import { FileReader, openFile } from './reader.ts';
+import { fileGapRecord } from './record.ts';
+import { resumePosition } from './resume.ts';
 
 export interface FileSourceOptions {
   config: FileSourceConfig;
@@ -22,7 +22,7 @@ export interface FileSourceOptions {
   /** The agent's state folder; checkpoints go to `<stateDir>/checkpoints/<source id>.json`. */
   stateDir: string;
   logger: Logger;
-  /** How often every followed file is checked for new bytes and the globs are searched again, in ms. Default: 1000. */
+  /** Overrides the source's poll_interval_ms (tests). */
   pollIntervalMs?: number;
 }
 
@@ -34,8 +34,6 @@ interface Tail {
   again: boolean;
   /** The path is gone: close the reader after the next read. */
   removed: boolean;
-  /** A shrink was already reported. */
-  shrinkReported: boolean;
   /** A read error was already reported (reset by a successful read). */
   errorReported: boolean;
 }
@@ -62,9 +60,11 @@ export class FileSource implements Source {
   #loops = new Set<Promise<void>>();
   /** A poll's glob search is running. */
   #finding = false;
+  /** max_open_files was hit and reported; reset when a file is let go. */
+  #limitReported = false;
   #stopping = false;
-  #stopSignal: Promise<void>;
-  #signalStop: () => void;
+  /** Resolvers of writes waiting for room downstream; released when the source stops. */
+  #writers = new Set<() => void>();
   #stopped: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -74,11 +74,8 @@ export class FileSource implements Source {
     this.#agentId = options.agentId;
     this.#stateDir = options.stateDir;
     this.#logger = options.logger.child({ source: options.config.id });
-    this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.#pollIntervalMs = options.pollIntervalMs ?? options.config.poll_interval_ms;
     this.#matcher = { include: options.config.include, exclude: options.config.exclude };
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#stopSignal = promise;
-    this.#signalStop = resolve;
   }
 
   /** Followed files: path, committed offset and read offset. For tests and status output. */
@@ -91,9 +88,9 @@ export class FileSource implements Source {
     this.#sink = sink;
     this.#store = await CheckpointStore.open(this.#stateDir, this.id, this.#logger);
 
-    for (const path of await this.#find()) await this.#track(path, true);
-    // Entries of files that are gone are dropped: nothing is left to read from them.
-    this.#store.retainOnly(new Set(this.#tails.keys()));
+    const paths = await this.#find();
+    for (const path of paths) await this.#track(path, true);
+    await this.#reportVanished(paths);
 
     const plan = watchPlan(this.#config.include);
     const watcher = watch(plan.roots, {
@@ -127,7 +124,8 @@ export class FileSource implements Source {
 
   async #stop(): Promise<void> {
     this.#stopping = true;
-    this.#signalStop();
+    for (const release of this.#writers) release();
+    this.#writers.clear();
     clearInterval(this.#poll);
     await this.#watcher?.close();
     await this.#discovery;
@@ -140,6 +138,38 @@ export class FileSource implements Source {
     // The final positions came in with the acks of the pipeline's flush.
     await this.#store?.flush();
     this.#logger.info({ files: this.#store?.entries().length ?? 0 }, 'file source closed');
+  }
+
+  /**
+   * Checkpoints of files that are gone (not found at any path) are collected: nothing is left to
+   * read from them. Each is reported first, as a warning and a gap record, since lines written
+   * after its checkpoint were never read; the entry is dropped once that record is acknowledged,
+   * so a crash before then reports it again rather than never.
+   */
+  async #reportVanished(paths: readonly string[]): Promise<void> {
+    const store = this.#store!;
+    // Files found but not opened (max_open_files) are still there: their checkpoints stay.
+    const present = new Set(this.#tails.keys());
+    for (const path of paths) {
+      try {
+        present.add(identityKey(identityOf(await stat(path, { bigint: true }))));
+      } catch {
+        // Gone since the search: its checkpoint is collected like any vanished file's.
+      }
+    }
+    for (const entry of store.entries()) {
+      if (present.has(identityKey(entry))) continue;
+      this.#logger.warn(
+        { code: 'CIA_ERR_SOURCE_GAP', path: entry.path, offset: entry.offset },
+        'a checkpointed file disappeared while the agent was stopped (rotated away and pruned, or deleted); lines written after its checkpoint may be lost',
+      );
+      const key = fileKeyOf(this.#agentId, entry, entry.generation, entry.fingerprint?.sha256 ?? '');
+      const record = fileGapRecord({ dataset: this.#config.dataset, path: entry.path, sourceId: this.id }, key, entry.offset, Date.now(), () =>
+        store.delete(entry),
+      );
+      const room = this.#write(record);
+      if (room !== true) await room;
+    }
   }
 
   async #find(): Promise<string[]> {
@@ -166,9 +196,20 @@ export class FileSource implements Source {
    * (files that appear later are always read from their beginning: they are new).
    */
   async #track(path: string, atStartup: boolean): Promise<Tail | undefined> {
+    const config = this.#config;
+    if (this.#tails.size >= config.max_open_files) {
+      if (!this.#limitReported) {
+        this.#limitReported = true;
+        this.#logger.warn(
+          { code: 'CIA_ERR_SOURCE_OPEN_FILES', path, max_open_files: config.max_open_files, open: this.#tails.size },
+          'max_open_files reached: further files wait until a followed file is let go (raise max_open_files, or narrow include)',
+        );
+      }
+      return undefined;
+    }
     let opened;
     try {
-      opened = await openFile(path);
+      opened = await openFile(path, config.fingerprint_bytes);
     } catch (err) {
       this.#logger.warn({ code: 'CIA_ERR_SOURCE_READ', path, err: (err as Error).message }, 'cannot open file');
       return undefined;
@@ -177,41 +218,60 @@ export class FileSource implements Source {
     const key = identityKey(opened.identity);
     const known = this.#tails.get(key);
     if (known !== undefined) {
-      // The same file under another name (renamed, or a hard link): keep the reader we have.
+      // The same file under another name (renamed, or a hard link): keep the reader we have, and
+      // keep it open even if its old name went away first.
       await opened.handle.close();
       this.#byPath.set(path, key);
+      known.reader.path = path;
+      known.removed = false;
       return undefined;
     }
     const store = this.#store!;
     const checkpoint = store.get(opened.identity);
-    let offset: number;
-    if (checkpoint !== undefined && checkpoint.offset <= opened.size) {
-      offset = checkpoint.offset;
-    } else if (checkpoint !== undefined) {
+    const decision = resumePosition(checkpoint, opened, config.start_at, atStartup);
+    if (decision.reason === 'beyond_eof') {
       this.#logger.warn(
-        { code: 'CIA_ERR_SOURCE_READ', path, checkpoint: checkpoint.offset, size: opened.size },
-        'file is shorter than its checkpoint (truncated while stopped?); reading it from the beginning',
+        { code: 'CIA_ERR_SOURCE_TRUNCATED', path, checkpoint: checkpoint?.offset, size: opened.size, generation: decision.generation },
+        'file is shorter than its checkpoint (truncated while stopped); reading it again from the beginning',
       );
-      offset = 0;
-    } else {
-      offset = atStartup && this.#config.start_at === 'end' ? opened.size : 0;
+    } else if (decision.reason === 'replaced') {
+      this.#logger.warn(
+        { code: 'CIA_ERR_SOURCE_TRUNCATED', path, checkpoint: checkpoint?.offset, generation: decision.generation },
+        'another file now has the inode of a checkpointed file (its first bytes differ); reading it from the beginning',
+      );
     }
     const reader = new FileReader({
       path,
       file: opened,
-      offset,
+      offset: decision.offset,
+      generation: decision.generation,
       agentId: this.#agentId,
-      dataset: this.#config.dataset,
+      dataset: config.dataset,
+      fingerprintBytes: config.fingerprint_bytes,
+      maxLineBytes: config.max_line_bytes,
+      overLong: config.long_lines,
+      partialLineTimeoutMs: config.partial_line_timeout_ms,
+      ...(config.multiline === undefined
+        ? {}
+        : {
+            multiline: {
+              startPattern: new RegExp(config.multiline.start_pattern),
+              negate: config.multiline.negate,
+              maxLines: config.multiline.max_lines,
+              maxBytes: config.multiline.max_bytes,
+              timeoutMs: config.multiline.timeout_ms,
+            },
+          }),
       onCommit: (r, committed) => {
-        if (this.#closed === undefined) store.set(r.identity, r.path, committed);
+        if (this.#closed === undefined) store.set(r.identity, r.path, committed, r.fingerprint, r.generation);
       },
     });
     // Record the start position, so a file started at its end stays started there after a restart.
-    store.set(opened.identity, path, offset);
-    const tail: Tail = { reader, busy: false, again: false, removed: false, shrinkReported: false, errorReported: false };
+    store.set(opened.identity, path, decision.offset, reader.fingerprint, decision.generation);
+    const tail: Tail = { reader, busy: false, again: false, removed: false, errorReported: false };
     this.#tails.set(key, tail);
     this.#byPath.set(path, key);
-    this.#logger.debug({ path, offset, resumed: checkpoint !== undefined }, 'following file');
+    this.#logger.debug({ path, offset: decision.offset, generation: decision.generation, resumed: checkpoint !== undefined }, 'following file');
     return tail;
   }
 
@@ -260,19 +320,39 @@ export class FileSource implements Source {
     this.#loops.add(loop);
   }
 
+  /**
+   * Writes into the sink, or gives up waiting when the source stops (downstream may be blocked for
+   * good). Not `Promise.race` with a stop promise: each race would leave a reaction on that
+   * never-settled promise, and memory would grow with every line read.
+   */
+  #write(record: SourceRecord): WriteResult {
+    const room = this.#sink!.write(record);
+    if (room === true) return true;
+    return new Promise<void>((resolve) => {
+      this.#writers.add(resolve);
+      void room.then(() => {
+        this.#writers.delete(resolve);
+        resolve();
+      });
+    });
+  }
+
   async #readLoop(tail: Tail): Promise<void> {
     const stopped = (): boolean => this.#stopping;
-    const emit = (record: SourceRecord): Promise<void> => Promise.race([this.#sink!.write(record), this.#stopSignal]);
+    const emit = (record: SourceRecord): WriteResult => this.#write(record);
+    let idle: boolean;
     do {
       tail.again = false;
       try {
         const result = await tail.reader.readAvailable(emit, stopped);
         tail.errorReported = false;
-        if (result.shrunk && !tail.shrinkReported) {
-          tail.shrinkReported = true;
+        idle = result.lines === 0;
+        if (result.restarted !== undefined) {
           this.#logger.warn(
-            { code: 'CIA_ERR_SOURCE_READ', path: tail.reader.path, offset: tail.reader.readOffset },
-            'file shrank below the read position (truncated or rewritten); truncation is not followed yet, new lines in it are not read',
+            { code: 'CIA_ERR_SOURCE_TRUNCATED', path: tail.reader.path, ...result.restarted, generation: tail.reader.generation },
+            result.restarted.reason === 'truncated'
+              ? 'file shrank below the read position (truncated, e.g. copytruncate); reading it again from the beginning'
+              : 'the first bytes of the file changed (rewritten in place); reading it again from the beginning',
           );
         }
       } catch (err) {
@@ -283,12 +363,16 @@ export class FileSource implements Source {
         return;
       }
     } while (tail.again && !this.#stopping);
-    if (tail.removed && !this.#stopping) {
-      // Let go of the file. Acks of its lines still in flight keep moving its checkpoint entry,
-      // which is dropped at the next start when the file is not found again.
-      this.#tails.delete(identityKey(tail.reader.identity));
-      await tail.reader.close();
-      this.#logger.debug({ path: tail.reader.path }, 'file removed and drained');
+    const reader = tail.reader;
+    // A file whose name is gone (rotated out of the patterns, or deleted) is let go only once it
+    // was read to its end, its last partial line went out and every line was acknowledged: the
+    // open descriptor keeps its bytes readable however long downstream is blocked.
+    if (tail.removed && !this.#stopping && idle && reader.pendingBytes === 0 && reader.outstanding === 0) {
+      this.#tails.delete(identityKey(reader.identity));
+      this.#store?.delete(reader.identity);
+      this.#limitReported = false;
+      await reader.close();
+      this.#logger.debug({ path: reader.path }, 'file removed, drained and acknowledged; let go');
     }
   }
 }

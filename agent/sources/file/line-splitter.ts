@@ -1,38 +1,73 @@
 // Splits the bytes of a file into lines. Pure and synchronous, so that it is tested on bytes alone.
 // A line ends with `\n`; a `\r` right before it belongs to the ending (`\r\n`). Bytes after the
-// last newline are a partial line: they wait for their newline, so a writer that is halfway
-// through a line is never shipped half a line.
+// last newline are a partial line: they wait for their newline (or for `flushPartial`, which the
+// reader calls after the partial-line timeout), so a writer halfway through a line is not shipped
+// half a line. A line longer than `maxLineBytes` is split into flagged fragments or truncated and
+// flagged, so memory stays bounded and nothing is dropped silently.
 import { isUtf8 } from 'node:buffer';
 
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
+const NUL = 0x00;
 
-/** One complete line. */
+/** What to do with a line longer than the limit. */
+export type OverLongPolicy = 'split' | 'truncate';
+
+export interface LineSplitterOptions {
+  /** Longest line content kept, in bytes. Default: 1 MiB. */
+  maxLineBytes?: number;
+  /** `split` (default): fragments of maxLineBytes, each flagged; `truncate`: the head is kept, the rest skipped, flagged. */
+  overLong?: OverLongPolicy;
+}
+
+/** One line (or a flagged piece of one). Optional flags are present only when set. */
 export interface Line {
-  /** The line decoded as UTF-8, without its ending; invalid bytes become U+FFFD. */
+  /** The line decoded as UTF-8, without its ending; invalid bytes become U+FFFD, NUL bytes are removed. */
   text: string;
   /** Byte offset of the line's first byte in the file. */
   offset: number;
-  /** Byte offset just past the line's ending: where the next line starts. */
+  /** Byte offset just past what this record covers (the ending, or the fragment): where reading resumes. */
   end: number;
   /** True when the bytes were not valid UTF-8 (and `text` holds replacement characters). */
   invalidUtf8: boolean;
+  /** Set when the line was longer than the limit and only its head is in `text`: the line's length in bytes. */
+  truncatedFrom?: number;
+  /** A fragment of an over-long line that continues in the next record. */
+  split?: true;
+  /** Emitted without its newline (partial-line timeout); the rest of the line, if it comes, is a new record. */
+  partial?: true;
+  /** The rest of a line whose head was emitted before (as a fragment or a partial line). */
+  continued?: true;
+  /** The line held NUL bytes, which were removed from `text`. */
+  nulBytes?: true;
 }
 
+export const defaultMaxLineBytes = 1024 * 1024;
+
+const empty = Buffer.alloc(0);
+
 export class LineSplitter {
-  /** Bytes of the partial line at the end of what was pushed so far. */
-  #partial: Buffer = Buffer.alloc(0);
-  /** File offset of `#partial[0]`; equals the offset of the next byte to push when `#partial` is empty. */
+  readonly maxLineBytes: number;
+  readonly overLong: OverLongPolicy;
+  /** Kept bytes of the pending line (at most maxLineBytes). */
+  #partial: Buffer = empty;
+  /** File offset where the pending line starts. */
   #partialOffset: number;
+  /** Bytes of the pending line skipped after the limit (truncate policy). */
+  #skipped = 0;
+  /** The next line continues one whose head was already emitted. */
+  #continued = false;
 
   /** @param offset file offset of the first byte that will be pushed */
-  constructor(offset = 0) {
+  constructor(offset = 0, options: LineSplitterOptions = {}) {
     this.#partialOffset = offset;
+    this.maxLineBytes = options.maxLineBytes ?? defaultMaxLineBytes;
+    this.overLong = options.overLong ?? 'split';
   }
 
   /** File offset of the next byte `push` expects. */
   get nextOffset(): number {
-    return this.#partialOffset + this.#partial.length;
+    return this.#partialOffset + this.#partial.length + this.#skipped;
   }
 
   /** Offset where the pending partial line starts: a reader resumes here after a restart. */
@@ -40,30 +75,105 @@ export class LineSplitter {
     return this.#partialOffset;
   }
 
-  /** Bytes waiting for their newline. */
+  /** Bytes waiting for their newline (kept plus skipped). */
   get partialLength(): number {
-    return this.#partial.length;
+    return this.#partial.length + this.#skipped;
   }
 
   /** Adds the next bytes of the file and returns the lines they complete, in order. */
   push(chunk: Uint8Array): Line[] {
-    const data = this.#partial.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([this.#partial, chunk]);
-    const base = this.#partialOffset;
+    const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const lines: Line[] = [];
-    let start = 0;
-    for (let nl = data.indexOf(NEWLINE, start); nl !== -1; nl = data.indexOf(NEWLINE, start)) {
-      const contentEnd = nl > start && data[nl - 1] === CARRIAGE_RETURN ? nl - 1 : nl;
-      lines.push(decodeLine(data.subarray(start, contentEnd), base + start, base + nl + 1));
-      start = nl + 1;
+    const max = this.maxLineBytes;
+    let pos = 0;
+    while (pos < data.length) {
+      const nl = data.indexOf(NEWLINE, pos);
+      const stop = nl === -1 ? data.length : nl;
+      if (this.#partial.length === 0 && this.#skipped === 0 && nl !== -1 && nl - pos <= max) {
+        // The common case: a whole line inside the chunk, decoded straight from the read buffer.
+        const contentEnd = nl > pos && data[nl - 1] === CARRIAGE_RETURN ? nl - 1 : nl;
+        lines.push(this.#line(data.subarray(pos, contentEnd), this.#partialOffset, this.#partialOffset + nl - pos + 1));
+        this.#partialOffset += nl - pos + 1;
+      } else {
+        this.#append(data, pos, stop, lines);
+        if (nl !== -1) this.#endLine(lines);
+      }
+      pos = stop + 1;
     }
-    // Copy the remainder: `data` may be the caller's read buffer, which it reuses.
-    this.#partial = Buffer.from(data.subarray(start));
-    this.#partialOffset = base + start;
     return lines;
   }
-}
 
-function decodeLine(bytes: Buffer, offset: number, end: number): Line {
-  // isUtf8 is a native scan; decoding alone would hide invalid bytes behind U+FFFD.
-  return { text: bytes.toString('utf8'), offset, end, invalidUtf8: !isUtf8(bytes) };
+  /**
+   * Emits the pending bytes as a line flagged `partial` (the partial-line timeout ran out, or the
+   * file is let go). Returns undefined when nothing is pending.
+   */
+  flushPartial(): Line | undefined {
+    if (this.partialLength === 0) return undefined;
+    const line = this.#finish(this.#partial, this.nextOffset);
+    line.partial = true;
+    this.#continued = true;
+    return line;
+  }
+
+  /** Adds `data[from, to)` (no newline in it) to the pending line, applying the length limit. */
+  #append(data: Buffer, from: number, to: number, lines: Line[]): void {
+    const max = this.maxLineBytes;
+    while (from < to) {
+      if (this.#skipped > 0) {
+        this.#skipped += to - from;
+        return;
+      }
+      const room = max - this.#partial.length;
+      if (room <= 0) {
+        if (this.overLong === 'truncate') {
+          this.#skipped += to - from;
+          return;
+        }
+        // Split: the full fragment goes out now; what follows starts a new (continued) record.
+        const line = this.#finish(this.#partial, this.#partialOffset + this.#partial.length);
+        line.split = true;
+        lines.push(line);
+        this.#continued = true;
+        continue;
+      }
+      const take = Math.min(room, to - from);
+      // Copy: `data` is the caller's read buffer, which it reuses.
+      this.#partial = this.#partial.length === 0 ? Buffer.from(data.subarray(from, from + take)) : Buffer.concat([this.#partial, data.subarray(from, from + take)]);
+      from += take;
+    }
+  }
+
+  /** The newline of the pending line was found. */
+  #endLine(lines: Line[]): void {
+    let content = this.#partial;
+    if (this.#skipped === 0 && content.length > 0 && content[content.length - 1] === CARRIAGE_RETURN) content = content.subarray(0, content.length - 1);
+    lines.push(this.#finish(content, this.nextOffset + 1));
+  }
+
+  /** Makes a line of the pending bytes ending at `end` and resets the pending state. */
+  #finish(content: Buffer, end: number): Line {
+    const line = this.#line(content, this.#partialOffset, end);
+    if (this.#skipped > 0) line.truncatedFrom = this.#partial.length + this.#skipped;
+    this.#partial = empty;
+    this.#skipped = 0;
+    this.#partialOffset = end;
+    return line;
+  }
+
+  #line(bytes: Buffer, offset: number, end: number): Line {
+    // isUtf8 is a native scan; decoding alone would hide invalid bytes behind U+FFFD.
+    const invalidUtf8 = !isUtf8(bytes);
+    let line: Line;
+    if (bytes.indexOf(NUL) === -1) {
+      line = { text: bytes.toString('utf8'), offset, end, invalidUtf8 };
+    } else {
+      // NUL bytes (sparse holes after a copytruncate, binary files) carry no text and break some consumers.
+      line = { text: bytes.toString('utf8').replaceAll('\0', ''), offset, end, invalidUtf8, nulBytes: true };
+    }
+    if (this.#continued) {
+      line.continued = true;
+      this.#continued = false;
+    }
+    return line;
+  }
 }

@@ -2,23 +2,32 @@
 // bytes past the last read position, splits them into lines and hands each line on with an ack that
 // feeds the file's offset tracker. The read position runs ahead of the committed (acknowledged)
 // offset; only the committed offset is ever written to the checkpoint.
+//
+// Truncation (copytruncate, `> file`) and in-place replacement are found by the size falling below
+// the read position or by the first bytes no longer matching the fingerprint: the file is then read
+// again from the start under a new generation, so its new lines get new record ids.
+import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
-import { identityOf, type FileIdentity } from './identity.ts';
-import { LineSplitter } from './line-splitter.ts';
+import type { SourceRecord, WriteResult } from '../source.ts';
+import { fingerprintOf, readPrefix, type Fingerprint } from './fingerprint.ts';
+import { fileKeyOf, identityOf, type FileIdentity } from './identity.ts';
+import { LineSplitter, type Line, type OverLongPolicy } from './line-splitter.ts';
+import { MultilineJoiner, type MultilineOptions } from './multiline.ts';
 import { OffsetTracker } from './offset-tracker.ts';
 import { fileRecord } from './record.ts';
-import type { SourceRecord } from '../source.ts';
 
-const READ_CHUNK_BYTES = 64 * 1024;
+const READ_CHUNK_BYTES = 256 * 1024;
 
 export interface OpenedFile {
   handle: FileHandle;
   identity: FileIdentity;
   size: number;
+  /** The file's first bytes, up to the fingerprint size. */
+  prefix: Buffer;
 }
 
 /** Opens a file and stats the handle, so the identity is that of the file actually opened. */
-export async function openFile(path: string): Promise<OpenedFile | undefined> {
+export async function openFile(path: string, fingerprintBytes: number): Promise<OpenedFile | undefined> {
   const handle = await open(path, 'r');
   try {
     const stats = await handle.stat({ bigint: true });
@@ -26,7 +35,8 @@ export async function openFile(path: string): Promise<OpenedFile | undefined> {
       await handle.close();
       return undefined;
     }
-    return { handle, identity: identityOf(stats), size: Number(stats.size) };
+    const size = Number(stats.size);
+    return { handle, identity: identityOf(stats), size, prefix: await readPrefix(handle, Math.min(size, fingerprintBytes)) };
   } catch (err) {
     await handle.close();
     throw err;
@@ -38,9 +48,18 @@ export interface FileReaderOptions {
   file: OpenedFile;
   /** Offset to start reading at: the checkpoint, or the start position for a new file. */
   offset: number;
+  /** Generation of the file at its inode (from the checkpoint; 0 for a file never seen). */
+  generation: number;
   agentId: string;
   dataset: string;
-  /** Called when the committed (acknowledged, contiguous) offset moves. */
+  fingerprintBytes: number;
+  maxLineBytes: number;
+  overLong: OverLongPolicy;
+  /** A line without newline is emitted (flagged partial) after this long without new bytes, in ms. */
+  partialLineTimeoutMs: number;
+  /** Join lines into multiline records; a record being collected is emitted after `timeoutMs` without a new line. */
+  multiline?: MultilineOptions & { timeoutMs: number };
+  /** Called when the committed (acknowledged, contiguous) offset moves, or the generation changes. */
   onCommit: (reader: FileReader, committed: number) => void;
 }
 
@@ -48,8 +67,8 @@ export interface FileReaderOptions {
 export interface ReadResult {
   /** Lines emitted. */
   lines: number;
-  /** True when the file is shorter than the read position (truncated or replaced in place). */
-  shrunk: boolean;
+  /** Set when the file was found truncated or replaced and is being read again from the start. */
+  restarted?: { reason: 'truncated' | 'replaced'; readOffset: number; size: number };
 }
 
 export class FileReader {
@@ -57,21 +76,34 @@ export class FileReader {
   path: string;
   readonly identity: FileIdentity;
   #handle: FileHandle;
-  #agentId: string;
-  #dataset: string;
+  #options: FileReaderOptions;
+  #generation: number;
   #splitter: LineSplitter;
   #tracker: OffsetTracker;
   #buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+  /** The file's first bytes as far as known, up to the fingerprint size. */
+  #head: Buffer;
+  #fingerprint: Fingerprint;
+  /** File key for lines ending at or past the fingerprint size (the common case), once known. */
+  #fullKey: string | undefined;
+  /** When the pending partial line last grew. */
+  #partialSince = 0;
+  #joiner: MultilineJoiner | undefined;
+  /** When the multiline record being collected last got a line. */
+  #joinedAt = 0;
   #closed = false;
 
   constructor(options: FileReaderOptions) {
     this.path = options.path;
     this.identity = options.file.identity;
     this.#handle = options.file.handle;
-    this.#agentId = options.agentId;
-    this.#dataset = options.dataset;
-    this.#splitter = new LineSplitter(options.offset);
-    this.#tracker = new OffsetTracker(options.offset, (committed) => options.onCommit(this, committed));
+    this.#options = options;
+    this.#generation = options.generation;
+    this.#head = options.file.prefix;
+    this.#fingerprint = fingerprintOf(this.#head);
+    this.#splitter = this.#newSplitter(options.offset);
+    this.#tracker = this.#newTracker(options.offset);
+    if (options.multiline !== undefined) this.#joiner = new MultilineJoiner(options.multiline);
   }
 
   /** Offset just past the last acknowledged line. */
@@ -89,28 +121,138 @@ export class FileReader {
     return this.#tracker.outstanding;
   }
 
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get fingerprint(): Fingerprint {
+    return this.#fingerprint;
+  }
+
+  /** Bytes read and not emitted yet: a line waiting for its newline, a multiline record being collected. */
+  get pendingBytes(): number {
+    return this.#splitter.partialLength + (this.#joiner?.pendingBytes ?? 0);
+  }
+
+  /** The records a line completes: the line itself, or what the multiline joiner gives back. */
+  #join(line: Line, now: number): Line[] {
+    if (this.#joiner === undefined) return [line];
+    this.#joinedAt = now;
+    return this.#joiner.push(line);
+  }
+
+  #newSplitter(offset: number): LineSplitter {
+    return new LineSplitter(offset, { maxLineBytes: this.#options.maxLineBytes, overLong: this.#options.overLong });
+  }
+
+  #newTracker(offset: number): OffsetTracker {
+    const tracker: OffsetTracker = new OffsetTracker(offset, (committed) => {
+      // Acks of lines from before a truncation must not move the new generation's checkpoint.
+      if (tracker === this.#tracker) this.#options.onCommit(this, committed);
+    });
+    return tracker;
+  }
+
   /**
    * Reads up to the current end of the file and emits each complete line, awaiting `emit` (the
    * backpressure). Stops early, between lines, when `stopped()` turns true; the reader must not be
    * used after that, as the rest of the chunk it had read is not emitted.
+   * `flushPartial` emits a pending line without newline even before its timeout (file let go).
    */
-  async readAvailable(emit: (record: SourceRecord) => Promise<void>, stopped: () => boolean): Promise<ReadResult> {
-    let lines = 0;
-    if (this.#closed) return { lines, shrunk: false };
+  async readAvailable(emit: (record: SourceRecord) => WriteResult, stopped: () => boolean, flushPartial = false): Promise<ReadResult> {
+    const result: ReadResult = { lines: 0 };
+    if (this.#closed) return result;
     const size = Number((await this.#handle.stat({ bigint: true })).size);
-    if (size < this.#splitter.nextOffset) return { lines, shrunk: true };
+    const restart = await this.#checkReplaced(size);
+    if (restart !== undefined) result.restarted = restart;
+    const before = this.#splitter.nextOffset;
     while (!this.#closed && !stopped()) {
-      const { bytesRead } = await this.#handle.read(this.#buffer, 0, this.#buffer.length, this.#splitter.nextOffset);
+      const position = this.#splitter.nextOffset;
+      const { bytesRead } = await this.#handle.read(this.#buffer, 0, this.#buffer.length, position);
       if (bytesRead === 0) break;
+      const chunk = this.#buffer.subarray(0, bytesRead);
+      this.#growHead(chunk, position);
       const observedAt = Date.now();
-      for (const line of this.#splitter.push(this.#buffer.subarray(0, bytesRead))) {
-        const ack = this.#tracker.track(line.end);
-        await emit(fileRecord({ agentId: this.#agentId, dataset: this.#dataset, path: this.path, identity: this.identity }, line, observedAt, ack));
-        lines++;
-        if (stopped()) return { lines, shrunk: false };
+      for (const line of this.#splitter.push(chunk)) {
+        for (const record of this.#join(line, observedAt)) {
+          // Await only when downstream is full: a promise per line would cost more than the line.
+          const room = emit(this.#record(record, observedAt));
+          if (room !== true) await room;
+          result.lines++;
+          if (stopped()) return result;
+        }
       }
     }
-    return { lines, shrunk: false };
+    if (stopped()) return result;
+    const now = Date.now();
+    if (this.#splitter.partialLength > 0) {
+      if (this.#splitter.nextOffset !== before) this.#partialSince = now;
+      if (flushPartial || now - this.#partialSince >= this.#options.partialLineTimeoutMs) {
+        const line = this.#splitter.flushPartial();
+        for (const record of line === undefined ? [] : this.#join(line, now)) {
+          await emit(this.#record(record, now));
+          result.lines++;
+        }
+      }
+    }
+    const timeoutMs = this.#options.multiline?.timeoutMs ?? 0;
+    if (this.#joiner?.pending === true && (flushPartial || now - this.#joinedAt >= timeoutMs)) {
+      const record = this.#joiner.flush();
+      if (record !== undefined && !stopped()) {
+        await emit(this.#record(record, now));
+        result.lines++;
+      }
+    }
+    return result;
+  }
+
+  #record(line: Line, observedAt: number): SourceRecord {
+    const ack = this.#tracker.track(line.end);
+    return fileRecord({ dataset: this.#options.dataset, path: this.path }, this.#keyFor(line.end), line, observedAt, ack);
+  }
+
+  /** The file key for a line ending at `end`: it covers the file's bytes up to the line or the fingerprint size. */
+  #keyFor(end: number): string {
+    const n = this.#options.fingerprintBytes;
+    if (end >= n && this.#head.length >= n) {
+      this.#fullKey ??= fileKeyOf(this.#options.agentId, this.identity, this.#generation, this.#fingerprint.sha256);
+      return this.#fullKey;
+    }
+    const sha = createHash('sha256').update(this.#head.subarray(0, Math.min(end, this.#head.length))).digest('hex');
+    return fileKeyOf(this.#options.agentId, this.identity, this.#generation, sha);
+  }
+
+  /** Keeps the first bytes of the file while they are read, so the fingerprint grows with a short file. */
+  #growHead(chunk: Buffer, position: number): void {
+    const n = this.#options.fingerprintBytes;
+    const have = this.#head.length;
+    if (have >= n || position > have || position + chunk.length <= have) return;
+    this.#head = Buffer.concat([this.#head, chunk.subarray(have - position, Math.min(chunk.length, n - position))]);
+    this.#fingerprint = fingerprintOf(this.#head);
+  }
+
+  /** Detects a truncated or replaced file and starts it over, in a new generation, from offset 0. */
+  async #checkReplaced(size: number): Promise<ReadResult['restarted']> {
+    const readOffset = this.#splitter.nextOffset;
+    let reason: 'truncated' | 'replaced' | undefined;
+    if (size < readOffset) {
+      reason = 'truncated';
+    } else if (this.#head.length > 0) {
+      // Cheap enough per read (one pread of at most the fingerprint size), and it catches a
+      // copytruncate after which the file grew past the read position before we looked.
+      const now = await readPrefix(this.#handle, this.#head.length);
+      if (!now.equals(this.#head)) reason = 'replaced';
+    }
+    if (reason === undefined) return undefined;
+    this.#generation++;
+    this.#fullKey = undefined;
+    this.#head = await readPrefix(this.#handle, Math.min(size, this.#options.fingerprintBytes));
+    this.#fingerprint = fingerprintOf(this.#head);
+    this.#splitter = this.#newSplitter(0);
+    this.#tracker = this.#newTracker(0);
+    if (this.#options.multiline !== undefined) this.#joiner = new MultilineJoiner(this.#options.multiline);
+    this.#options.onCommit(this, 0);
+    return { reason, readOffset, size };
   }
 
   get closed(): boolean {

@@ -1,32 +1,67 @@
 // Turns a line of a file into the record a source emits: body, wire attributes and a
 // deterministic id, so that a line sent again after a restart carries the id it had the first time
 // (the aggregator indexes with `create` on that id: a resend is not a duplicate).
-import { createHash } from 'node:crypto';
 import { recordAttr } from '../../../core/wire.ts';
 import type { AckFn, SourceRecord } from '../source.ts';
-import type { FileIdentity } from './identity.ts';
 import type { Line } from './line-splitter.ts';
 
-/** Hex SHA-256 over (agent id, dev, inode, offset of the line), truncated to 32 hex characters. */
-export function fileRecordId(agentId: string, file: FileIdentity, offset: number): string {
-  // Newline-separated: none of the parts can contain one (agent ids are [A-Za-z0-9._-]).
-  return createHash('sha256').update(`${agentId}\n${file.dev}\n${file.ino}\n${offset}`).digest('hex').slice(0, 32);
+/**
+ * `<file key>:<offset>`; the file key (identity.ts `fileKeyOf`) names agent, inode, generation and
+ * contents. A line emitted early by the partial-line timeout gets `p<end>` appended: if the agent
+ * stops before it is acknowledged, the whole line is read again after the restart and must not be
+ * taken for a duplicate of its head.
+ */
+export function fileRecordId(fileKey: string, line: Pick<Line, 'offset' | 'end' | 'partial'>): string {
+  return line.partial === true ? `${fileKey}:${line.offset}p${line.end}` : `${fileKey}:${line.offset}`;
 }
 
 export interface FileRecordContext {
-  agentId: string;
   dataset: string;
   path: string;
-  identity: FileIdentity;
 }
 
-export function fileRecord(ctx: FileRecordContext, line: Line, observedAt: number, ack: AckFn): SourceRecord {
+/** `lines` is set on a multiline record (multiline.ts): how many lines it joins. */
+export function fileRecord(ctx: FileRecordContext, fileKey: string, line: Line & { lines?: number }, observedAt: number, ack: AckFn): SourceRecord {
   const attributes: SourceRecord['attributes'] = {
     [recordAttr.dataset]: ctx.dataset,
-    [recordAttr.recordId]: fileRecordId(ctx.agentId, ctx.identity, line.offset),
+    [recordAttr.recordId]: fileRecordId(fileKey, line),
     [recordAttr.logFilePath]: ctx.path,
     [recordAttr.logOffset]: line.offset,
   };
   if (line.invalidUtf8) attributes[recordAttr.invalidUtf8] = true;
+  if (line.truncatedFrom !== undefined) attributes[recordAttr.truncatedFrom] = line.truncatedFrom;
+  if (line.split === true) attributes[recordAttr.split] = true;
+  if (line.partial === true) attributes[recordAttr.partial] = true;
+  if (line.continued === true) attributes[recordAttr.continued] = true;
+  if (line.nulBytes === true) attributes[recordAttr.nulBytes] = true;
+  if (line.lines !== undefined && line.lines > 1) attributes[recordAttr.lineCount] = line.lines;
   return { body: line.text, attributes, observedAt, ack };
+}
+
+/**
+ * The integrity record for a checkpointed file that was gone at start-up (rotated away and pruned,
+ * or deleted, while the agent was stopped): lines written after the checkpoint, if there were any,
+ * are lost. The agent cannot tell whether there were (the file is gone), so it says "may".
+ */
+export function fileGapRecord(
+  ctx: FileRecordContext & { sourceId: string },
+  fileKey: string,
+  offset: number,
+  observedAt: number,
+  ack: AckFn,
+): SourceRecord {
+  return {
+    body:
+      `file gap: ${ctx.path} (file source ${ctx.sourceId}) disappeared while the agent was stopped; ` +
+      `lines written to it after byte ${offset} were not read and may be lost`,
+    attributes: {
+      [recordAttr.dataset]: ctx.dataset,
+      [recordAttr.recordId]: `${fileKey}:gap:${offset}`,
+      [recordAttr.logFilePath]: ctx.path,
+      [recordAttr.logOffset]: offset,
+      [recordAttr.gap]: true,
+    },
+    observedAt,
+    ack,
+  };
 }

@@ -104,7 +104,9 @@ void test('backpressure: write() waits while the queue is full and resumes when 
   const { pipeline, acked, record } = setup(t, exporter, { maxBatchRecords: 2, maxQueueRecords: 4, maxDelayMs: 5 });
   for (const b of ['1', '2', '3']) await pipeline.sink.write(record(b));
   let resumed = false;
-  const fourth = pipeline.sink.write(record('4')).then(() => (resumed = true));
+  const room = pipeline.sink.write(record('4'));
+  assert.notEqual(room, true, 'write() reported room while 4 records were held');
+  const fourth = Promise.resolve(room).then(() => (resumed = true));
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(resumed, false, 'write() resolved while 4 records were held');
   assert.equal(pipeline.processor.queued, 4);

@@ -58,16 +58,16 @@ void test('a record from the ci-audit agent maps to its data stream, a determini
       severity: 9,
     },
     log: { level: 'info', file: { path: '/var/log/auth.log' }, offset: 4096 },
-    host: { name: 'runner-01' },
+    host: { name: 'runner-01', os: { type: 'linux' } },
     agent: { id: 'agent-7', type: 'ci-audit-agent', version: '0.1.0' },
     data_stream: { type: 'logs', dataset: 'ci_audit.auth', namespace: 'default' },
     ci_audit: {
       verified: false,
       from_agent: true,
-      attributes: { 'user.name': 'deploy' },
-      resource: { attributes: { 'os.type': 'linux' } },
       scope: { name: 'ci-audit.file', version: '0.1.0' },
     },
+    // An ECS attribute from the agent's parsers goes to its ECS path (aggregator/map/ecs-fields.ts).
+    user: { name: 'deploy' },
   });
 });
 

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino from 'pino';
 import { hasErrorCode } from '../../../core/errors.ts';
 import { chunks, ElasticsearchWriter } from '../../../aggregator/index/elasticsearch-writer.ts';
+import { buildTemplatePlan } from '../../../aggregator/index/templates.ts';
 import type { MappedRecord } from '../../../aggregator/map/ecs.ts';
 
 type BulkItemReply = { status: number; error?: { type: string; reason: string } };
@@ -18,11 +19,12 @@ interface FakeEs {
   /** `reset` drops the connection instead of answering. */
   bulkReplies: Array<(actions: string[]) => BulkItemReply[] | 'reset'>;
   templatePuts: number;
+  templates: Map<string, Record<string, unknown>>;
   authorization: string[];
 }
 
 async function fakeElasticsearch(t: { after: (fn: () => Promise<void>) => void }): Promise<FakeEs> {
-  const fake: FakeEs = { url: '', bulkBodies: [], bulkReplies: [], templatePuts: 0, authorization: [] };
+  const fake: FakeEs = { url: '', bulkBodies: [], bulkReplies: [], templatePuts: 0, templates: new Map(), authorization: [] };
   const send = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
     res.end(JSON.stringify(body));
@@ -33,13 +35,20 @@ async function fakeElasticsearch(t: { after: (fn: () => Promise<void>) => void }
     req.on('end', () => {
       fake.authorization.push(String(req.headers.authorization));
       const path = (req.url ?? '').split('?')[0];
-      if (path === '/_index_template/ci-audit-logs' && req.method === 'GET') {
-        if (fake.templatePuts === 0) return send(res, 404, { index_templates: [] });
-        return send(res, 200, { index_templates: [{ name: 'ci-audit-logs', index_template: { index_patterns: ['x'], composed_of: [], _meta: { version: 1 } } }] });
-      }
-      if (path === '/_index_template/ci-audit-logs' && req.method === 'PUT') {
-        fake.templatePuts++;
-        return send(res, 200, { acknowledged: true });
+      // Templates: remembers what was put, answers 404 before.
+      const template = /^\/_(index|component)_template\/([^/]+)$/.exec(path ?? '');
+      if (template !== null) {
+        const [, kind, name] = template;
+        const key = `${kind}/${name}`;
+        if (req.method === 'PUT') {
+          fake.templatePuts++;
+          fake.templates.set(key, JSON.parse(Buffer.concat(chunksIn).toString()) as Record<string, unknown>);
+          return send(res, 200, { acknowledged: true });
+        }
+        const body = fake.templates.get(key);
+        const listKey = kind === 'index' ? 'index_templates' : 'component_templates';
+        if (body === undefined) return send(res, 404, { [listKey]: [] });
+        return send(res, 200, { [listKey]: [{ name, [kind === 'index' ? 'index_template' : 'component_template']: body }] });
       }
       if (path === '/_bulk') {
         const lines = Buffer.concat(chunksIn).toString().split('\n').filter((l) => l !== '');
@@ -86,7 +95,8 @@ void test('start installs the template, credentials from the URL become basic au
   writer.start();
   await writer.whenReady();
   assert.equal(writer.state, 'ready');
-  assert.equal(fake.templatePuts, 1);
+  const plan = buildTemplatePlan();
+  assert.equal(fake.templatePuts, plan.componentTemplates.length + plan.indexTemplates.length);
   assert.equal(fake.authorization[0], `Basic ${Buffer.from('writer:pa$$word').toString('base64')}`);
   assert.equal(writer.url, fake.url.replace('writer:pa%24%24word@', '') + '/');
 });
@@ -109,9 +119,16 @@ void test('items answered 429 are retried alone until created; 409 counts as dup
   assert.deepEqual(result, {
     created: 2,
     duplicates: 1,
-    rejected: [{ index: 3, status: 400, error: 'document_parsing_exception: failed to parse' }],
+    rejected: [],
+    deadLettered: [{ index: 3, status: 400, error: 'document_parsing_exception: failed to parse' }],
   });
-  assert.equal(fake.bulkBodies.length, 2);
+  // Third request: the refused item's dead letter, with the same _id, holding the original document.
+  assert.equal(fake.bulkBodies.length, 3);
+  assert.equal(fake.bulkBodies[2]![0], JSON.stringify({ create: { _index: 'logs-ci_audit.deadletter-default', _id: 'a:3' } }));
+  const letter = JSON.parse(fake.bulkBodies[2]![1]!) as { ci_audit: { deadletter: { document: string; data_stream: string; error: { status: number; type: string } } } };
+  assert.deepEqual(JSON.parse(letter.ci_audit.deadletter.document), mapped(4)[3]!.document);
+  assert.equal(letter.ci_audit.deadletter.data_stream, 'logs-ci_audit.auth-default');
+  assert.deepEqual([letter.ci_audit.deadletter.error.status, letter.ci_audit.deadletter.error.type], [400, 'document_parsing_exception']);
   assert.deepEqual(fake.bulkBodies[0]!.filter((_, i) => i % 2 === 0).map((a) => (JSON.parse(a) as { create: { _id: string } }).create._id), ['a:0', 'a:1', 'a:2', 'a:3']);
   assert.deepEqual(fake.bulkBodies[1], [
     JSON.stringify({ create: { _index: 'logs-ci_audit.auth-default', _id: 'a:1' } }),
@@ -176,4 +193,48 @@ void test('close is safe to call twice and ends the readiness loop', async (t) =
   await writer.close();
   assert.equal(writer.state, 'closed');
   await assert.rejects(writer.write(mapped(1)), (err: unknown) => hasErrorCode(err, 'CIA_ERR_ES_UNAVAILABLE'));
+});
+
+void test('a refused item whose dead letter is refused too is returned as rejected, never dropped silently', async (t) => {
+  const fake = await fakeElasticsearch(t);
+  const writer = writerFor(fake, t);
+  writer.start();
+  await writer.whenReady();
+  const refuse = (a: string[]) => a.map(() => ({ status: 400, error: { type: 'mapper_parsing_exception', reason: 'broken' } }));
+  fake.bulkReplies.push(refuse, refuse);
+  const result = await writer.write(mapped(2));
+  assert.equal(result.deadLettered.length, 0);
+  assert.deepEqual(result.rejected.map((r) => r.index), [0, 1]);
+  assert.match(result.rejected[0]!.error, /^mapper_parsing_exception: broken; the dead letter was refused too: HTTP 400 mapper_parsing_exception: broken$/);
+});
+
+void test('bulk requests of concurrent writes stay within the concurrency limit', async (t) => {
+  const fake = await fakeElasticsearch(t);
+  const writer = writerFor(fake, t, { maxConcurrentBulks: 2, maxBulkItems: 1 });
+  writer.start();
+  await writer.whenReady();
+  let inFlight = 0;
+  let most = 0;
+  const releases: Array<() => void> = [];
+  // The fake answers synchronously, so count in the writer's own view: wrap the client's bulk.
+  const client = writer.client;
+  const bulk = client.bulk.bind(client);
+  (client as unknown as { bulk: typeof bulk }).bulk = (async (...args: Parameters<typeof bulk>) => {
+    inFlight++;
+    most = Math.max(most, inFlight);
+    await new Promise<void>((resolve) => releases.push(resolve));
+    try {
+      return await bulk(...args);
+    } finally {
+      inFlight--;
+    }
+  });
+  const writes = Promise.all([writer.write(mapped(3)), writer.write(mapped(3))]);
+  while (fake.bulkBodies.length < 6) {
+    await new Promise((r) => setTimeout(r, 5));
+    releases.splice(0).forEach((release) => release());
+  }
+  const results = await writes;
+  assert.equal(most, 2);
+  assert.deepEqual(results.map((r) => r.created), [3, 3]);
 });

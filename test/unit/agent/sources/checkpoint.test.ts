@@ -2,23 +2,23 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { hasErrorCode } from '../../../core/errors.ts';
+import { hasErrorCode } from '../../../../core/errors.ts';
 import {
   CheckpointStore,
   checkpointPath,
   checkpointVersion,
   readCheckpoints,
   writeCheckpoints,
-} from '../../../agent/sources/file/checkpoint.ts';
-import { captureLogger, tempDir } from './helpers.ts';
+} from '../../../../agent/sources/file/checkpoint.ts';
+import { captureLogger, tempDir } from '../helpers.ts';
 
 void test('checkpoints are written with a version tag and read back', async (t) => {
   const dir = await tempDir(t);
   const file = checkpointPath(dir, 'auth');
   assert.equal(file, `${dir}/checkpoints/auth.json`);
   const entries = [
-    { dev: '2049', ino: '18446744073709551615', path: '/var/log/auth.log', offset: 1234 },
-    { dev: '2049', ino: '7', path: '/var/log/ci.log', offset: 0 },
+    { dev: '2049', ino: '18446744073709551615', path: '/var/log/auth.log', offset: 1234, generation: 2, fingerprint: { bytes: 3, sha256: 'a'.repeat(64) } },
+    { dev: '2049', ino: '7', path: '/var/log/ci.log', offset: 0, generation: 0, fingerprint: { bytes: 0, sha256: 'b'.repeat(64) } },
   ];
   await writeCheckpoints(file, 'auth', entries);
   const doc = JSON.parse(await readFile(file, 'utf8')) as { version: number; source: string; files: unknown[] };
@@ -40,7 +40,8 @@ void test('a corrupt checkpoint or one of another version is refused with CIA_ER
   await mkdir(dirname(file), { recursive: true });
   const cases: [string, RegExp][] = [
     ['{"version":1,"files":[', /not valid JSON/],
-    ['{"version":2,"files":[]}', /has version 2, this agent reads version 1/],
+    ['{"version":3,"files":[]}', /has version 3, this agent reads version 2/],
+    ['{"version":2,"files":[{"dev":"1","ino":"2","path":"/a","offset":1,"generation":0,"fingerprint":{"bytes":1,"sha256":"zz"}}]}', /malformed fingerprint in files\[0\]/],
     ['{"version":1}', /no "files" list/],
     ['{"version":1,"files":[{"dev":"1","ino":"2","path":"/a","offset":-1}]}', /malformed entry files\[0\]/],
   ];
@@ -68,13 +69,22 @@ void test('the store coalesces updates into background writes and flush persists
   const { logger } = captureLogger();
   const store = await CheckpointStore.open(dir, 'ci', logger);
   const id = { dev: '1', ino: '2' };
-  for (let offset = 1; offset <= 100; offset++) store.set(id, '/a.log', offset);
+  const fingerprint = { bytes: 4, sha256: 'c'.repeat(64) };
+  for (let offset = 1; offset <= 100; offset++) store.set(id, '/a.log', offset, fingerprint, 1);
   await store.flush();
-  assert.deepEqual(await readCheckpoints(store.file), [{ dev: '1', ino: '2', path: '/a.log', offset: 100 }]);
+  assert.deepEqual(await readCheckpoints(store.file), [{ dev: '1', ino: '2', path: '/a.log', offset: 100, fingerprint, generation: 1 }]);
 
   const reopened = await CheckpointStore.open(dir, 'ci', logger);
   assert.equal(reopened.get(id)?.offset, 100);
   reopened.retainOnly(new Set());
   await reopened.flush();
   assert.deepEqual(await readCheckpoints(store.file), []);
+});
+
+void test('a version 1 checkpoint (no fingerprint, no generation) is read as generation 0 without fingerprint', async (t) => {
+  const dir = await tempDir(t);
+  const file = checkpointPath(dir, 'old');
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, JSON.stringify({ version: 1, source: 'old', files: [{ dev: '1', ino: '2', path: '/a.log', offset: 7 }] }));
+  assert.deepEqual(await readCheckpoints(file), [{ dev: '1', ino: '2', path: '/a.log', offset: 7, generation: 0 }]);
 });

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { findFiles, matchesFile, watchPlan } from '../../../agent/sources/file/finder.ts';
-import { tempDir } from './helpers.ts';
+import { findFiles, matchesFile, watchPlan } from '../../../../agent/sources/file/finder.ts';
+import { tempDir } from '../helpers.ts';
 
 void test('matchesFile applies include and exclude (with and without a slash)', () => {
   const m = { include: ['/var/log/*.log', '/var/log/ci/**/*.log'], exclude: ['**/*.gz', 'debug-*'] };

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OffsetTracker } from '../../../agent/sources/file/offset-tracker.ts';
+import { OffsetTracker } from '../../../../agent/sources/file/offset-tracker.ts';
 
 void test('the committed offset moves with in-order acks', () => {
   const moves: number[] = [];

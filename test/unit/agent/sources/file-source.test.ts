@@ -1,13 +1,16 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile, stat, writeFile } from 'node:fs/promises';
-import { recordAttr } from '../../../core/wire.ts';
-import { checkpointPath, readCheckpoints } from '../../../agent/sources/file/checkpoint.ts';
-import { FileSource } from '../../../agent/sources/file/file-source.ts';
-import { fileRecordId } from '../../../agent/sources/file/record.ts';
-import type { RecordSink, SourceRecord } from '../../../agent/sources/source.ts';
-import { agentConfigSchema, type FileSourceConfig } from '../../../config/schema.ts';
-import { captureLogger, tempDir, waitFor } from './helpers.ts';
+import { recordAttr } from '../../../../core/wire.ts';
+import { checkpointPath, readCheckpoints } from '../../../../agent/sources/file/checkpoint.ts';
+import { FileSource } from '../../../../agent/sources/file/file-source.ts';
+import { fileRecordId } from '../../../../agent/sources/file/record.ts';
+import { fingerprintOf } from '../../../../agent/sources/file/fingerprint.ts';
+import { fileKeyOf } from '../../../../agent/sources/file/identity.ts';
+import { createHash } from 'node:crypto';
+import type { RecordSink, SourceRecord } from '../../../../agent/sources/source.ts';
+import { agentConfigSchema, type FileSourceConfig } from '../../../../config/schema.ts';
+import { captureLogger, tempDir, waitFor } from '../helpers.ts';
 
 /** A sink that keeps the records; the test acknowledges them when it wants. */
 function collectingSink(): RecordSink & { records: SourceRecord[]; bodies: () => unknown[] } {
@@ -27,7 +30,7 @@ function sourceConfig(include: string[], extra: Partial<FileSourceConfig> = {}):
     sources: [{ type: 'file', id: 'ci', include, dataset: 'ci', ...extra }],
     output: { url: 'http://127.0.0.1:4318' },
   });
-  return parsed.sources[0]!;
+  return parsed.sources[0] as FileSourceConfig;
 }
 
 async function startSource(t: TestContext, stateDir: string, config: FileSourceConfig) {
@@ -55,14 +58,14 @@ void test('appended lines become records with their offsets, deterministic ids a
   await waitFor(() => sink.records.length === 4, 3000, 'the appended lines');
   assert.deepEqual(sink.bodies(), ['one', 'two', 'three', 'four']);
 
-  const id = await identity(log);
   const offsets = sink.records.map((r) => r.attributes[recordAttr.logOffset]);
   assert.deepEqual(offsets, [0, 4, 9, 15]);
   const third = sink.records[2]!;
   assert.equal(third.attributes[recordAttr.dataset], 'ci');
   assert.equal(third.attributes[recordAttr.logFilePath], log);
-  assert.equal(third.attributes[recordAttr.recordId], fileRecordId('agent-1', id, 9));
-  assert.match(String(third.attributes[recordAttr.recordId]), /^[0-9a-f]{32}$/);
+  const key = fileKeyOf('agent-1', await identity(log), 0, createHash('sha256').update('one\ntwo\r\nthree\n').digest('hex'));
+  assert.equal(third.attributes[recordAttr.recordId], fileRecordId(key, { offset: 9, end: 15 }));
+  assert.match(String(third.attributes[recordAttr.recordId]), /^[0-9a-f]{32}:9$/);
   assert.equal(third.attributes[recordAttr.invalidUtf8], undefined);
 });
 
@@ -93,7 +96,7 @@ void test('a restart resumes from the checkpoint: acknowledged lines are not rea
   await first.source.stop();
   await first.source.close();
   const saved = await readCheckpoints(checkpointPath(state, 'ci'));
-  assert.deepEqual(saved, [{ ...(await identity(log)), path: log, offset: 11 }]);
+  assert.deepEqual(saved, [{ ...(await identity(log)), path: log, offset: 11, generation: 0, fingerprint: fingerprintOf(Buffer.from('alpha\nbeta\ngamma\n')) }]);
 
   await appendFile(log, 'delta\n');
   const second = await startSource(t, state, config);

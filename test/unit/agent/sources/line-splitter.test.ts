@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LineSplitter } from '../../../agent/sources/file/line-splitter.ts';
+import { LineSplitter } from '../../../../agent/sources/file/line-splitter.ts';
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -74,4 +74,42 @@ void test('the splitter does not keep a reference to the caller\'s buffer', () =
   s.push(buf);
   buf.fill(0x41);
   assert.equal(s.push(bytes('\n'))[0]?.text, 'partial');
+});
+
+void test('an over-long line is split into flagged fragments whose offsets chain, nothing dropped', () => {
+  const s = new LineSplitter(0, { maxLineBytes: 4 });
+  const lines = s.push(bytes('abcdefghij\nok\n'));
+  assert.deepEqual(
+    lines.map((l) => [l.text, l.offset, l.end, l.split === true, l.continued === true]),
+    [
+      ['abcd', 0, 4, true, false],
+      ['efgh', 4, 8, true, true],
+      ['ij', 8, 11, false, true],
+      ['ok', 11, 14, false, false],
+    ],
+  );
+  // Resuming at a fragment boundary (checkpoint after an ack) gives the same fragments.
+  const again = new LineSplitter(4, { maxLineBytes: 4 }).push(bytes('efghij\n'));
+  assert.deepEqual(again.map((l) => [l.text, l.offset, l.end]), [['efgh', 4, 8], ['ij', 8, 11]]);
+});
+
+void test('truncate keeps the head, skips the rest up to the newline and records the full length', () => {
+  const s = new LineSplitter(0, { maxLineBytes: 3, overLong: 'truncate' });
+  const lines = [...s.push(bytes('abcdef')), ...s.push(bytes('gh\nxy\n'))];
+  assert.deepEqual(lines.map((l) => [l.text, l.offset, l.end, l.truncatedFrom]), [['abc', 0, 9, 8], ['xy', 9, 12, undefined]]);
+});
+
+void test('flushPartial emits the pending bytes flagged partial; the rest of the line is a continued record', () => {
+  const s = new LineSplitter();
+  assert.deepEqual(s.push(bytes('progress 50%')), []);
+  const partial = s.flushPartial();
+  assert.deepEqual([partial?.text, partial?.offset, partial?.end, partial?.partial], ['progress 50%', 0, 12, true]);
+  assert.equal(s.flushPartial(), undefined);
+  const [rest] = s.push(bytes(' done\n'));
+  assert.deepEqual([rest?.text, rest?.offset, rest?.end, rest?.continued], [' done', 12, 18, true]);
+});
+
+void test('NUL bytes are removed from the text and flagged', () => {
+  const [line] = new LineSplitter().push(Buffer.from([0x61, 0x00, 0x00, 0x62, 0x0a]));
+  assert.deepEqual([line?.text, line?.nulBytes], ['ab', true]);
 });

@@ -1,0 +1,152 @@
+// LogRecordProcessor that redacts secrets from the body and from every string attribute (strings
+// in arrays too), and records which rules fired. It runs last among the agent's processors, so
+// nothing an earlier processor added escapes it.
+//
+// A private key arrives line by line from a file: after a BEGIN line, every line of the same file
+// up to the END line is redacted whole.
+import type { AnyValue } from '@opentelemetry/api';
+import type { LogRecordProcessor, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
+import { ecsAttr, parseAttr, recordAttr } from '../../core/wire.ts';
+import { marker, type Redactor } from './redaction/redact.ts';
+
+const beginKey = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----/;
+const endKey = /-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----/;
+
+/**
+ * Attributes whose values cannot hold free text: constants the parsers choose (event.*), values
+ * they validated (IP addresses, numbers) and the agent's own bookkeeping. Everything else is
+ * redacted, strings in arrays and maps too.
+ */
+const structuralKeys = new Set<string>([
+  ecsAttr.eventKind, ecsAttr.eventCategory, ecsAttr.eventType, ecsAttr.eventAction, ecsAttr.eventOutcome, ecsAttr.eventTimezone,
+  ecsAttr.sourceIp, ecsAttr.relatedIp, ecsAttr.sourcePort, ecsAttr.processPid, ecsAttr.sshDroppedIp,
+  parseAttr.status, parseAttr.parser, recordAttr.dataset, recordAttr.recordId, recordAttr.logOffset,
+]);
+
+/** Short attribute values repeat (host names, programs, users, paths): their results are cached. */
+const cacheableLength = 256;
+const cacheSize = 4096;
+
+export class RedactionProcessor implements LogRecordProcessor {
+  #redactor: Redactor;
+  #cache = new Map<string, { text: string; rules: string[] }>();
+  /** Files (log.file.path) inside a private key block. */
+  #inKey = new Set<string>();
+
+  constructor(redactor: Redactor) {
+    this.#redactor = redactor;
+  }
+
+  onEmit(record: ReadWriteLogRecord): void {
+    const fired: string[] = [];
+    const path = record.attributes[recordAttr.logFilePath];
+    const file = typeof path === 'string' ? path : undefined;
+    if (typeof record.body === 'string') {
+      const body = record.body;
+      if (file !== undefined && this.#inKey.has(file)) {
+        if (endKey.test(body)) this.#inKey.delete(file);
+        record.setBody(marker('private_key'));
+        fired.push('private_key');
+        // Attributes derived from the line (message) hold the same text.
+        for (const key of Object.keys(record.attributes)) {
+          if (typeof record.attributes[key] === 'string' && key !== recordAttr.logFilePath && key !== recordAttr.dataset && key !== recordAttr.recordId) {
+            const value = record.attributes[key];
+            if (value === body) record.setAttribute(key, marker('private_key'));
+          }
+        }
+      } else {
+        if (file !== undefined && beginKey.test(body) && !endKey.test(body)) this.#inKey.add(file);
+        this.#redactValueInto(body, fired, (v) => record.setBody(v));
+      }
+    } else if (record.body !== undefined) {
+      record.setBody(this.#redactAny(record.body, fired));
+    }
+    // Order matters: the parsers ran on the original line, so the fields they cut out of it are
+    // redacted here too. A `message` that is the tail of a clean body (the syslog message after
+    // its header, starting after a non-word character) is clean as well: no rule can match a
+    // suffix that starts at a word boundary and did not match in the whole line.
+    const cleanBody = fired.length === 0 && typeof record.body === 'string' && this.#redactor.suffixSafe ? record.body : undefined;
+    const attributes = record.attributes;
+    for (const key in attributes) {
+      const value = attributes[key];
+      if (value === undefined || value === null || typeof value === 'number' || typeof value === 'boolean') continue;
+      if (structuralKeys.has(key)) continue;
+      if (cleanBody !== undefined && typeof value === 'string' && isCleanTail(cleanBody, value)) continue;
+      const redacted = typeof value === 'string' ? this.#redactShort(value, fired) : this.#redactAny(value, fired);
+      if (redacted !== value) record.setAttribute(key, redacted);
+    }
+    if (fired.length > 0) record.setAttribute(parseAttr.redactedBy, [...new Set(fired)]);
+  }
+
+  #redactValueInto(text: string, fired: string[], set: (v: string) => void): void {
+    const result = this.#redactor.redact(text);
+    if (result.rules.length > 0) {
+      fired.push(...result.rules);
+      set(result.text);
+    }
+  }
+
+  #redactShort(value: string, fired: string[]): string {
+    if (value.length > cacheableLength) return this.#redactAny(value, fired) as string;
+    let result = this.#cache.get(value);
+    if (result === undefined) {
+      result = this.#redactor.redact(value);
+      if (this.#cache.size >= cacheSize) this.#cache.clear();
+      this.#cache.set(value, result);
+    }
+    if (result.rules.length === 0) return value;
+    fired.push(...result.rules);
+    return result.text;
+  }
+
+  /** Returns the same object when nothing changed, so unchanged attributes are not rewritten. */
+  #redactAny(value: AnyValue, fired: string[]): AnyValue {
+    if (typeof value === 'string') {
+      const result = this.#redactor.redact(value);
+      if (result.rules.length === 0) return value;
+      fired.push(...result.rules);
+      return result.text;
+    }
+    if (Array.isArray(value)) {
+      let changed = false;
+      const out = value.map((v) => {
+        const r = this.#redactAny(v, fired);
+        if (r !== v) changed = true;
+        return r;
+      });
+      return changed ? out : value;
+    }
+    if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
+      let changed = false;
+      const out: Record<string, AnyValue> = {};
+      for (const [k, v] of Object.entries(value)) {
+        out[k] = this.#redactAny(v, fired);
+        if (out[k] !== v) changed = true;
+      }
+      return changed ? out : value;
+    }
+    return value;
+  }
+
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** `tail` ends `body` and starts after a non-word character (or is all of it). */
+function isCleanTail(body: string, tail: string): boolean {
+  if (tail.length > body.length || !body.endsWith(tail)) return false;
+  const at = body.length - tail.length;
+  if (at === 0) return true;
+  const before = body.charCodeAt(at - 1);
+  // After a word character, `\b` at the suffix's start would hold where it does not in the line.
+  return !isWord(before);
+}
+
+function isWord(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
+}

@@ -1,0 +1,45 @@
+// Splits a syslog line (/var/log/auth.log, /var/log/secure, busybox /var/log/messages) into its
+// header and message. Three shapes are known:
+//   Feb  3 04:05:06 host sshd[123]: message                        (rsyslog traditional, RHEL, Debian < 12)
+//   2024-02-03T04:05:06.123456+01:00 host sshd[123]: message       (rsyslog high precision, Debian 12+)
+//   Feb  3 04:05:06 host authpriv.info sshd[123]: message          (busybox syslogd)
+// An optional `<PRI>` prefix is skipped. Pure: never throws; undefined when the line is not syslog.
+import { bsdTime, rfc3339Time, type ParsedTime, type TimeZoneResolver } from './time.ts';
+
+export interface SyslogHeader {
+  time: ParsedTime;
+  hostname: string;
+  program: string;
+  pid?: number;
+  message: string;
+}
+
+const bsd = /^(?:<\d{1,3}>)?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))? (\S+) (.*)$/s;
+const iso = /^(?:<\d{1,3}>)?(\d{4}-\d{2}-\d{2}T\S+) (\S+) (.*)$/s;
+// `prog[pid]: msg` or `prog: msg`; program names may hold '/', '-', '.', '(' (e.g. `(sd-pam)`).
+const tag = /^(?:[a-z]+\.[a-z]+ )?([^\s[\]:]{1,64})(?:\[(\d{1,10})\])?: *(.*)$/s;
+
+export function parseSyslog(line: string, observedMs: number, zone: TimeZoneResolver): SyslogHeader | undefined {
+  let time: ParsedTime | undefined;
+  let hostname: string;
+  let rest: string;
+  const b = bsd.exec(line);
+  if (b !== null) {
+    const fraction = b[6] === undefined ? 0 : Number(b[6].padEnd(3, '0').slice(0, 3));
+    time = bsdTime(b[1] ?? '', Number(b[2]), Number(b[3]), Number(b[4]), Number(b[5]), fraction, observedMs, zone);
+    hostname = b[7] ?? '';
+    rest = b[8] ?? '';
+  } else {
+    const i = iso.exec(line);
+    if (i === null) return undefined;
+    time = rfc3339Time(i[1] ?? '');
+    hostname = i[2] ?? '';
+    rest = i[3] ?? '';
+  }
+  if (time === undefined) return undefined;
+  const t = tag.exec(rest);
+  if (t === null) return undefined;
+  const header: SyslogHeader = { time, hostname, program: t[1] ?? '', message: t[3] ?? '' };
+  if (t[2] !== undefined) header.pid = Number(t[2]);
+  return header;
+}

@@ -1,0 +1,99 @@
+// Places the agent's ECS and OpenTelemetry CI/CD + VCS attributes (names in core/wire.ts) at their
+// paths in the ECS document, with the types the index template gives them. A value of the wrong
+// type (an `ip` that is no IP, a port that is no number) is left among ci_audit.attributes and
+// flagged, so that one bad field never fails the whole document. Pure.
+import { isIP } from 'node:net';
+import { cicdAttr, ecsAttr, parseAttr } from '../../core/wire.ts';
+import type { AttributeValue, Attributes } from '../log-record.ts';
+
+type Kind = 'keyword' | 'keywords' | 'ip' | 'ips' | 'long';
+
+const kinds = new Map<string, Kind>();
+for (const key of Object.values(ecsAttr)) kinds.set(key, 'keyword');
+for (const key of Object.values(cicdAttr)) kinds.set(key, 'keyword');
+for (const key of [ecsAttr.eventCategory, ecsAttr.eventType, ecsAttr.relatedUser, ecsAttr.relatedHash, ecsAttr.relatedHosts, parseAttr.redactedBy]) kinds.set(key, 'keywords');
+kinds.set(ecsAttr.sourceIp, 'ip');
+kinds.set(ecsAttr.sshDroppedIp, 'ip');
+kinds.set(ecsAttr.relatedIp, 'ips');
+kinds.set(ecsAttr.sourcePort, 'long');
+kinds.set(ecsAttr.processPid, 'long');
+kinds.set(ecsAttr.processExitCode, 'long');
+kinds.set(parseAttr.parser, 'keyword');
+kinds.set(parseAttr.status, 'keyword');
+
+/** Fields the aggregator itself sets: an attribute may not overwrite them. */
+const reserved = new Set(['event.original', 'event.dataset', 'event.ingested', 'event.id', 'event.created', 'event.severity']);
+
+/** Keys under these prefixes are placed as keywords too (ECS `labels.*`, the Filebeat-compatible `system.auth.*`). */
+const keywordPrefixes = ['labels.', 'system.auth.', 'cicd.', 'vcs.'];
+
+function kindOf(key: string): Kind | undefined {
+  const kind = kinds.get(key);
+  if (kind !== undefined) return kind;
+  return keywordPrefixes.some((p) => key.startsWith(p)) ? 'keyword' : undefined;
+}
+
+/**
+ * Moves every known attribute from `attributes` into `document` (dotted key -> nested objects).
+ * Returns the keys left behind because their value did not fit the field's type.
+ */
+export function placeEcsFields(attributes: Attributes, document: Record<string, unknown>): string[] {
+  const rejected: string[] = [];
+  for (const key of Object.keys(attributes)) {
+    const kind = kindOf(key);
+    if (kind === undefined || reserved.has(key)) continue;
+    const value = convert(attributes[key], kind);
+    if (value === undefined) {
+      rejected.push(key);
+      continue;
+    }
+    if (setPath(document, key, value)) delete attributes[key];
+    else rejected.push(key);
+  }
+  return rejected;
+}
+
+function convert(value: AttributeValue, kind: Kind): unknown {
+  switch (kind) {
+    case 'keyword':
+      return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined;
+    case 'keywords': {
+      const items = Array.isArray(value) ? value : [value];
+      return items.every((v) => typeof v === 'string') ? items : undefined;
+    }
+    case 'ip':
+      return typeof value === 'string' && isIP(value) !== 0 ? value : undefined;
+    case 'ips': {
+      const items = Array.isArray(value) ? value : [value];
+      return items.every((v) => typeof v === 'string' && isIP(v) !== 0) ? items : undefined;
+    }
+    case 'long':
+      if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
+      if (typeof value === 'bigint') return value.toString();
+      if (typeof value === 'string' && /^-?\d{1,18}$/.test(value)) return Number(value);
+      return undefined;
+  }
+}
+
+/** Sets `a.b.c` in nested objects; false when a scalar is in the way (e.g. `user` is a string). */
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): boolean {
+  const parts = dotted.split('.');
+  let node = target;
+  for (let i = 0; i < parts.length - 1; i++) {
+    const part = parts[i] ?? '';
+    const next = node[part];
+    if (next === undefined) {
+      const created: Record<string, unknown> = {};
+      node[part] = created;
+      node = created;
+    } else if (typeof next === 'object' && next !== null && !Array.isArray(next)) {
+      node = next as Record<string, unknown>;
+    } else {
+      return false;
+    }
+  }
+  const last = parts.at(-1) ?? '';
+  if (node[last] !== undefined && typeof node[last] === 'object') return false;
+  node[last] = value;
+  return true;
+}

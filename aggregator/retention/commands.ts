@@ -1,0 +1,49 @@
+// The admin commands behind `ci-audit setup`, `ci-audit retention show` and `ci-audit retention apply`:
+// load the aggregator configuration, connect, run, print one line per thing touched.
+import { loadAggregatorConfig } from '../../config/loader.ts';
+import type { AggregatorConfig } from '../../config/schema.ts';
+import { createClient } from '../index/client.ts';
+import { applyRetention, showRetention } from './apply.ts';
+
+export interface CommandOptions {
+  configFile?: string;
+  force?: boolean;
+  /** Where to print; default stdout. */
+  out?: (line: string) => void;
+}
+
+/** `ci-audit setup` and `ci-audit retention apply`: templates for every dataset with the configured retention. */
+export async function runSetup(options: CommandOptions, loaded?: AggregatorConfig): Promise<void> {
+  const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const config = loaded ?? (await loadAggregatorConfig(options.configFile)).config;
+  const { client, url } = createClient(config.elasticsearch);
+  try {
+    const report = await applyRetention({ client, url, config, force: options.force === true });
+    out(`retention mechanism: ${report.mechanism}`);
+    for (const t of report.templates) out(`${t.action.padEnd(9)} ${t.kind} ${t.name} (version ${t.version})`);
+    for (const c of report.checks) {
+      const from = c.from === undefined ? '' : `${c.from.max_age} -> `;
+      out(`retention ${c.dataset}: ${from}${c.to.max_age}${c.to.compliance ? ' (compliance)' : ''} [${c.change}]`);
+    }
+    for (const r of report.requests) out(`sent      ${r.method} ${r.path}`);
+  } finally {
+    await client.close();
+  }
+}
+
+/** `ci-audit retention show`. */
+export async function runRetentionShow(options: CommandOptions): Promise<void> {
+  const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const { config } = await loadAggregatorConfig(options.configFile);
+  const { client, url } = createClient(config.elasticsearch);
+  try {
+    const shown = await showRetention(client, url, config);
+    out(`cluster offers: data stream lifecycle ${shown.capabilities.lifecycle ? 'yes' : 'no'}, ILM ${shown.capabilities.ilm ? 'yes' : 'no'}; mechanism: ${shown.mechanism}`);
+    out(['data stream', 'max_age', 'compliance', 'mechanism', 'source', 'backing'].join('\t'));
+    for (const s of shown.streams) {
+      out([s.dataStream, s.maxAge, s.compliance ? 'yes' : 'no', s.mechanism, s.source === 'config' ? 'config (not applied)' : 'applied', String(s.backingIndices)].join('\t'));
+    }
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,142 @@
+// Least privilege, for real: the roles of deploy/elasticsearch/ as file-realm users of the test
+// cluster (scripts/test.sh passes test/fixtures/elasticsearch-security.json through
+// CI_AUDIT_ES_SECURITY_FILE; this distribution cannot create API keys, so API keys with the same
+// role descriptors are documented in docs/storage.md and not tested here).
+//   ci_audit_writer: appends (create) and nothing else: overwrite, update, delete, read refused;
+//   ci_audit_retention: runs the own enforcement, but cannot write or remove documents.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import pino from 'pino';
+import { dataStreamName } from '../../../core/wire.ts';
+import { createClient } from '../../../aggregator/index/client.ts';
+import { ElasticsearchWriter } from '../../../aggregator/index/elasticsearch-writer.ts';
+import { ensureTemplates } from '../../../aggregator/index/setup.ts';
+import { backingStates, enforceRetention } from '../../../aggregator/retention/enforce.ts';
+import { esClient, requireEsUrl, uniqueNamespace } from '../../helpers/elasticsearch.ts';
+
+interface Fixture {
+  roles: Record<string, unknown>;
+  users: Array<{ username: string; password: string; roles: string[] }>;
+}
+
+const fixture = JSON.parse(await readFile(new URL('../../fixtures/elasticsearch-security.json', import.meta.url), 'utf8')) as Fixture;
+
+function userConfig(url: string, username: string) {
+  const user = fixture.users.find((u) => u.username === username)!;
+  const bare = new URL(url);
+  bare.username = '';
+  bare.password = '';
+  return { url: bare.toString(), username, password: user.password, request_timeout_ms: 30_000 };
+}
+
+async function statusOf(promise: Promise<unknown>): Promise<number> {
+  try {
+    await promise;
+    return 200;
+  } catch (err) {
+    return (err as { meta?: { statusCode?: number } }).meta?.statusCode ?? -1;
+  }
+}
+
+async function seqOf(admin: ReturnType<typeof esClient>, index: string, id: string): Promise<{ if_seq_no: number; if_primary_term: number }> {
+  await admin.indices.refresh({ index });
+  const hit = (await admin.search({ index, query: { ids: { values: [id] } }, seq_no_primary_term: true })).hits.hits[0]!;
+  return { if_seq_no: hit._seq_no!, if_primary_term: hit._primary_term! };
+}
+
+void test('the deploy/ roles are the ones the test cluster runs with', async () => {
+  for (const name of ['writer', 'retention', 'admin']) {
+    const role = JSON.parse(await readFile(new URL(`../../../deploy/elasticsearch/role-ci-audit-${name}.json`, import.meta.url), 'utf8')) as unknown;
+    assert.deepEqual(fixture.roles[`ci_audit_${name}`], role, `test/fixtures/elasticsearch-security.json is out of step with role-ci-audit-${name}.json`);
+  }
+  const es = esClient(requireEsUrl());
+  try {
+    const { client } = createClient(userConfig(requireEsUrl(), 'ci_audit_writer'));
+    const who = await client.security.authenticate().catch((err: unknown) => {
+      throw new Error(`the cluster has no file-realm user ci_audit_writer: start it with CI_AUDIT_ES_SECURITY_FILE=test/fixtures/elasticsearch-security.json (scripts/test.sh does) (${String(err)})`);
+    });
+    assert.deepEqual(who.roles, ['ci_audit_writer']);
+    await client.close();
+  } finally {
+    await es.close();
+  }
+});
+
+void test('the aggregator key appends; overwriting, updating, deleting and reading are refused', async (t) => {
+  const url = requireEsUrl();
+  const admin = esClient(url);
+  await ensureTemplates(admin, url); // `ci-audit setup`, run by an operator
+  const namespace = uniqueNamespace('lp');
+  const stream = dataStreamName('auth', namespace);
+  const writer = new ElasticsearchWriter({ elasticsearch: { ...userConfig(url, 'ci_audit_writer'), namespace }, logger: pino({ level: 'silent' }), installTemplates: false });
+  const { client: asWriter } = createClient(userConfig(url, 'ci_audit_writer'));
+  t.after(async () => {
+    await writer.close();
+    await asWriter.close();
+    await admin.close();
+  });
+  writer.start();
+  await writer.whenReady();
+  const record = { dataStream: stream, id: 'lp:1', document: { '@timestamp': new Date().toISOString(), message: 'Accepted publickey for deploy' }, issues: [] };
+  assert.deepEqual(await writer.write([record]), { created: 1, duplicates: 0, rejected: [], deadLettered: [] });
+  assert.deepEqual(await writer.write([record]), { created: 0, duplicates: 1, rejected: [], deadLettered: [] });
+  // A refused record still reaches the dead-letter stream with this key.
+  const bad = { ...record, id: 'lp:2', document: { '@timestamp': 'not a date' } };
+  assert.equal((await writer.write([bad])).deadLettered.length, 1);
+
+  const [backing] = (await backingStates(admin, url, stream)).map((s) => s.index);
+  const doc = { '@timestamp': new Date().toISOString(), message: 'rewritten' };
+  // An overwrite the way a superuser can do it on a backing index (tests of `verify` use this): with seq_no and term.
+  const seq = await seqOf(admin, stream, 'lp:1');
+  assert.equal(await statusOf(asWriter.index({ index: backing!, id: 'lp:1', document: doc, ...seq })), 403, 'overwrite');
+  assert.equal(await statusOf(asWriter.update({ index: backing!, id: 'lp:1', doc })), 403, 'update');
+  assert.equal(await statusOf(asWriter.delete({ index: backing!, id: 'lp:1' })), 403, 'delete');
+  assert.equal(await statusOf(asWriter.search({ index: stream })), 403, 'read');
+  assert.equal(await statusOf(asWriter.indices.delete({ index: backing! })), 403, 'delete index');
+  assert.equal(await statusOf(asWriter.indices.rollover({ alias: stream })), 403, 'rollover');
+  assert.equal(await statusOf(asWriter.indices.putIndexTemplate({ name: 'ci-audit-logs', index_patterns: ['x-*'] })), 403, 'templates');
+  await admin.indices.refresh({ index: stream });
+  const kept = await admin.search<{ message: string }>({ index: stream });
+  assert.deepEqual(kept.hits.hits.map((h) => h._source!.message), ['Accepted publickey for deploy']);
+});
+
+void test('the retention key enforces retention but cannot write, overwrite or delete documents', async (t) => {
+  const url = requireEsUrl();
+  const admin = esClient(url);
+  await ensureTemplates(admin, url);
+  const { client: asRetention } = createClient(userConfig(url, 'ci_audit_retention'));
+  t.after(async () => {
+    await asRetention.close();
+    await admin.close();
+  });
+  const namespace = uniqueNamespace('lpr');
+  const stream = dataStreamName('ci', namespace);
+  await admin.create({ index: stream, id: 'old', document: { '@timestamp': new Date(Date.now() - 3 * 3_600_000).toISOString(), message: 'old' }, refresh: 'true' });
+  await admin.indices.rollover({ alias: stream });
+  await admin.create({ index: stream, id: 'new', document: { '@timestamp': new Date().toISOString(), message: 'new' }, refresh: 'true' });
+  const before = await backingStates(admin, url, stream);
+
+  const report = await enforceRetention({
+    client: asRetention,
+    url,
+    namespace,
+    policies: new Map([['ci', { dataset: 'ci', maxAge: '1h', maxAgeMs: 3_600_000, compliance: false }]]),
+    fallback: { dataset: '', maxAge: '400d', maxAgeMs: 400 * 86_400_000, compliance: false },
+    rolloverMaxAgeMs: 86_400_000,
+    logger: pino({ level: 'silent' }),
+  });
+  assert.deepEqual(report.deleted.map((d) => d.index), [before[0]!.index]);
+
+  const writeIndex = before[1]!.index;
+  const doc = { '@timestamp': new Date().toISOString(), message: 'forged' };
+  assert.equal(await statusOf(asRetention.create({ index: stream, id: 'forged', document: doc })), 403, 'append');
+  assert.equal(await statusOf(asRetention.index({ index: writeIndex, id: 'new', document: doc, ...(await seqOf(admin, stream, 'new')) })), 403, 'overwrite');
+  assert.equal(await statusOf(asRetention.delete({ index: writeIndex, id: 'new' })), 403, 'delete a document');
+  assert.equal(await statusOf(asRetention.indices.putIndexTemplate({ name: 'ci-audit-logs', index_patterns: ['x-*'] })), 403, 'templates');
+  // Integrity events are the one thing it appends, and it cannot rewrite them.
+  const integrity = await admin.search({ index: dataStreamName('integrity', namespace) });
+  assert.equal(integrity.hits.hits.length, 1);
+  const event = integrity.hits.hits[0]!;
+  assert.equal(await statusOf(asRetention.index({ index: event._index, id: event._id!, document: doc, ...(await seqOf(admin, event._index, event._id!)) })), 403, 'overwrite an integrity event');
+});

@@ -1,0 +1,110 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parseRecord } from '../../../../agent/processors/parse-record.ts';
+import { timeZoneResolver } from '../../../../agent/processors/syslog/time.ts';
+
+type Expect = Record<string, unknown> & { '@status'?: string; '@time'?: string; '@parser'?: string };
+
+function lines(name: string): string[] {
+  return readFileSync(new URL(`../../../fixtures/auth/${name}`, import.meta.url), 'utf8').split('\n').filter((l) => l !== '');
+}
+
+// Read in March 2025, zone of the host: UTC.
+const observed = Date.UTC(2025, 2, 4, 12, 0, 0);
+const utc = timeZoneResolver('UTC');
+
+function check(name: string, expectations: Expect[]): void {
+  const all = lines(name);
+  assert.equal(all.length, expectations.length, `${name}: one expectation per fixture line`);
+  all.forEach((line, i) => {
+    const want = expectations[i] ?? {};
+    const got = parseRecord(line, {}, observed, utc);
+    assert.equal(got.status, want['@status'] ?? 'parsed', `${name}:${i + 1} status: ${line}`);
+    if (want['@parser'] !== undefined) assert.equal(got.parser, want['@parser'], `${name}:${i + 1} parser`);
+    if (want['@time'] !== undefined) {
+      assert.ok(got.time, `${name}:${i + 1} has a time`);
+      assert.equal(new Date(got.time.ms).toISOString(), want['@time'], `${name}:${i + 1} time`);
+    }
+    for (const [key, value] of Object.entries(want)) {
+      if (key.startsWith('@')) continue;
+      assert.deepEqual(got.fields[key], value, `${name}:${i + 1} ${key}: ${line}`);
+    }
+  });
+}
+
+const authFail = ['authentication_failure', 'info'];
+
+test('Debian/Ubuntu auth.log (traditional timestamps): every ECS field', () => {
+  check('debian-ubuntu.log', [
+    { '@parser': 'sshd', '@time': '2025-03-04T09:15:02.000Z', 'event.kind': 'event', 'event.action': 'ssh_login', 'event.category': ['authentication'], 'event.type': ['authentication_success', 'info'], 'event.outcome': 'success', 'user.name': 'builder', 'source.ip': '198.51.100.23', 'source.port': 50122, 'process.name': 'sshd', 'process.pid': 40211, 'host.hostname': 'ci-runner-07', 'related.user': ['builder'], 'related.ip': ['198.51.100.23'], 'system.auth.ssh.method': 'publickey', 'system.auth.ssh.signature': 'ED25519 SHA256:q1W2e3R4t5Y6u7I8o9P0a1S2d3F4g5H6j7K8l9Z0x1C', 'event.timezone': '+00:00' },
+    { '@parser': 'pam', 'event.action': 'session_opened', 'event.category': ['session'], 'event.type': ['start'], 'user.name': 'builder', 'user.id': '1001', 'system.auth.pam.service': 'sshd' },
+    { '@parser': 'systemd-logind', 'event.action': 'logind_new_session', 'user.name': 'builder', 'system.auth.session.id': '381', 'process.pid': 512 },
+    { '@parser': 'sudo', 'event.action': 'sudo_command', 'event.outcome': 'success', 'user.name': 'builder', 'user.effective.name': 'root', 'system.auth.sudo.tty': 'pts/2', 'system.auth.sudo.pwd': '/srv/build', 'system.auth.sudo.command': '/usr/bin/apt-get install -y jq', 'related.user': ['builder', 'root'], 'process.pid': undefined, message: 'builder : TTY=pts/2 ; PWD=/srv/build ; USER=root ; COMMAND=/usr/bin/apt-get install -y jq' },
+    { 'event.action': 'sudo_incorrect_password', 'event.outcome': 'failure', 'event.type': authFail, 'user.name': 'builder', 'system.auth.sudo.error': '3 incorrect password attempts', 'system.auth.sudo.command': '/bin/bash' },
+    { 'event.action': 'sudo_not_in_sudoers', 'event.outcome': 'failure', 'user.name': 'mallory', 'user.effective.name': 'root', 'system.auth.sudo.error': 'user NOT in sudoers', 'system.auth.sudo.command': '/bin/cat /etc/shadow' },
+    { 'event.action': 'ssh_login', 'system.auth.ssh.event': 'Invalid', 'event.outcome': 'failure', 'user.name': 'oracle', 'source.ip': '192.0.2.77', 'source.port': 41820 },
+    { 'event.action': 'ssh_login', 'system.auth.ssh.event': 'Failed', 'system.auth.ssh.method': 'password', 'event.type': authFail, 'user.name': 'oracle', 'source.ip': '192.0.2.77' },
+    { 'event.action': 'ssh_too_many_auth_failures', 'event.outcome': 'failure', 'user.name': 'oracle', 'source.ip': '192.0.2.77', 'source.port': 41820 },
+    { 'event.action': 'ssh_connection_closed_preauth', 'user.name': 'root', 'source.ip': '192.0.2.77', 'source.port': 41900 },
+    { 'event.action': 'ssh_disconnect', 'source.ip': '198.51.100.23', 'source.port': 50122, 'event.reason': 'disconnected by user' },
+    { 'event.action': 'session_closed', 'event.type': ['end'], 'user.name': 'builder' },
+    { 'event.action': 'logind_removed_session', 'system.auth.session.id': '381' },
+    { '@parser': 'su', 'event.action': 'su', 'event.outcome': 'success', 'user.name': 'builder', 'user.effective.name': 'postgres' },
+    { 'event.action': 'su', 'event.outcome': 'failure', 'user.name': 'builder', 'user.effective.name': 'root' },
+    { '@parser': 'useradd', 'event.action': 'user_created', 'event.category': ['iam'], 'event.type': ['user', 'creation'], 'user.name': 'svc_deploy', 'user.id': '1002', 'group.id': '1002', 'system.auth.useradd.home': '/home/svc_deploy', 'system.auth.useradd.shell': '/bin/bash' },
+    { 'event.action': 'group_created', 'event.type': ['group', 'creation'], 'group.name': 'docker', 'group.id': '998' },
+    { 'event.action': 'group_member_added', 'group.name': 'docker', 'user.name': 'svc_deploy' },
+    { 'event.action': 'group_member_added', 'group.name': 'docker', 'user.name': 'builder', 'user.effective.name': 'root' },
+    { '@parser': 'pam', 'event.action': 'password_changed', 'user.name': 'svc_deploy', 'system.auth.pam.service': 'passwd' },
+    { 'event.action': 'password_expiry_changed', 'user.name': 'svc_deploy' },
+    { 'event.action': 'user_deleted', 'event.type': ['user', 'deletion'], 'user.name': 'olduser' },
+    { 'event.action': 'group_deleted', 'group.name': 'oldgroup' },
+    // A program no parser knows: header fields, the message, and a status that says so.
+    { '@status': 'header_only', 'process.name': 'CRON', 'process.pid': 41200, message: '(root) CMD (run-parts /etc/cron.hourly)', 'event.action': undefined },
+  ]);
+});
+
+test('RHEL/Rocky secure (RFC 3339 timestamps with offsets, IPv6)', () => {
+  check('rhel-rocky.log', [
+    { '@time': '2025-03-04T09:15:02.481Z', 'event.outcome': 'success', 'system.auth.ssh.method': 'password', 'user.name': 'jenkins', 'source.ip': '10.20.30.40', 'event.timezone': '+00:00', 'host.hostname': 'rocky9-build' },
+    { '@time': '2025-03-04T14:15:03.000Z', 'event.outcome': 'failure', 'system.auth.ssh.method': 'publickey', 'user.name': 'git', 'source.ip': '2001:db8::7', 'related.ip': ['2001:db8::7'], 'event.timezone': '-05:00' },
+    { '@time': '2025-03-04T07:15:04.000Z', '@parser': 'pam', 'event.action': 'authentication_failure', 'user.name': 'root', 'source.ip': '203.0.113.50', 'system.auth.pam.service': 'sshd' },
+    { 'event.action': 'su', 'event.outcome': 'success', 'user.name': 'jenkins', 'user.effective.name': 'root', 'system.auth.sudo.tty': 'pts/0' },
+    { 'event.action': 'su', 'event.outcome': 'failure', 'user.name': 'jenkins', 'user.effective.name': 'root' },
+    { 'event.action': 'ssh_too_many_auth_failures', 'user.name': 'root', 'source.port': 2222 },
+    { '@parser': 'sshd', 'process.name': 'sshd-session', 'system.auth.ssh.method': 'keyboard-interactive/pam', 'user.name': 'ops', 'event.outcome': 'success' },
+    { 'event.action': 'sudo_command', 'system.auth.sudo.tty': 'unknown', 'user.name': 'jenkins', 'system.auth.sudo.command': '/usr/bin/podman ps' },
+    { 'event.action': 'ssh_dropped_connection', 'system.auth.ssh.dropped_ip': '198.51.100.200', 'source.ip': '198.51.100.200' },
+  ]);
+});
+
+test('Alpine/busybox syslogd (facility.level after the host name)', () => {
+  check('alpine-busybox.log', [
+    { 'event.action': 'ssh_login', 'event.outcome': 'success', 'user.name': 'ci', 'host.hostname': 'alpine-ci', 'process.pid': 1201 },
+    { '@parser': 'su', 'event.outcome': 'success', 'user.name': 'ci', 'user.effective.name': 'root', 'system.auth.sudo.tty': 'pts/0', 'process.pid': undefined },
+    { 'event.outcome': 'failure', 'user.name': 'ci', 'user.effective.name': 'root' },
+    { 'event.action': 'ssh_connection_closed_preauth', 'source.ip': '172.16.5.10', 'user.name': undefined },
+  ]);
+});
+
+test('a line no parser knows is kept whole and marked unparsed', () => {
+  const got = parseRecord('kernel panic? no: just some text', {}, observed, utc);
+  assert.deepEqual(got, { status: 'unparsed', fields: {} });
+});
+
+test('journal entries: fields from the journald source, time from __REALTIME_TIMESTAMP', () => {
+  const got = parseRecord('ignored body', {
+    'journald.MESSAGE': 'Accepted publickey for deploy from 192.0.2.10 port 2200 ssh2: ECDSA SHA256:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz',
+    'journald.SYSLOG_IDENTIFIER': 'sshd',
+    'journald._PID': '4242',
+    'journald._HOSTNAME': 'deb12',
+    'journald.__REALTIME_TIMESTAMP': '1741079702123456',
+  }, observed, utc);
+  assert.equal(got.status, 'parsed');
+  assert.equal(got.fields['user.name'], 'deploy');
+  assert.equal(got.fields['process.pid'], 4242);
+  assert.equal(got.fields['host.hostname'], 'deb12');
+  assert.equal(got.time?.ms, 1741079702123);
+  assert.equal(got.time?.subMsNanos, 456_000);
+});

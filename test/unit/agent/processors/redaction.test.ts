@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { LoggerProvider, type LogRecordProcessor, type ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
+import { createRedactor, customRule } from '../../../../agent/processors/redaction/redact.ts';
+import { RedactionProcessor } from '../../../../agent/processors/redaction-processor.ts';
+
+// Secret shapes written for this test (none is a live credential). `secret` must vanish; `rule` must fire.
+const a40 = 'Qm9vZ2x5V29vZ2x5MTIzNDU2Nzg5MGFiY2RlZmdo';
+const corpus: { line: string; secret: string; rule: string }[] = [
+  { line: 'using key AKIAZ7QW3RT5YU8IOP2L for upload', secret: 'AKIAZ7QW3RT5YU8IOP2L', rule: 'aws_access_key_id' },
+  { line: 'session ASIAQWERTYUIOPASDFGH expires', secret: 'ASIAQWERTYUIOPASDFGH', rule: 'aws_access_key_id' },
+  { line: `aws_secret_access_key = ${a40}`, secret: a40, rule: 'aws_secret_access_key' },
+  { line: `AWS_SECRET_ACCESS_KEY="${a40}"`, secret: a40, rule: 'aws_secret_access_key' },
+  { line: '{"aws_secret_key": "zXcVbNmAsDfGhJkLqWeRtYuIoP1234567890+/ab"}', secret: 'zXcVbNmAsDfGhJkLqWeRtYuIoP1234567890+/ab', rule: 'aws_secret_access_key' },
+  { line: 'maps key=AIzaSyD4kLm9Qp2Rx7Tw1Vb8Nc3Hj6Gf5Ds0Ae9', secret: 'AIzaSyD4kLm9Qp2Rx7Tw1Vb8Nc3Hj6Gf5Ds0Ae9', rule: 'gcp_api_key' },
+  { line: 'Authorization header had ya29.a0AfB_byC1d2E3f4G5h6I7j8K9l0M', secret: 'ya29.a0AfB_byC1d2E3f4G5h6I7j8K9l0M', rule: 'gcp_oauth_token' },
+  { line: '"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\n-----END PRIVATE KEY-----\\n"', secret: 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC', rule: 'private_key' },
+  { line: 'DefaultEndpointsProtocol=https;AccountName=ciaudit;AccountKey=k3J9sL2mN8pQ4rT6vX1zB5cD7fG0hJ3kL9mN2pQ4rT6vX1zB5cD7fG0hJ3kL9mN2pQ4rT6vX1zB5cD7fG0hJ3==;EndpointSuffix=core.windows.net', secret: 'k3J9sL2mN8pQ4rT6vX1zB5cD7fG0hJ3kL9mN2pQ4', rule: 'azure_storage_key' },
+  { line: 'GET https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sp=r&sig=Zx9%2BYw8Vu7Ts6Rq5Po4Nm3Lk2Ji1%3D', secret: 'Zx9%2BYw8Vu7Ts6Rq5Po4Nm3Lk2Ji1%3D', rule: 'azure_sas_signature' },
+  { line: 'client secret is Ab18Q~xYz0123456789abcdefghijKLMNOPqrs', secret: 'Ab18Q~xYz0123456789abcdefghijKLMNOPqrs', rule: 'azure_client_secret' },
+  { line: 'git push https://ghp_R4nd0mT0k3nV4lu3F0rT3st1ng0000000001@github.com/o/r', secret: 'ghp_R4nd0mT0k3nV4lu3F0rT3st1ng0000000001', rule: 'github_token' },
+  { line: 'GITHUB_TOKEN ghs_S3rv3rT0k3nF0rT3st1ngPurp0s3s00000002 used', secret: 'ghs_S3rv3rT0k3nF0rT3st1ngPurp0s3s00000002', rule: 'github_token' },
+  { line: 'oauth gho_0Auth0T0k3nF0rT3st1ngPurp0s3s0000000003', secret: 'gho_0Auth0T0k3nF0rT3st1ngPurp0s3s0000000003', rule: 'github_token' },
+  { line: 'fine-grained github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX', secret: 'github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX', rule: 'github_token' },
+  { line: 'export CI_TOKEN glpat-Xy12Zw34Ab56Cd78Ef90', secret: 'glpat-Xy12Zw34Ab56Cd78Ef90', rule: 'gitlab_token' },
+  { line: 'runner token glrt-t1_AbCdEfGhIjKlMnOpQrStUv', secret: 'glrt-t1_AbCdEfGhIjKlMnOpQrStUv', rule: 'gitlab_token' },
+  { line: 'registration GR1348941aBcDeFgHiJkLmNoPqRsTu', secret: 'GR1348941aBcDeFgHiJkLmNoPqRsTu', rule: 'gitlab_token' },
+  { line: 'deploy token gldt-QwErTyUiOpAsDfGhJkLz', secret: 'gldt-QwErTyUiOpAsDfGhJkLz', rule: 'gitlab_token' },
+  { line: 'NPM npm_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3hJ5 set', secret: 'npm_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3hJ5', rule: 'npm_token' },
+  { line: '//registry.npmjs.org/:_authToken=00000000-aaaa-bbbb-cccc-111111111111', secret: '00000000-aaaa-bbbb-cccc-111111111111', rule: 'npm_auth_token' },
+  { line: 'slack xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx', secret: 'xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx', rule: 'slack_token' },
+  { line: 'user token xoxp-1111-2222-3333-abcdefabcdef', secret: 'xoxp-1111-2222-3333-abcdefabcdef', rule: 'slack_token' },
+  { line: 'POST https://hooks.slack.com/services/T0ABCDEF1/B0GHIJKL2/XyZ123abc456DEF789ghi012', secret: 'XyZ123abc456DEF789ghi012', rule: 'slack_webhook' },
+  { line: 'id_token=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjaS1hdWRpdCJ9.c2lnbmF0dXJlLXBhcnQtaGVyZQ', secret: 'eyJzdWIiOiJjaS1hdWRpdCJ9', rule: 'jwt' },
+  { line: 'ACTIONS_ID_TOKEN eyJ0eXAiOiJKV1QifQ.eyJpc3MiOiJnaXRodWIifQ.AbCdEfGhIjKlMnOp', secret: 'eyJpc3MiOiJnaXRodWIifQ', rule: 'jwt' },
+  { line: '-----BEGIN RSA PRIVATE KEY----- MIIEowIBAAKCAQEAx1y2z3 -----END RSA PRIVATE KEY-----', secret: 'MIIEowIBAAKCAQEAx1y2z3', rule: 'private_key' },
+  { line: '-----BEGIN OPENSSH PRIVATE KEY-----b3BlbnNzaC1rZXktdjEAAAA', secret: 'b3BlbnNzaC1rZXktdjEAAAA', rule: 'private_key' },
+  { line: '-----BEGIN PGP PRIVATE KEY BLOCK----- lQOYBF0Fake -----END PGP PRIVATE KEY BLOCK-----', secret: 'lQOYBF0Fake', rule: 'private_key' },
+  { line: 'connecting to postgres://app:S3cr3tPa55@db.internal:5432/app', secret: 'S3cr3tPa55', rule: 'url_password' },
+  { line: 'cloning https://x-access-token:tok_abc123XYZ@git.example.com/o/r.git', secret: 'tok_abc123XYZ', rule: 'url_password' },
+  { line: 'amqp://guest:hunter2hunter2@mq:5672', secret: 'hunter2hunter2', rule: 'url_password' },
+  { line: 'curl -H "Authorization: Bearer mF_9.B5f-4.1JqM" https://api', secret: 'mF_9.B5f-4.1JqM', rule: 'authorization_header' },
+  { line: 'Authorization: Basic Y2k6YXVkaXQtcGFzc3dvcmQ=', secret: 'Y2k6YXVkaXQtcGFzc3dvcmQ=', rule: 'authorization_header' },
+  { line: 'proxy-authorization: token 9f8e7d6c5b4a', secret: '9f8e7d6c5b4a', rule: 'authorization_header' },
+  { line: 'sent bearer Zm9vYmFyYmF6cXV4MTIz to the API', secret: 'Zm9vYmFyYmF6cXV4MTIz', rule: 'bearer_token' },
+  { line: 'mysql --user=ci --password=Pl41nT3xt!', secret: 'Pl41nT3xt!', rule: 'secret_pair' },
+  { line: 'DB_PASSWORD=correct-horse-battery', secret: 'correct-horse-battery', rule: 'secret_pair' },
+  { line: '{"client_secret": "s3cr3t-v4lue-xyz"}', secret: 's3cr3t-v4lue-xyz', rule: 'secret_pair' },
+  { line: 'api_key: 5f4dcc3b5aa765d61d8327deb882cf99', secret: '5f4dcc3b5aa765d61d8327deb882cf99', rule: 'secret_pair' },
+  { line: 'login token=abc.def.ghi&next=/home', secret: 'abc.def.ghi', rule: 'secret_pair' },
+  { line: "secret='single quoted value'", secret: 'single quoted value', rule: 'secret_pair' },
+  { line: 'passphrase: my long passphrase', secret: 'my', rule: 'secret_pair' },
+  { line: 'STRIPE sk_live_4eC39HqLyjWDarjtT1zdp7dc used', secret: 'sk_live_4eC39HqLyjWDarjtT1zdp7dc', rule: 'stripe_key' },
+  { line: 'SENDGRID 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', secret: 'TwL2iGABf9DHoTf-09kqeF8tAmbihYzrnopKc-1s5cr', rule: 'sendgrid_key' },
+];
+
+test(`a corpus of ${corpus.length} secret shapes: zero leaks, each marker names its rule`, () => {
+  assert.ok(corpus.length >= 40);
+  const redactor = createRedactor();
+  for (const { line, secret, rule } of corpus) {
+    const { text, rules } = redactor.redact(line);
+    assert.ok(!text.includes(secret), `leak of ${rule}: ${text}`);
+    assert.ok(text.includes(`[REDACTED:${rule}]`), `marker of ${rule} in: ${text}`);
+    assert.ok(rules.includes(rule), `rules fired for ${rule}: ${rules.join(',')}`);
+  }
+});
+
+test('ordinary auth and CI lines come through unchanged', () => {
+  const redactor = createRedactor();
+  const files = ['auth/debian-ubuntu.log', 'auth/rhel-rocky.log', 'auth/alpine-busybox.log', 'ci/github-runner-diag.log', 'ci/gitlab-runner.log', 'ci/jenkins-build.log', 'ci/buildkite-agent.log'];
+  const lines = files.flatMap((f) => readFileSync(new URL(`../../../fixtures/${f}`, import.meta.url), 'utf8').split('\n').filter((l) => l !== ''));
+  lines.push('npm install --no-audit', 'Running tests: 412 passed, 0 failed', 'Keyboard-interactive authentication enabled', 'token bucket refilled', 'the password policy requires 12 characters');
+  for (const line of lines) assert.deepEqual(redactor.redact(line), { text: line, rules: [] }, line);
+});
+
+test('custom rules from config run after the built-in ones and name themselves', () => {
+  const redactor = createRedactor([customRule('employee_id', String.raw`(emp-id:)(\d{6})`, 2)]);
+  assert.deepEqual(redactor.redact('badge emp-id:123456 scanned'), { text: 'badge emp-id:[REDACTED:employee_id] scanned', rules: ['employee_id'] });
+});
+
+function emitThrough(bodies: { body: string; attributes?: Record<string, unknown> }[]) {
+  // Collects what leaves the processor chain, as the batch processor would see it.
+  const seen: ReadWriteLogRecord[] = [];
+  const collect: LogRecordProcessor = { onEmit: (r) => void seen.push(r), forceFlush: async () => {}, shutdown: async () => {} };
+  const provider = new LoggerProvider({ processors: [new RedactionProcessor(createRedactor()), collect] });
+  const logger = provider.getLogger('test');
+  for (const b of bodies) logger.emit({ body: b.body, attributes: { 'log.file.path': '/var/log/x.log', ...(b.attributes as object) } });
+  return seen;
+}
+
+test('the processor redacts the body, every string attribute (arrays too) and records the rules', () => {
+  const [record] = emitThrough([{ body: 'push with ghp_R4nd0mT0k3nV4lu3F0rT3st1ng0000000001', attributes: { message: 'push with ghp_R4nd0mT0k3nV4lu3F0rT3st1ng0000000001', 'process.command_line': ['git', 'password=abc123'], 'process.pid': 7 } }]);
+  assert.equal(record?.body, 'push with [REDACTED:github_token]');
+  assert.equal(record?.attributes.message, 'push with [REDACTED:github_token]');
+  assert.deepEqual(record?.attributes['process.command_line'], ['git', 'password=[REDACTED:secret_pair]']);
+  assert.equal(record?.attributes['process.pid'], 7);
+  assert.deepEqual(record?.attributes['ci_audit.redacted.rules'], ['github_token', 'secret_pair']);
+});
+
+test('a private key written line by line is redacted from BEGIN to END, then lines pass again', () => {
+  const records = emitThrough([
+    { body: '-----BEGIN OPENSSH PRIVATE KEY-----' },
+    { body: 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW' },
+    { body: 'QyNTUxOQAAACBkZXBsb3kta2V5LWZvci10ZXN0aW5nLW9ubHktMDAwMDAwAAAAoA', attributes: { message: 'QyNTUxOQAAACBkZXBsb3kta2V5LWZvci10ZXN0aW5nLW9ubHktMDAwMDAwAAAAoA' } },
+    { body: '-----END OPENSSH PRIVATE KEY-----' },
+    { body: 'Finished: SUCCESS' },
+  ]);
+  const bodies = records.map((r) => r.body);
+  assert.equal(bodies[0], '[REDACTED:private_key]');
+  assert.equal(bodies[1], '[REDACTED:private_key]');
+  assert.equal(bodies[2], '[REDACTED:private_key]');
+  assert.equal(records[2]?.attributes.message, '[REDACTED:private_key]');
+  assert.equal(bodies[3], '[REDACTED:private_key]');
+  assert.equal(bodies[4], 'Finished: SUCCESS');
+});

@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mapToEcs } from '../../../aggregator/map/ecs.ts';
+import type { DecodedLogRecord } from '../../../aggregator/log-record.ts';
+
+function record(attributes: DecodedLogRecord['attributes'], body = 'Mar  4 09:15:02 h sshd[1]: Accepted password for a from 192.0.2.1 port 22 ssh2'): DecodedLogRecord {
+  return {
+    resource: { 'host.name': 'runner-1', 'service.name': 'ci-audit-agent', 'ci_audit.agent.id': 'runner-1' },
+    scope: { name: 'ci-audit-agent', version: '0', attributes: {} },
+    timeUnixNano: 1_741_079_702_000_000_000n,
+    observedTimeUnixNano: 1_741_079_703_000_000_000n,
+    severityNumber: 0, severityText: '', body, attributes, droppedAttributesCount: 0, flags: 0, traceId: '', spanId: '', eventName: '',
+  };
+}
+
+test('parsed ECS and CI/CD attributes land at their ECS paths; event.original keeps the whole line', () => {
+  const mapped = mapToEcs(record({
+    'ci_audit.dataset': 'auth', 'ci_audit.record.id': 'r1',
+    message: 'Accepted password for a from 192.0.2.1 port 22 ssh2',
+    'event.kind': 'event', 'event.action': 'ssh_login', 'event.category': ['authentication'], 'event.outcome': 'success',
+    'user.name': 'a', 'user.effective.name': 'root', 'source.ip': '192.0.2.1', 'source.port': 22, 'process.pid': 1, 'process.name': 'sshd',
+    'host.hostname': 'h', 'related.user': ['a'], 'related.ip': ['192.0.2.1'], 'system.auth.ssh.method': 'password',
+    'cicd.pipeline.run.id': '42', 'vcs.ref.head.revision': 'abc', 'labels.team': 'ci', 'ci_audit.parse.status': 'parsed',
+    'event.dataset': 'forged', 'custom.thing': 'x',
+  }), { namespace: 'default', ingested: new Date(0) });
+  const at = (path: string): unknown => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], mapped.document);
+  assert.equal(at('message'), 'Accepted password for a from 192.0.2.1 port 22 ssh2');
+  assert.match(String(at('event.original')), /^Mar {2}4 09:15:02 h sshd/);
+  assert.equal(at('event.action'), 'ssh_login');
+  assert.equal(at('event.dataset'), 'ci_audit.auth', 'an attribute cannot overwrite the aggregator\'s own field');
+  assert.deepEqual(at('user'), { name: 'a', effective: { name: 'root' } });
+  assert.deepEqual(at('source'), { ip: '192.0.2.1', port: 22 });
+  assert.deepEqual(at('host'), { name: 'runner-1', hostname: 'h' });
+  assert.deepEqual(at('related'), { user: ['a'], ip: ['192.0.2.1'] });
+  assert.equal(at('system.auth.ssh.method'), 'password');
+  assert.equal(at('cicd.pipeline.run.id'), '42');
+  assert.equal(at('vcs.ref.head.revision'), 'abc');
+  assert.equal(at('labels.team'), 'ci');
+  assert.equal(at('ci_audit.parse.status'), 'parsed');
+  assert.equal((at('ci_audit.attributes') as Record<string, unknown>)['custom.thing'], 'x');
+  assert.equal((at('ci_audit.attributes') as Record<string, unknown>)['event.dataset'], 'forged');
+  assert.deepEqual(mapped.issues, []);
+});
+
+test('a value that does not fit its field type stays an attribute and is flagged', () => {
+  const mapped = mapToEcs(record({ 'ci_audit.dataset': 'auth', 'ci_audit.record.id': 'r2', 'source.ip': 'not-an-ip', 'source.port': 'eighty' }), { namespace: 'default', ingested: new Date(0) });
+  const at = (path: string): unknown => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], mapped.document);
+  assert.equal(at('source'), undefined);
+  assert.equal((at('ci_audit.attributes') as Record<string, unknown>)['source.ip'], 'not-an-ip');
+  assert.ok(mapped.issues.includes('ecs_field_invalid'));
+});
