@@ -12,7 +12,9 @@ import { redactUrl } from '../core/secrets.ts';
 import { Pipeline } from './pipeline/pipeline.ts';
 import { buildProcessors } from './processors/build.ts';
 import { agentResource } from './resource.ts';
+import { readCredential } from './enroll/credentials.ts';
 import { logsEndpoint, OtlpHttpLogExporter } from './sinks/otlp-http-exporter.ts';
+import { agentConnectOptions } from './sinks/tls-connect.ts';
 import { FileSource } from './sources/file/file-source.ts';
 import { JobHookSource } from './sources/job-hook/job-hook-source.ts';
 import { JobRegistry } from './sources/job-hook/job-registry.ts';
@@ -52,7 +54,13 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
 
   const exporter =
     options.exporter ??
-    new OtlpHttpLogExporter({ url: config.output.url, token: config.output.token, timeoutMs: config.output.timeout_ms, logger });
+    new OtlpHttpLogExporter({
+      url: config.output.url,
+      token: config.output.token ?? (await enrolledToken(stateDir, agentId)),
+      timeoutMs: config.output.timeout_ms,
+      logger,
+      tls: await agentConnectOptions(config.output.tls),
+    });
   const hooks = config.job_hooks;
   const registry = hooks === undefined ? undefined : new JobRegistry(hooks.max_job_seconds * 1000);
   const pipeline = new Pipeline({
@@ -107,6 +115,20 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
       return stopping;
     },
   };
+}
+
+/** The token `ci-audit agent enroll` stored, if any; refused when it was issued to another agent id. */
+async function enrolledToken(stateDir: string, agentId: string): Promise<string | undefined> {
+  const credential = await readCredential(stateDir);
+  if (credential === undefined) return undefined;
+  if (credential.agent_id !== agentId) {
+    throw new CiAuditError(
+      'CIA_ERR_AUTH_CREDENTIALS',
+      `the stored credential in ${stateDir} was issued to agent ${credential.agent_id}, but agent.id is ${agentId}; enroll again or fix agent.id`,
+      { details: { option: 'agent.id', path: stateDir } },
+    );
+  }
+  return credential.token;
 }
 
 async function stopAll(sources: readonly Source[], pipeline: Pipeline, logger: Logger): Promise<void> {

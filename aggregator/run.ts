@@ -6,6 +6,10 @@ import { CiAuditError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import type { Logger } from '../core/logger.ts';
 import { version } from '../core/version.ts';
+import { effectiveAuthMode } from './auth/authenticate.ts';
+import { checkListenSecurity, isLoopbackHost } from './auth/listen-security.ts';
+import { AgentRegistry } from './auth/registry.ts';
+import { receiverTlsOptions } from './auth/tls-options.ts';
 import { ElasticsearchWriter } from './index/elasticsearch-writer.ts';
 import { Pipeline } from './pipeline.ts';
 import { startRetentionSchedule } from './retention/schedule.ts';
@@ -33,6 +37,15 @@ export interface RunAggregatorOptions {
  * logs `msg: 'receiver listening'` with field `url`.
  */
 export async function startAggregator(config: AggregatorConfig, logger: Logger): Promise<AggregatorHandle> {
+  // Transport security and auth first: a misconfiguration must fail before anything starts.
+  const security = checkListenSecurity(config.listen);
+  if (security.warning !== undefined) logger.warn({ code: 'CIA_ERR_TLS_CONFIG' }, security.warning);
+  const https = config.listen.tls === undefined ? undefined : await receiverTlsOptions(config.listen.tls);
+  const authMode = effectiveAuthMode(config.auth.mode, isLoopbackHost(config.listen.host), https !== undefined);
+  if ((authMode === 'mtls' || authMode === 'token_or_mtls') && config.listen.tls?.client_ca_file === undefined) {
+    throw new CiAuditError('CIA_ERR_TLS_CONFIG', `auth.mode ${authMode} needs listen.tls.client_ca_file (the CA of the agents' client certificates)`, { details: { option: 'auth.mode' } });
+  }
+  const registry = authMode === 'none' ? undefined : await AgentRegistry.open(config.auth.registry_file);
   const bulk = config.elasticsearch.bulk;
   const esWriter = new ElasticsearchWriter({
     elasticsearch: config.elasticsearch,
@@ -40,6 +53,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
     maxBulkItems: bulk.max_items,
     maxBulkBytes: bulk.max_bytes,
     maxConcurrentBulks: bulk.concurrency,
+    maxBulkDelayMs: bulk.max_delay_ms,
     maxAttempts: bulk.max_attempts,
     retryDelayMs: bulk.retry_delay_ms,
     installTemplates: config.elasticsearch.setup === 'auto',
@@ -56,6 +70,8 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
     ingest: pipeline,
     limits: { maxBodyBytes: config.limits.max_body_bytes, maxDecompressedBytes: config.limits.max_decompressed_bytes },
     logger: logger.child({ component: 'receiver' }),
+    auth: { mode: authMode, registry },
+    https,
   });
   writer.start();
   const { host, port } = config.listen;
@@ -71,8 +87,8 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
       { cause, details: { host, port } },
     );
   }
-  const url = urlOf(app.server.address() as AddressInfo);
-  logger.info({ url }, 'receiver listening');
+  const url = urlOf(app.server.address() as AddressInfo, https !== undefined);
+  logger.info({ url, auth: authMode, tls: https !== undefined }, 'receiver listening');
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -111,7 +127,7 @@ export async function runAggregator(options: RunAggregatorOptions = {}): Promise
   logger.info('aggregator stopped');
 }
 
-function urlOf(address: AddressInfo): string {
+function urlOf(address: AddressInfo, tls: boolean): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host}:${address.port}`;
+  return `${tls ? 'https' : 'http'}://${host}:${address.port}`;
 }

@@ -25,6 +25,25 @@ export function buildProgram(): Command {
       await runAgent({ configFile: opts.config });
     });
 
+  agent
+    .command('enroll')
+    .description('register this agent with the aggregator and store its credential in <agent.state_dir>/credentials.json (mode 0600)')
+    .requiredOption('-c, --config <file>', 'agent configuration file (YAML): agent.id, agent.state_dir, output.url, output.tls')
+    .option('--url <url>', 'base URL of the aggregator (default: output.url)')
+    .option('--enrollment-token <token>', 'enrollment token from `ci-audit aggregator enrollment-token` (default: CI_AUDIT_ENROLLMENT_TOKEN, which keeps it out of ps)')
+    .option('--ca-file <file>', 'PEM CA of the aggregator\'s certificate (default: output.tls.ca_file)')
+    .option('--public-key-file <file>', 'the agent\'s public signing key to register, for signed checkpoints')
+    .action(async (opts: { config: string; url?: string; enrollmentToken?: string; caFile?: string; publicKeyFile?: string }) => {
+      const { enroll } = await import('../agent/enroll/enroll.ts');
+      const { CiAuditError } = await import('../core/errors.ts');
+      const token = opts.enrollmentToken ?? process.env.CI_AUDIT_ENROLLMENT_TOKEN;
+      if (token === undefined || token === '') throw new CiAuditError('CIA_ERR_CLI_USAGE', 'give --enrollment-token or set CI_AUDIT_ENROLLMENT_TOKEN');
+      const { readFile } = await import('node:fs/promises');
+      const publicKey = opts.publicKeyFile === undefined ? undefined : (await readFile(opts.publicKeyFile, 'utf8')).trim();
+      const result = await enroll({ configFile: opts.config, url: opts.url, enrollmentToken: token, caFile: opts.caFile, publicKey });
+      process.stdout.write(`enrolled agent ${result.agentId} at ${result.url}; credential stored in ${result.credentialsFile}\n`);
+    });
+
   // Run by the CI runner around each job (docs/runners.md); exits 0 with a warning when the agent
   // cannot be handed the context, unless --strict.
   const hook = program.command('hook').description('job hooks: hand a CI job\'s context to the local agent');
@@ -56,14 +75,43 @@ export function buildProgram(): Command {
       await runAggregator(opts.config === undefined ? {} : { configFile: opts.config });
     });
 
+  aggregator
+    .command('enrollment-token')
+    .description('create an enrollment token for `ci-audit agent enroll` (printed once on stdout, stored hashed)')
+    .option('-c, --config <file>', 'aggregator configuration file (YAML): auth.registry_file')
+    .option('--uses <n>', 'how many agents may enroll with it', '1')
+    .option('--ttl <duration>', 'how long it is valid: s, m, h or d, e.g. 1h', '1h')
+    .action(async (opts: { config?: string; uses: string; ttl: string }) => {
+      const { runCreateEnrollmentToken } = await import('../aggregator/auth/commands.ts');
+      await runCreateEnrollmentToken({ ...(opts.config === undefined ? {} : { configFile: opts.config }), uses: opts.uses, ttl: opts.ttl });
+    });
+  const agents = aggregator.command('agents').description('the enrolled agents');
+  agents
+    .command('list')
+    .description('list enrolled agents and enrollment tokens (no secrets, no hashes)')
+    .option('-c, --config <file>', 'aggregator configuration file (YAML)')
+    .action(async (opts: { config?: string }) => {
+      const { runListAgents } = await import('../aggregator/auth/commands.ts');
+      await runListAgents(opts.config === undefined ? {} : { configFile: opts.config });
+    });
+  agents
+    .command('revoke <agent-id>')
+    .description('revoke an agent\'s credential: its token (and client certificate) are refused from now on')
+    .option('-c, --config <file>', 'aggregator configuration file (YAML)')
+    .action(async (agentId: string, opts: { config?: string }) => {
+      const { runRevokeAgent } = await import('../aggregator/auth/commands.ts');
+      await runRevokeAgent({ ...(opts.config === undefined ? {} : { configFile: opts.config }), agentId });
+    });
+
   program
     .command('setup')
     .description('install the index templates of every dataset with the configured retention (idempotent)')
     .option('-c, --config <file>', 'aggregator configuration file (YAML); without it, defaults and ES_URL apply')
     .option('--force', 'allow shortening the retention of a compliance-bound dataset')
-    .action(async (opts: { config?: string; force?: boolean }) => {
+    .option('--rollover', 'roll over the data streams whose write index predates the templates, so new mappings apply now')
+    .action(async (opts: { config?: string; force?: boolean; rollover?: boolean }) => {
       const { runSetup } = await import('../aggregator/retention/commands.ts');
-      await runSetup({ ...(opts.config === undefined ? {} : { configFile: opts.config }), force: opts.force === true });
+      await runSetup({ ...(opts.config === undefined ? {} : { configFile: opts.config }), force: opts.force === true, rollover: opts.rollover === true });
     });
 
   const retention = program.command('retention').description('retention of the data streams');

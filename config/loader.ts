@@ -28,6 +28,12 @@ export async function loadAgentConfig(file: string, env: NodeJS.ProcessEnv = pro
     hooks.spool_dir = resolveFrom(base, hooks.spool_dir);
     for (const log of hooks.job_logs) log.path = resolveFrom(base, log.path);
   }
+  const tls = config.output.tls;
+  if (tls !== undefined) {
+    if (tls.ca_file !== undefined) tls.ca_file = resolveFrom(base, tls.ca_file);
+    if (tls.cert_file !== undefined) tls.cert_file = resolveFrom(base, tls.cert_file);
+    if (tls.key_file !== undefined) tls.key_file = resolveFrom(base, tls.key_file);
+  }
   return { config, file: loaded.file };
 }
 
@@ -43,6 +49,17 @@ export async function loadAggregatorConfig(
   const es = loaded.config.elasticsearch;
   if (env.ES_URL !== undefined && env.ES_URL !== '') es.url = env.ES_URL;
   if (env.ES_API_KEY !== undefined && env.ES_API_KEY !== '') es.api_key = env.ES_API_KEY;
+  if (file !== undefined) {
+    const base = dirname(loaded.file);
+    const config = loaded.config;
+    config.auth.registry_file = resolveFrom(base, config.auth.registry_file);
+    const tls = config.listen.tls;
+    if (tls !== undefined) {
+      tls.cert_file = resolveFrom(base, tls.cert_file);
+      tls.key_file = resolveFrom(base, tls.key_file);
+      if (tls.client_ca_file !== undefined) tls.client_ca_file = resolveFrom(base, tls.client_ca_file);
+    }
+  }
   return loaded;
 }
 

@@ -43,6 +43,12 @@ const fileSourceSchema = z.strictObject({
   partial_line_timeout_ms: z.int().positive().default(5000),
   /** Most files followed at once; more wait, with a warning in the log, until one is let go. */
   max_open_files: z.int().positive().default(1024),
+  /**
+   * A followed file read to its end, every line acknowledged and unchanged for this many ms is
+   * closed (its checkpoint kept) so files waiting for max_open_files get a turn; it is opened again
+   * when it changes.
+   */
+  close_inactive_ms: z.int().min(10).default(300_000),
   /** How often followed files are checked and the globs searched again (besides file events), in ms. */
   poll_interval_ms: z.int().min(10).default(1000),
   /** Multiline records (stack traces, continuation lines); absent: one record per line. */
@@ -170,8 +176,22 @@ export const agentConfigSchema = z.strictObject({
   output: z.strictObject({
     /** Base URL of the aggregator's OTLP/HTTP receiver; `/v1/logs` is appended. */
     url: z.url({ protocol: /^https?$/ }),
-    /** Bearer token of this agent, if the aggregator asks for one. */
+    /** Bearer token of this agent, if the aggregator asks for one. Default: the token `ci-audit agent enroll` stored in `<state_dir>/credentials.json`. */
     token: z.string().min(1).optional(),
+    /** TLS towards an `https` aggregator (docs/security.md). Absent: the system's CAs, no pin, no client certificate. */
+    tls: z
+      .strictObject({
+        /** PEM file of the CA(s) that signed the aggregator's certificate, instead of the system's CAs. */
+        ca_file: z.string().min(1).optional(),
+        /** base64 SHA-256 of the aggregator certificate's public key (SubjectPublicKeyInfo), checked after the CA. */
+        pin: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'base64 of a SHA-256 digest (44 characters ending in "=")').optional(),
+        /** PEM client certificate for mTLS (its CN is the agent id); needs key_file. */
+        cert_file: z.string().min(1).optional(),
+        /** PEM private key of cert_file. */
+        key_file: z.string().min(1).optional(),
+      })
+      .refine((tls) => (tls.cert_file === undefined) === (tls.key_file === undefined), 'cert_file and key_file go together')
+      .optional(),
     /** Request timeout in milliseconds. */
     timeout_ms: z.int().positive().default(10_000),
     batch: z
@@ -193,6 +213,27 @@ export const aggregatorConfigSchema = z.strictObject({
       host: z.string().min(1).default('127.0.0.1'),
       /** TCP port of the OTLP/HTTP receiver (4318 is OTLP/HTTP's registered port; 0 picks a free one). */
       port: z.int().min(0).max(65_535).default(4318),
+      /** TLS 1.2+ for the receiver (docs/security.md). Required when host is not loopback, unless allow_insecure. */
+      tls: z
+        .strictObject({
+          /** PEM certificate chain of the receiver. */
+          cert_file: z.string().min(1),
+          /** PEM private key of cert_file. */
+          key_file: z.string().min(1),
+          /** PEM CA(s) whose client certificates are accepted (mTLS; the agent id is the certificate's CN). Absent: no client certificates. */
+          client_ca_file: z.string().min(1).optional(),
+        })
+        .optional(),
+      /** Listen beyond loopback without TLS anyway (tokens then travel in clear text; a warning is logged). */
+      allow_insecure: z.boolean().default(false),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      /** Who may send: `none`, `token` (Bearer), `mtls` (client certificate) or `token_or_mtls`. Default: `none` on loopback without TLS, else `token`. */
+      mode: z.enum(['none', 'token', 'mtls', 'token_or_mtls']).optional(),
+      /** JSON file of the enrolled agents and enrollment tokens (hashes only); relative to the config file's folder. */
+      registry_file: z.string().min(1).default('/var/lib/ci-audit/aggregator/agents.json'),
     })
     .prefault({}),
   limits: z
@@ -226,6 +267,8 @@ export const aggregatorConfigSchema = z.strictObject({
           max_bytes: z.int().positive().max(100 * 1024 * 1024).default(8 * 1024 * 1024),
           /** Most bulk requests in flight at once. */
           concurrency: z.int().positive().max(64).default(2),
+          /** Longest a record waits for records of other requests to share its bulk request, in milliseconds (0: none). */
+          max_delay_ms: z.int().min(0).max(60_000).default(20),
           /** Attempts for items Elasticsearch may accept later (429, 5xx) before the write fails. */
           max_attempts: z.int().positive().max(20).default(3),
           /** Wait before the second attempt in milliseconds, doubled for each further one. */
@@ -258,6 +301,14 @@ export const aggregatorConfigSchema = z.strictObject({
       interval: z.string().regex(durationPattern, durationHint).default('1h'),
       /** Own mechanism: roll a data stream over when its write index is older than this, e.g. `1d`. */
       rollover_max_age: z.string().regex(durationPattern, durationHint).default('1d'),
+      /** Credentials of the scheduled enforcement (role ci_audit_retention), instead of `elasticsearch`'s; same URL. */
+      elasticsearch: z
+        .strictObject({
+          username: z.string().min(1).optional(),
+          password: z.string().min(1).optional(),
+          api_key: z.string().min(1).optional(),
+        })
+        .optional(),
     })
     .prefault({}),
   spool: z

@@ -14,7 +14,7 @@ export const errorCodes = {
   CIA_ERR_SOURCE_CHECKPOINT: 'A source checkpoint file cannot be read or written, is corrupt, or has an unknown version.',
   CIA_ERR_SOURCE_TRUNCATED: 'A followed file was truncated or replaced (or is shorter than its checkpoint); it is read again from the start.',
   CIA_ERR_SOURCE_JOURNAL: 'journalctl could not be started or exited unexpectedly; the journald source restarts it with backoff.',
-  CIA_ERR_SOURCE_GAP: 'Records are missing at the source (the journal was vacuumed past the saved cursor); reported as a gap record.',
+  CIA_ERR_SOURCE_GAP: 'Records may be missing at the source (the journal was vacuumed past the saved cursor, or a checkpointed file was pruned or deleted while the agent was down); reported as a gap record.',
   CIA_ERR_SOURCE_OPEN_FILES: 'A file source reached max_open_files; further files wait until a followed file is let go.',
   // CI job hooks
   CIA_ERR_HOOK_CONTEXT: 'The job hook found no CI job in its environment (none of GITHUB_RUN_ID, CI_JOB_ID, BUILDKITE_JOB_ID, BUILD_TAG).',
@@ -29,6 +29,15 @@ export const errorCodes = {
   CIA_ERR_RECEIVER_TOO_LARGE: 'The request body, compressed or decompressed, exceeds the configured limit.',
   CIA_ERR_RECEIVER_DECODE: 'The request body is not a valid OTLP ExportLogsServiceRequest.',
   CIA_ERR_RECEIVER_LISTEN: 'The receiver could not listen on the configured address (port in use, address not available, permission).',
+  // agent authentication and transport security
+  CIA_ERR_AUTH_MISSING: 'A request to the aggregator carried no credential (no Authorization: Bearer token, no client certificate) while auth is required.',
+  CIA_ERR_AUTH_INVALID: 'The credential (token or client certificate) is not known to the aggregator, or the enrollment token is unknown, used up or expired.',
+  CIA_ERR_AUTH_REVOKED: 'The agent\'s credential was revoked by an administrator; enroll again with a new enrollment token.',
+  CIA_ERR_AUTH_FORBIDDEN: 'An authenticated agent sent records claiming another agent\'s id; the whole request is refused.',
+  CIA_ERR_AUTH_ENROLL: 'Enrollment failed: the aggregator refused it, the agent id is taken, or the credential could not be stored.',
+  CIA_ERR_AUTH_CREDENTIALS: 'The agent\'s stored credential file is unreadable, malformed or readable by other users.',
+  CIA_ERR_AUTH_REGISTRY: 'The aggregator\'s agent registry file cannot be read or written, or is corrupt.',
+  CIA_ERR_TLS_CONFIG: 'TLS is misconfigured: a certificate, key or CA file is unreadable or invalid, a pin is malformed, or the receiver would listen beyond loopback without TLS.',
   // Elasticsearch
   CIA_ERR_ES_UNAVAILABLE: 'Elasticsearch could not be reached or is not ready.',
   CIA_ERR_ES_AUTH: 'Elasticsearch refused the credentials or their privileges.',

@@ -29,6 +29,17 @@ export interface AuditBatchProcessorOptions {
    * `maxBatchRecords`. Default: 4 × maxBatchRecords.
    */
   maxQueueRecords?: number;
+  /**
+   * Bytes of record bodies held beyond which `waitForRoom` waits, so that a few huge records (the
+   * 1 MiB fragments of a 50 MB line) cannot fill memory while the record count is low. A single
+   * record is always taken. Default: 8 MiB.
+   */
+  maxQueueBytes?: number;
+  /**
+   * The ack of the record being emitted, when the emitter hands it over out of band (the
+   * Pipeline does); otherwise it is looked for in the emit's Context (ack.ts).
+   */
+  currentAck?: () => AckFn | undefined;
   /** Upper bound of the first retry delay, in ms. Default: 250. */
   initialBackoffMs?: number;
   /** Largest retry delay, in ms. Default: 30000. */
@@ -48,6 +59,8 @@ interface Entry {
   seq: number;
   /** When the record arrived (ms, monotonic clock). */
   at: number;
+  /** Estimated bytes held for the record (body). */
+  bytes: number;
 }
 
 interface FlushWaiter {
@@ -61,6 +74,10 @@ export class AuditBatchProcessor implements LogRecordProcessor {
   #maxBatch: number;
   #maxDelayMs: number;
   #maxQueue: number;
+  #maxQueueBytes: number;
+  /** Estimated bytes of the records held (waiting plus exporting). */
+  #queuedBytes = 0;
+  #currentAck: (() => AckFn | undefined) | undefined;
   #backoff: { initialMs: number; maxMs: number };
   #maxRetryAfterMs: number;
   #shutdownTimeoutMs: number;
@@ -93,6 +110,8 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     this.#maxBatch = options.maxBatchRecords ?? 512;
     this.#maxDelayMs = options.maxDelayMs ?? 1000;
     this.#maxQueue = Math.max(options.maxQueueRecords ?? 4 * this.#maxBatch, this.#maxBatch);
+    this.#maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
+    this.#currentAck = options.currentAck;
     this.#backoff = { initialMs: options.initialBackoffMs ?? 250, maxMs: options.maxBackoffMs ?? 30_000 };
     this.#maxRetryAfterMs = options.maxRetryAfterMs ?? 300_000;
     this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? 5000;
@@ -113,8 +132,10 @@ export class AuditBatchProcessor implements LogRecordProcessor {
       // Too late to deliver; the record stays unacknowledged and is read again after a restart.
       return;
     }
-    const ack = ackFromContext(context ?? otelContext.active());
-    this.#waiting.push({ record: logRecord, ack, seq: this.#nextSeq++, at: performance.now() });
+    const ack = this.#currentAck?.() ?? ackFromContext(context ?? otelContext.active());
+    const bytes = bodyBytes(logRecord.body);
+    this.#queuedBytes += bytes;
+    this.#waiting.push({ record: logRecord, ack, seq: this.#nextSeq++, at: performance.now(), bytes });
     this.#pump();
   }
 
@@ -182,7 +203,7 @@ export class AuditBatchProcessor implements LogRecordProcessor {
   }
 
   #hasRoom(): boolean {
-    return this.queued < this.#maxQueue || this.#closing;
+    return (this.queued < this.#maxQueue && this.#queuedBytes < this.#maxQueueBytes) || this.#closing;
   }
 
   #releaseRoomWaiters(): void {
@@ -291,6 +312,7 @@ export class AuditBatchProcessor implements LogRecordProcessor {
         }
       }
     }
+    for (const entry of batch) this.#queuedBytes -= entry.bytes;
     this.#exporting = [];
     this.#settledSeq = batch.at(-1)?.seq ?? this.#settledSeq;
     this.#releaseRoomWaiters();
@@ -301,4 +323,9 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     }
     this.#flushWaiters = remaining;
   }
+}
+
+/** Bytes a record's body holds, roughly: UTF-16 strings count two bytes a character (V8 may store one); others a fixed guess. */
+function bodyBytes(body: unknown): number {
+  return typeof body === 'string' ? 2 * body.length : 256;
 }

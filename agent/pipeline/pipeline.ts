@@ -3,11 +3,10 @@
 // `logger.emit`, its ack riding along in the emit's Context (see ack.ts).
 import type { Logger as OtelLogger } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
-import { LoggerProvider, type LogRecordExporter, type LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import { LoggerProvider, type LogRecordExporter, type LogRecordProcessor, type ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import type { Logger } from '../../core/logger.ts';
 import { version } from '../../core/version.ts';
 import type { RecordSink, SourceRecord, WriteResult } from '../sources/source.ts';
-import { contextWithAck } from './ack.ts';
 import { AuditBatchProcessor, type AuditBatchProcessorOptions } from './audit-batch-processor.ts';
 
 /** Instrumentation scope of the records the agent emits. */
@@ -31,13 +30,37 @@ export class Pipeline {
   #otelLogger: OtelLogger;
   #closed = false;
   #shutdown: Promise<void> | undefined;
+  /**
+   * The record being emitted. The SDK runs the processors synchronously inside `emit`, so the
+   * first processor (`#attach`) and the batch processor read its attributes and ack from here:
+   * no Context per record to carry the ack, and no attribute validation per record by the SDK
+   * (`setAttributes` was the largest cost of the hand-off; sources build their attributes from
+   * core/wire.ts keys and primitive values, so there is nothing to validate).
+   */
+  #current: SourceRecord | undefined;
 
   constructor(options: PipelineOptions) {
     const { resource, exporter, logger, processors = [], ...batch } = options;
-    this.processor = new AuditBatchProcessor({ ...batch, exporter, logger });
-    // The SDK calls processors in order, synchronously, on the same record: parsers and enrichers
-    // mutate it, redaction runs last of ours, then the batch processor takes it.
-    this.#provider = new LoggerProvider({ resource, processors: [...processors, this.processor] });
+    this.processor = new AuditBatchProcessor({ ...batch, exporter, logger, currentAck: () => this.#current?.ack });
+    const attach: LogRecordProcessor = {
+      onEmit: (logRecord: ReadWriteLogRecord) => {
+        const record = this.#current;
+        if (record === undefined) return;
+        const target = logRecord.attributes;
+        const source = record.attributes;
+        // As the SDK would: an attribute set to undefined is left out.
+        for (const key in source) {
+          const value = source[key];
+          if (value !== undefined) target[key] = value;
+        }
+      },
+      forceFlush: () => Promise.resolve(),
+      shutdown: () => Promise.resolve(),
+    };
+    // The SDK calls processors in order, synchronously, on the same record: the source's
+    // attributes are attached, parsers and enrichers mutate it, redaction runs last of ours, then
+    // the batch processor takes it.
+    this.#provider = new LoggerProvider({ resource, processors: [attach, ...processors, this.processor] });
     this.#otelLogger = this.#provider.getLogger(agentScopeName, version);
     this.sink = { write: (record) => this.#write(record) };
   }
@@ -48,16 +71,19 @@ export class Pipeline {
       // again after the restart. Nothing is lost.
       return true;
     }
-    this.#otelLogger.emit({
-      body: record.body,
-      attributes: record.attributes,
-      ...(record.severityNumber === undefined ? {} : { severityNumber: record.severityNumber }),
-      // The event's time if the source knows it, else when the agent read it; the parse processor
-      // replaces it with the time it parses from the line.
-      timestamp: record.timestamp ?? record.observedAt,
-      observedTimestamp: record.observedAt,
-      context: contextWithAck(record.ack),
-    });
+    this.#current = record;
+    try {
+      this.#otelLogger.emit({
+        body: record.body,
+        severityNumber: record.severityNumber,
+        // The event's time if the source knows it, else when the agent read it; the parse processor
+        // replaces it with the time it parses from the line.
+        timestamp: record.timestamp ?? record.observedAt,
+        observedTimestamp: record.observedAt,
+      });
+    } finally {
+      this.#current = undefined;
+    }
     // No promise per record while there is room: at hundreds of thousands of lines per second a
     // promise and its await per line cost more than the rest of the hand-off.
     return this.processor.hasRoom ? true : this.processor.waitForRoom();

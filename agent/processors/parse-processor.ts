@@ -18,9 +18,11 @@ export class ParseProcessor implements LogRecordProcessor {
     const observed = record.hrTimeObserved;
     const observedMs = observed[0] * 1000 + Math.floor(observed[1] / 1e6);
     const result = parseRecord(record.body, record.attributes, observedMs, this.#zone);
-    for (const key in result.fields) record.setAttribute(key, result.fields[key]);
-    record.setAttribute(parseAttr.status, result.status);
-    if (result.parser !== undefined) record.setAttribute(parseAttr.parser, result.parser);
+    // One setAttributes call: the SDK checks each value once, and the fields object is ours to extend.
+    const fields = result.fields;
+    fields[parseAttr.status] = result.status;
+    if (result.parser !== undefined) fields[parseAttr.parser] = result.parser;
+    record.setAttributes(fields);
     if (result.time !== undefined) {
       const seconds = Math.floor(result.time.ms / 1000);
       record.hrTime = [seconds, (result.time.ms - seconds * 1000) * 1e6 + result.time.subMsNanos];

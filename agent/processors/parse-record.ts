@@ -10,7 +10,7 @@ import type { CiParse } from './ci/ci-fields.ts';
 import { parseGithubActions } from './ci/github-actions.ts';
 import { parseGitlabRunner } from './ci/gitlab-runner.ts';
 import { parseJenkins } from './ci/jenkins.ts';
-import { parseSyslog } from './syslog/header.ts';
+import { parseSyslog, type SyslogHeader } from './syslog/header.ts';
 import type { ParsedTime, TimeZoneResolver } from './syslog/time.ts';
 import { formatOffset } from './syslog/time.ts';
 
@@ -23,10 +23,11 @@ export interface RecordParse {
   time?: ParsedTime;
 }
 
-const ciByProgram: Record<string, (message: string) => CiParse | undefined> = {
-  'gitlab-runner': parseGitlabRunner,
-  'buildkite-agent': parseBuildkite,
-};
+// A Map, not an object: a program named `constructor` or `__proto__` must find nothing.
+const ciByProgram = new Map<string, (message: string) => CiParse | undefined>([
+  ['gitlab-runner', parseGitlabRunner],
+  ['buildkite-agent', parseBuildkite],
+]);
 
 export function parseRecord(body: AnyValue, attributes: Record<string, AttributeValue>, observedMs: number, zone: TimeZoneResolver): RecordParse {
   const journalMessage = attributes[journaldAttr.message];
@@ -35,19 +36,12 @@ export function parseRecord(body: AnyValue, attributes: Record<string, Attribute
 
   const header = parseSyslog(body, observedMs, zone);
   if (header !== undefined) {
-    const base: Record<string, AttributeValue> = {
-      [ecsAttr.message]: header.message,
-      [ecsAttr.processName]: header.program,
-      [ecsAttr.hostHostname]: header.hostname,
-      [ecsAttr.eventTimezone]: header.time.timezone,
-    };
-    if (header.pid !== undefined) base[ecsAttr.processPid] = header.pid;
-    const entry = { program: header.program, message: header.message, hostname: header.hostname, ...(header.pid === undefined ? {} : { pid: header.pid }) };
-    const auth = parseAuth(entry);
-    if (auth !== undefined) return { status: 'parsed', parser: auth.parser, fields: { ...base, ...auth.fields }, time: header.time };
-    const ci = ciByProgram[header.program]?.(header.message);
-    if (ci !== undefined && Object.keys(ci.fields).length > 0) return { status: 'parsed', parser: ci.parser, fields: { ...base, ...ci.fields }, time: header.time };
-    return { status: 'header_only', fields: base, time: header.time };
+    // The hot path (one auth line): the parser's own fresh object gets the header's fields, no copies.
+    const auth = parseAuth(header);
+    if (auth !== undefined) return { status: 'parsed', parser: auth.parser, fields: withHeader(auth.fields, header), time: header.time };
+    const ci = ciByProgram.get(header.program)?.(header.message);
+    if (ci !== undefined && Object.keys(ci.fields).length > 0) return { status: 'parsed', parser: ci.parser, fields: withHeader({ ...ci.fields }, header), time: header.time };
+    return { status: 'header_only', fields: withHeader({}, header), time: header.time };
   }
 
   const path = attributes[recordAttr.logFilePath];
@@ -61,6 +55,19 @@ export function parseRecord(body: AnyValue, attributes: Record<string, Attribute
     return result;
   }
   return { status: 'unparsed', fields: {} };
+}
+
+/** Adds the syslog header's fields to `fields` (a parser's value for the same key wins) and returns it. */
+function withHeader(fields: Record<string, AttributeValue>, header: SyslogHeader): Record<string, AttributeValue> {
+  fields[ecsAttr.message] = header.message;
+  fields[ecsAttr.eventTimezone] = header.time.timezone;
+  fields[ecsAttr.processName] ??= header.program;
+  fields[ecsAttr.hostHostname] ??= header.hostname;
+  if (header.pid !== undefined) fields[ecsAttr.processPid] ??= header.pid;
+  // As Filebeat: every auth.log line is an event, and its host is a related host.
+  fields[ecsAttr.eventKind] ??= 'event';
+  if (header.hostname !== '') fields[ecsAttr.relatedHosts] = [header.hostname];
+  return fields;
 }
 
 function parseCiLine(line: string, path: string | undefined): CiParse | undefined {
@@ -80,7 +87,11 @@ function parseJournal(message: string, attributes: Record<string, AttributeValue
   const base: Record<string, AttributeValue> = { [ecsAttr.message]: message };
   if (program !== '') base[ecsAttr.processName] = program;
   if (Number.isSafeInteger(pid) && pid > 0) base[ecsAttr.processPid] = pid;
-  if (hostname !== undefined) base[ecsAttr.hostHostname] = hostname;
+  if (hostname !== undefined) {
+    base[ecsAttr.hostHostname] = hostname;
+    base[ecsAttr.relatedHosts] = [hostname];
+  }
+  base[ecsAttr.eventKind] = 'event';
   let time: ParsedTime | undefined;
   const micros = stringOf(attributes[journaldAttr.realtimeTimestamp]);
   if (micros !== undefined && /^\d{1,17}$/.test(micros)) {
@@ -90,7 +101,7 @@ function parseJournal(message: string, attributes: Record<string, AttributeValue
   }
   const entry = { program, message, ...(hostname === undefined ? {} : { hostname }), ...(Number.isSafeInteger(pid) && pid > 0 ? { pid } : {}) };
   const auth = parseAuth(entry);
-  const ci = auth === undefined ? ciByProgram[program]?.(message) : undefined;
+  const ci = auth === undefined ? ciByProgram.get(program)?.(message) : undefined;
   const result: RecordParse =
     auth !== undefined ? { status: 'parsed', parser: auth.parser, fields: { ...base, ...auth.fields } }
     : ci !== undefined && Object.keys(ci.fields).length > 0 ? { status: 'parsed', parser: ci.parser, fields: { ...base, ...ci.fields } }

@@ -66,12 +66,20 @@ export class RedactionProcessor implements LogRecordProcessor {
     // its header, starting after a non-word character) is clean as well: no rule can match a
     // suffix that starts at a word boundary and did not match in the whole line.
     const cleanBody = fired.length === 0 && typeof record.body === 'string' && this.#redactor.suffixSafe ? record.body : undefined;
+    // Most fields are pieces the parsers cut out of the line: when the line cannot hold a secret
+    // (the prefilter missed it), none of its substrings can, and one `includes` settles each.
+    const secretFreeBody = cleanBody !== undefined && !this.#redactor.mayHoldSecret(cleanBody) ? cleanBody : undefined;
     const attributes = record.attributes;
     for (const key in attributes) {
       const value = attributes[key];
       if (value === undefined || value === null || typeof value === 'number' || typeof value === 'boolean') continue;
       if (structuralKeys.has(key)) continue;
-      if (cleanBody !== undefined && typeof value === 'string' && isCleanTail(cleanBody, value)) continue;
+      if (typeof value === 'string') {
+        if (secretFreeBody !== undefined && secretFreeBody.includes(value)) continue;
+        if (cleanBody !== undefined && isCleanTail(cleanBody, value)) continue;
+      } else if (secretFreeBody !== undefined && Array.isArray(value) && allPiecesOf(secretFreeBody, value)) {
+        continue; // related.user and the like: names taken from the line
+      }
       const redacted = typeof value === 'string' ? this.#redactShort(value, fired) : this.#redactAny(value, fired);
       if (redacted !== value) record.setAttribute(key, redacted);
     }
@@ -135,6 +143,12 @@ export class RedactionProcessor implements LogRecordProcessor {
   shutdown(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** Every element is a string found in `body`. */
+function allPiecesOf(body: string, values: readonly unknown[]): boolean {
+  for (const v of values) if (typeof v !== 'string' || !body.includes(v)) return false;
+  return true;
 }
 
 /** `tail` ends `body` and starts after a non-word character (or is all of it). */

@@ -6,6 +6,7 @@
 //   (retry, not before `details.retryAfterMs` when the aggregator sent Retry-After),
 // - failure with a CIA_ERR_SHIP_REJECTED error for other 4xx (do not retry the same batch).
 // The URL in messages has its credentials removed; the token never appears anywhere.
+import type { ConnectionOptions } from 'node:tls';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
@@ -31,6 +32,8 @@ export interface OtlpHttpExporterOptions {
   /** Timeout of one request, from connecting to the last byte of the response, in ms (`output.timeout_ms`). */
   timeoutMs: number;
   logger: Logger;
+  /** TLS options for an https URL (CA, pin check, client certificate): `agentConnectOptions(output.tls)`. */
+  tls?: ConnectionOptions | undefined;
 }
 
 /** The endpoint for a base URL: `<url>/v1/logs`, with exactly one slash in between. */
@@ -62,7 +65,7 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
       'user-agent': `ci-audit-agent/${version}`,
     };
     if (options.token !== undefined) this.#headers.authorization = `Bearer ${options.token}`;
-    this.#dispatcher = new Agent({ connectTimeout: options.timeoutMs });
+    this.#dispatcher = new Agent({ connect: { ...options.tls, timeout: options.timeoutMs } });
   }
 
   export(logs: ReadableLogRecord[], resultCallback: (result: ExportResult) => void): void {

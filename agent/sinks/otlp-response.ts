@@ -21,6 +21,9 @@ export function classifyResponse(status: number, headers: IncomingHttpHeaders, b
   if (status >= 200 && status < 300) return successOutcome(contentType, body);
   const message = responseMessage(contentType, body);
   const reason = message === '' ? `HTTP ${status}` : `HTTP ${status}: ${message}`;
+  // 401/403: a credential problem an operator fixes (enroll again, fix agent.id); the records wait
+  // for that instead of being given up as a malformed batch would be.
+  if (status === 401 || status === 403) return { kind: 'retryable', status, reason: `${reason} (fix the agent's credential: ci-audit agent enroll)` };
   if (status === 408 || status === 429 || status >= 500) {
     const retryAfterMs = parseRetryAfter(headers['retry-after'], now);
     return retryAfterMs === undefined ? { kind: 'retryable', status, reason } : { kind: 'retryable', status, reason, retryAfterMs };

@@ -4,8 +4,9 @@
 // - Readiness: start() installs the index templates in the background, retrying with exponential
 //   backoff (capped at 30 s) while Elasticsearch is unreachable; it never throws, and logs the first
 //   failure (URL redacted) at warn and later ones at debug unless their code changes.
-// - write(): bulk requests bounded by count and bytes (and in time by request_timeout_ms), at most
-//   `maxConcurrentBulks` in flight across all callers; items Elasticsearch may accept later (429, 5xx,
+// - write(): the records of concurrent writes share bulk requests (bulk-batcher.ts), bounded by count,
+//   bytes and time (`maxBulkDelayMs`), at most `maxConcurrentBulks` in flight across all callers;
+//   each write still gets the exact outcome of each of its records. Items Elasticsearch may accept later (429, 5xx,
 //   ...) are retried with exponential backoff within the call; if some still fail, write() throws
 //   CIA_ERR_ES_UNAVAILABLE and the receiver answers 503 (or the spool takes them), so nothing is
 //   acknowledged that is not stored. 409 on create is a duplicate: success. Items refused for good
@@ -20,7 +21,7 @@ import { CiAuditError, hasErrorCode } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import { redactUrl } from '../../core/secrets.ts';
 import type { MappedRecord } from '../map/ecs.ts';
-import { classifyBulkResponse } from './bulk-result.ts';
+import { classifyItem } from './bulk-result.ts';
 import type { DocumentWriter, WriteResult, WriterState } from './document-writer.ts';
 import { isConnectionFailure, toEsError } from './es-errors.ts';
 import { ensureTemplates } from './setup.ts';
@@ -28,6 +29,8 @@ import { buildTemplatePlan, deadLetterDataset } from './templates.ts';
 import type { TemplatePlan } from './templates.ts';
 import { dataStreamName } from '../../core/wire.ts';
 import type { FailedItem } from './bulk-result.ts';
+import { BulkBatcher } from './bulk-batcher.ts';
+import type { BatchLine, ItemResult } from './bulk-batcher.ts';
 
 export interface ElasticsearchWriterOptions {
   /** Where and as whom; the bulk limits are the options below (run.ts passes `elasticsearch.bulk`). */
@@ -47,6 +50,8 @@ export interface ElasticsearchWriterOptions {
   maxBulkItems?: number;
   /** Most bulk requests in flight at once, over all write() calls. Default: 2. */
   maxConcurrentBulks?: number;
+  /** Longest a record waits for records of other writes to share its bulk request, in ms. Default: 20. */
+  maxBulkDelayMs?: number;
   /** Install the templates when starting (true), or only check that Elasticsearch answers (false: `ci-audit setup` ran, least privilege). Default: true. */
   installTemplates?: boolean;
   /** The templates to install. Default: buildTemplatePlan(). */
@@ -63,9 +68,7 @@ export class ElasticsearchWriter implements DocumentWriter {
   readonly #retryDelayMs: number;
   readonly #probeInitialDelayMs: number;
   readonly #probeMaxDelayMs: number;
-  readonly #maxBulkBytes: number;
-  readonly #maxBulkItems: number;
-  readonly #bulkSlots: Semaphore;
+  readonly #batcher: BulkBatcher;
   readonly #installTemplates: boolean;
   readonly #templatePlan: TemplatePlan;
   readonly #deadLetterStream: string;
@@ -83,9 +86,13 @@ export class ElasticsearchWriter implements DocumentWriter {
     this.#retryDelayMs = options.retryDelayMs ?? 200;
     this.#probeInitialDelayMs = options.probeInitialDelayMs ?? 500;
     this.#probeMaxDelayMs = options.probeMaxDelayMs ?? 30_000;
-    this.#maxBulkBytes = options.maxBulkBytes ?? 8 * 1024 * 1024;
-    this.#maxBulkItems = options.maxBulkItems ?? 5000;
-    this.#bulkSlots = new Semaphore(options.maxConcurrentBulks ?? 2);
+    this.#batcher = new BulkBatcher({
+      maxItems: options.maxBulkItems ?? 5000,
+      maxBytes: options.maxBulkBytes ?? 8 * 1024 * 1024,
+      maxDelayMs: options.maxBulkDelayMs ?? 20,
+      concurrency: options.maxConcurrentBulks ?? 2,
+      send: (lines) => this.#sendBulk(lines),
+    });
     this.#installTemplates = options.installTemplates ?? true;
     this.#templatePlan = options.templatePlan ?? buildTemplatePlan();
     this.#deadLetterStream = dataStreamName(deadLetterDataset, es.namespace);
@@ -145,7 +152,12 @@ export class ElasticsearchWriter implements DocumentWriter {
       action: JSON.stringify({ create: record.id === undefined ? { _index: record.dataStream } : { _index: record.dataStream, _id: record.id } }),
       document: JSON.stringify(record.document),
     }));
-    await Promise.all(chunks(lines, this.#maxBulkBytes, this.#maxBulkItems).map((chunk) => this.#writeChunk(chunk, lines, records.length, result)));
+    const outcomes = await this.#batcher.submit(lines);
+    for (const [index, outcome] of outcomes.entries()) {
+      if (outcome.kind === 'created') result.created++;
+      else if (outcome.kind === 'duplicate') result.duplicates++;
+      else result.rejected.push({ index, status: outcome.status, error: outcome.error });
+    }
     if (result.rejected.length > 0) await this.#deadLetter(records, result);
     return result;
   }
@@ -166,15 +178,12 @@ export class ElasticsearchWriter implements DocumentWriter {
         document: JSON.stringify(document),
       };
     });
-    const outcome: WriteResult = { created: 0, duplicates: 0, rejected: [], deadLettered: [] };
-    for (const chunk of chunks(lines, this.#maxBulkBytes, this.#maxBulkItems)) {
-      await this.#writeChunk(chunk, lines, lines.length, outcome);
-    }
-    const stillRefused = new Set(outcome.rejected.map((item) => item.index));
+    // Dead letters share bulk requests (and the concurrency limit) with everything else.
+    const outcomes = await this.#batcher.submit(lines);
     result.rejected = [];
     for (const [i, item] of refused.entries()) {
-      if (stillRefused.has(i)) {
-        const why = outcome.rejected.find((r) => r.index === i)!;
+      const why = outcomes[i]!;
+      if (why.kind === 'rejected') {
         result.rejected.push({ ...item, error: `${item.error}; the dead letter was refused too: HTTP ${why.status} ${why.error}` });
       } else {
         result.deadLettered.push(item);
@@ -182,15 +191,16 @@ export class ElasticsearchWriter implements DocumentWriter {
     }
   }
 
-  /** One bulk request for the items at `positions`, retrying those Elasticsearch may accept later. */
-  async #writeChunk(positions: number[], lines: ReadonlyArray<{ action: string; document: string }>, total: number, result: WriteResult): Promise<void> {
-    let pending = positions;
+  /** One bulk request of `lines`, retrying the items Elasticsearch may accept later; one result per line. */
+  async #sendBulk(lines: readonly BatchLine[]): Promise<ItemResult[]> {
+    const results: ItemResult[] = new Array<ItemResult>(lines.length);
+    let pending = lines.map((_, i) => i);
     for (let attempt = 1; ; attempt++) {
       const operations: string[] = [];
       for (const i of pending) operations.push(lines[i]!.action, lines[i]!.document);
       let response: BulkResponse;
       try {
-        response = await this.#bulkSlots.run(() => this.#client.bulk({ operations, filter_path: ['errors', 'items.*.status', 'items.*.error'] }));
+        response = await this.#client.bulk({ operations, filter_path: ['errors', 'items.*.status', 'items.*.error'] });
       } catch (err) {
         const error = toEsError(err, 'bulk request', this.#url, 'CIA_ERR_ES_INDEX');
         if (error.code === 'CIA_ERR_ES_AUTH' || (error.code === 'CIA_ERR_ES_UNAVAILABLE' && isConnectionFailure(err))) {
@@ -198,22 +208,26 @@ export class ElasticsearchWriter implements DocumentWriter {
         }
         throw error;
       }
-      const outcome = classifyBulkResponse(response, pending.length);
-      result.created += outcome.created;
-      result.duplicates += outcome.duplicates;
-      for (const item of outcome.rejected) result.rejected.push({ ...item, index: pending[item.index]! });
-      if (outcome.retry.length === 0) return;
-      const first = outcome.retry[0]!;
+      const retry: Array<{ line: number; status: number; error: string }> = [];
+      for (const [k, line] of pending.entries()) {
+        // Each item is `{ <action>: {...} }`; we only send `create`, but read whichever action it is.
+        const wrapper = response.items?.[k];
+        const outcome = classifyItem(wrapper === undefined ? undefined : Object.values(wrapper)[0]);
+        if (outcome.kind === 'retry') retry.push({ line, status: outcome.status, error: outcome.error });
+        else results[line] = outcome;
+      }
+      if (retry.length === 0) return results;
+      const first = retry[0]!;
       if (attempt >= this.#maxAttempts || this.#closed()) {
         throw new CiAuditError(
           'CIA_ERR_ES_UNAVAILABLE',
-          `Elasticsearch did not accept ${outcome.retry.length} of ${total} documents after ${attempt} attempts ` +
+          `Elasticsearch did not accept ${retry.length} of ${lines.length} documents after ${attempt} attempts ` +
             `(first: HTTP ${first.status} ${first.error}); retry later`,
-          { details: { status: first.status, pending: outcome.retry.length } },
+          { details: { status: first.status, pending: retry.length } },
         );
       }
-      this.#logger.debug({ attempt, pending: outcome.retry.length, status: first.status, error: first.error }, 'retrying bulk items');
-      pending = outcome.retry.map((item) => pending[item.index]!);
+      this.#logger.debug({ attempt, pending: retry.length, status: first.status, error: first.error }, 'retrying bulk items');
+      pending = retry.map((item) => item.line);
       await this.#sleep(this.#retryDelayMs * 2 ** (attempt - 1));
     }
   }
@@ -224,6 +238,8 @@ export class ElasticsearchWriter implements DocumentWriter {
       this.#state = 'closed';
       this.#abort.abort();
       await this.#probe;
+      // Whatever is queued is sent once (no more retries: the writer is closed).
+      await this.#batcher.close();
       await this.#client.close();
     })();
     return this.#closing;
@@ -301,25 +317,6 @@ export class ElasticsearchWriter implements DocumentWriter {
   }
 }
 
-/** Positions of `lines`, grouped into bulk requests of at most `maxBytes` (one oversized item goes alone) and `maxItems`. */
-export function chunks(lines: ReadonlyArray<{ action: string; document: string }>, maxBytes: number, maxItems: number): number[][] {
-  const out: number[][] = [];
-  let current: number[] = [];
-  let bytes = 0;
-  for (const [i, line] of lines.entries()) {
-    const size = Buffer.byteLength(line.action) + Buffer.byteLength(line.document) + 2;
-    if (current.length > 0 && (bytes + size > maxBytes || current.length >= maxItems)) {
-      out.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(i);
-    bytes += size;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
-}
-
 /** The dead letter of a refused record: where it was going, the error, and the document as it was. */
 export function deadLetterDocument(record: MappedRecord, item: FailedItem, at: string, deadLetterStream: string): Record<string, unknown> {
   const namespace = deadLetterStream.slice(deadLetterStream.lastIndexOf('-') + 1);
@@ -338,28 +335,4 @@ export function deadLetterDocument(record: MappedRecord, item: FailedItem, at: s
       },
     },
   };
-}
-
-/** At most `limit` tasks at once; the others wait in order. */
-class Semaphore {
-  readonly #limit: number;
-  #active = 0;
-  readonly #waiting: Array<() => void> = [];
-
-  constructor(limit: number) {
-    this.#limit = Math.max(1, limit);
-  }
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.#active >= this.#limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    else this.#active++;
-    try {
-      return await task();
-    } finally {
-      const next = this.#waiting.shift();
-      // The slot passes straight to the next waiter, so #active stays counted.
-      if (next !== undefined) next();
-      else this.#active--;
-    }
-  }
 }

@@ -12,9 +12,11 @@ export const contentTypes: Record<OtlpFormat, string> = {
 /** gRPC status codes used in google.rpc.Status bodies (the HTTP status is what clients act on). */
 export const rpcCode = {
   INVALID_ARGUMENT: 3,
+  PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
 } as const;
 
 export interface PartialSuccess {

@@ -8,10 +8,18 @@
 //   | body > limits.max_body_bytes                | 413    | google.rpc.Status                       |
 //   | gunzipped body > limits.max_decompressed_.. | 413    | google.rpc.Status                       |
 //   | corrupt gzip, undecodable body              | 400    | google.rpc.Status                       |
+//   | no / unknown / revoked credential (auth on) | 401    | google.rpc.Status, WWW-Authenticate     |
+//   | a record claims another agent's id          | 403    | google.rpc.Status; nothing is indexed   |
 //   | Elasticsearch not ready / not accepting     | 503    | google.rpc.Status, Retry-After set      |
 // A request is acknowledged only once Elasticsearch holds its records: never 200 before that.
+import type { TLSSocket, TlsOptions } from 'node:tls';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticate } from '../auth/authenticate.ts';
+import type { AuthMode, PeerIdentity } from '../auth/authenticate.ts';
+import { registerEnrollRoute } from '../auth/enroll-route.ts';
+import { enforceAgentIdentity } from '../auth/identity.ts';
+import type { AgentRegistry } from '../auth/registry.ts';
 import { hasErrorCode } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Ingest } from '../ingest.ts';
@@ -29,6 +37,10 @@ export interface ReceiverOptions {
     maxDecompressedBytes: number;
   };
   logger: Logger;
+  /** Who may send (docs/security.md). Absent: `none`, the payload's agent id stands. */
+  auth?: { mode: AuthMode; registry?: AgentRegistry | undefined };
+  /** HTTPS options (`listen.tls`); absent: plain HTTP. */
+  https?: TlsOptions | undefined;
 }
 
 export const logsPath = '/v1/logs';
@@ -37,7 +49,14 @@ export const healthPath = '/healthz';
 /** Builds the receiver (not listening yet: call `listen`, or `inject` in tests). */
 export function createReceiver(options: ReceiverOptions): FastifyInstance {
   const { ingest, limits, logger } = options;
-  const app = Fastify({ bodyLimit: limits.maxBodyBytes, logger: false, return503OnClosing: true });
+  const authMode = options.auth?.mode ?? 'none';
+  const registry = options.auth?.registry;
+  if (authMode !== 'none' && registry === undefined) throw new TypeError(`auth mode ${authMode} needs a registry`);
+  const app = (options.https === undefined
+    ? Fastify({ bodyLimit: limits.maxBodyBytes, logger: false, return503OnClosing: true })
+    : Fastify({ https: options.https, bodyLimit: limits.maxBodyBytes, logger: false, return503OnClosing: true })) as unknown as FastifyInstance;
+  /** The agent each authenticated request speaks for. */
+  const senders = new WeakMap<FastifyRequest, string>();
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(
@@ -88,8 +107,17 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
   app.post(
     logsPath,
     {
-      // Before the body is read: refuse what we cannot decode, and everything while not ready.
+      // Before the body is read: refuse unknown senders, what we cannot decode, and everything while not ready.
       onRequest: async (request, reply) => {
+        if (authMode !== 'none' && registry !== undefined) {
+          const decision = await authenticate(authMode, { authorization: request.headers.authorization, peer: peerIdentity(request) }, registry);
+          if (!decision.ok) {
+            logger.warn({ code: decision.code, remote: request.ip }, 'request refused: not authenticated');
+            reply.header('www-authenticate', 'Bearer realm="ci-audit"');
+            return sendStatus(reply, formatOf(request.headers['content-type']) ?? 'json', decision.status, rpcCode.UNAUTHENTICATED, decision.message);
+          }
+          if (decision.agentId !== undefined) senders.set(request, decision.agentId);
+        }
         const format = formatOf(request.headers['content-type']);
         if (format === undefined) return unsupportedType(reply, request);
         if (encodingOf(request.headers['content-encoding']) === undefined) {
@@ -109,6 +137,15 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
       const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const body = await decodeBody(raw, encoding, limits.maxDecompressedBytes);
       const records = format === 'json' ? decodeJsonLogs(body) : decodeProtobufLogs(body);
+      const sender = senders.get(request);
+      if (sender !== undefined) {
+        const claim = enforceAgentIdentity(records, sender);
+        if (!claim.ok) {
+          logger.warn({ code: 'CIA_ERR_AUTH_FORBIDDEN', agent: sender, claimed: claim.claimed }, 'request refused: records claim another agent');
+          return sendStatus(reply, format, 403, rpcCode.PERMISSION_DENIED,
+            `CIA_ERR_AUTH_FORBIDDEN: authenticated as agent ${sender}, but record ${claim.index} claims ci_audit.agent.id ${claim.claimed}; nothing of this request was stored`);
+        }
+      }
       const result = await ingest.ingest(records);
       const partial =
         result.rejected === 0
@@ -121,7 +158,20 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
     },
   );
 
+  if (registry !== undefined) registerEnrollRoute(app, { registry, logger });
+
   return app;
+}
+
+/** The client certificate's verdict and CN, on a TLS connection that presented one. */
+function peerIdentity(request: FastifyRequest): PeerIdentity | undefined {
+  const socket = request.raw.socket as Partial<TLSSocket>;
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  const cert = socket.getPeerCertificate();
+  if (cert === null || Object.keys(cert).length === 0) return undefined;
+  const cn = cert.subject?.CN;
+  const commonName = Array.isArray(cn) ? cn[0] : cn;
+  return commonName === undefined ? { authorized: socket.authorized === true } : { authorized: socket.authorized === true, commonName };
 }
 
 function sendStatus(reply: FastifyReply, format: OtlpFormat, status: number, code: number, message: string): FastifyReply {

@@ -14,14 +14,20 @@ import { datasetOf, listStreams } from './enforce.ts';
 import { checkApply, chooseMechanism, ilmPolicyRequest, lifecycleRequest, resolvePolicies, templateRetention } from './policy.ts';
 import type { ApplyCheck, Capabilities, DatasetPolicy, EsRequest, Mechanism } from './policy.ts';
 
-/** Whether the data stream lifecycle service and ILM answer (the minimal test distribution has neither). */
+/**
+ * Whether the data stream lifecycle service and ILM answer (the minimal test distribution has neither).
+ * 403 counts as present: Elasticsearch looks the REST handler up before it authorizes, so a missing
+ * feature answers 400 "no handler found" to anyone, and 403 means it is there but this credential
+ * (e.g. the retention role, without `monitor`) may not read it. Reading 403 as absent would make the
+ * retention runs enforce on their own on a cluster that already does.
+ */
 export async function detectCapabilities(client: Client): Promise<Capabilities> {
   const answers = async (path: string): Promise<boolean> => {
     try {
       const res = await client.transport.request({ method: 'GET', path }, { meta: true });
       return res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300;
-    } catch {
-      return false;
+    } catch (err) {
+      return (err as { meta?: { statusCode?: number } }).meta?.statusCode === 403;
     }
   };
   return { lifecycle: await answers('/_data_stream/_lifecycle/stats'), ilm: await answers('/_ilm/status') };

@@ -3,11 +3,14 @@
 import { loadAggregatorConfig } from '../../config/loader.ts';
 import type { AggregatorConfig } from '../../config/schema.ts';
 import { createClient } from '../index/client.ts';
+import { rolloverStale } from '../index/rollover.ts';
 import { applyRetention, showRetention } from './apply.ts';
 
 export interface CommandOptions {
   configFile?: string;
   force?: boolean;
+  /** `setup --rollover`: roll over the data streams whose write index predates the templates. */
+  rollover?: boolean;
   /** Where to print; default stdout. */
   out?: (line: string) => void;
 }
@@ -26,6 +29,15 @@ export async function runSetup(options: CommandOptions, loaded?: AggregatorConfi
       out(`retention ${c.dataset}: ${from}${c.to.max_age}${c.to.compliance ? ' (compliance)' : ''} [${c.change}]`);
     }
     for (const r of report.requests) out(`sent      ${r.method} ${r.path}`);
+    if (options.rollover === true) {
+      for (const r of await rolloverStale(client, url)) {
+        if (r.to === undefined) out(`unchanged data_stream ${r.dataStream} (write index ${r.from} has the current mappings)`);
+        else out(`rolled    data_stream ${r.dataStream}: ${r.from} -> ${r.to} (${r.stale.length} fields newer than its write index, e.g. ${r.stale.slice(0, 3).join(', ')})`);
+      }
+    } else if (report.templates.some((t) => t.action === 'updated')) {
+      // Existing data streams keep their write index's mappings until it rolls over.
+      out('note      templates changed: existing data streams get them at their next rollover; `ci-audit setup --rollover` rolls them over now');
+    }
   } finally {
     await client.close();
   }

@@ -150,6 +150,8 @@ export function deletionEvent(namespace: string, stream: string, policy: Dataset
         max_age: policy.maxAge,
         docs: deletion.docs,
         mechanism: 'own',
+        // The covering checkpoint: none exists yet (verification issue); null says "not recorded", not "none".
+        checkpoint: null,
         ...(deletion.oldest === undefined ? {} : { oldest: iso(deletion.oldest), newest: iso(deletion.newest) }),
       },
     },

@@ -2,9 +2,13 @@
 // cluster offers neither the data stream lifecycle nor ILM (or `retention.mechanism: own`). Several
 // aggregators may run it: the leader lock in enforce.ts lets one act per run. A failed run is logged
 // and retried at the next interval; it never stops the aggregator.
+// With `retention.elasticsearch` set, the runs use those credentials (the narrower ci_audit_retention
+// role: it may delete expired backing indices, the writer may not), on a client of their own.
 import type { Client } from '@elastic/elasticsearch';
 import type { AggregatorConfig } from '../../config/schema.ts';
 import type { Logger } from '../../core/logger.ts';
+import { createClient } from '../index/client.ts';
+import type { ConnectionConfig } from '../index/client.ts';
 import { builtInDatasets } from '../index/templates.ts';
 import { detectCapabilities } from './apply.ts';
 import { enforceRetention } from './enforce.ts';
@@ -12,6 +16,7 @@ import { chooseMechanism, durationMs, resolvePolicies } from './policy.ts';
 
 export interface RetentionScheduleOptions {
   config: AggregatorConfig;
+  /** The aggregator's client: used unless `retention.elasticsearch` names credentials of their own. */
   client: Client;
   url: string;
   /** Whether Elasticsearch is reachable now; runs are skipped while it is not. */
@@ -23,9 +28,29 @@ export interface RetentionSchedule {
   stop(): Promise<void>;
 }
 
+/** The connection of the retention runs: the aggregator's URL with `retention.elasticsearch`'s credentials, or undefined to share the aggregator's client. */
+export function retentionConnection(config: AggregatorConfig): ConnectionConfig | undefined {
+  const own = config.retention.elasticsearch;
+  if (own === undefined || (own.api_key === undefined && own.username === undefined)) return undefined;
+  // The URL's user info would be the writer's: strip it, so only the retention credentials apply.
+  const url = new URL(config.elasticsearch.url);
+  url.username = '';
+  url.password = '';
+  return {
+    url: url.toString(),
+    request_timeout_ms: config.elasticsearch.request_timeout_ms,
+    ...(own.api_key === undefined ? {} : { api_key: own.api_key }),
+    ...(own.username === undefined ? {} : { username: own.username }),
+    ...(own.password === undefined ? {} : { password: own.password }),
+  };
+}
+
 export function startRetentionSchedule(options: RetentionScheduleOptions): RetentionSchedule {
   const { config, logger } = options;
   if (!config.retention.enforce) return { stop: async () => {} };
+  const connection = retentionConnection(config);
+  const own = connection === undefined ? undefined : createClient(connection).client;
+  const client = own ?? options.client;
   // setInterval holds at most 2^31-1 ms (~24.8 days).
   const intervalMs = Math.min(durationMs(config.retention.interval), 2 ** 31 - 1);
   let running: Promise<void> | undefined;
@@ -33,12 +58,12 @@ export function startRetentionSchedule(options: RetentionScheduleOptions): Reten
   const runOnce = async (): Promise<void> => {
     if (stopped || !options.ready()) return;
     try {
-      const mechanism = chooseMechanism(config.retention.mechanism, await detectCapabilities(options.client));
+      const mechanism = chooseMechanism(config.retention.mechanism, await detectCapabilities(client));
       if (mechanism !== 'own') return; // Elasticsearch enforces it (lifecycle / ILM), set by `retention apply`.
       const policies = resolvePolicies(config.retention, [...builtInDatasets]);
       const defaultAge = config.retention.default_max_age;
       const report = await enforceRetention({
-        client: options.client,
+        client,
         url: options.url,
         namespace: config.elasticsearch.namespace,
         policies,
@@ -64,6 +89,7 @@ export function startRetentionSchedule(options: RetentionScheduleOptions): Reten
       stopped = true;
       clearInterval(timer);
       await running;
+      await own?.close();
     },
   };
 }

@@ -2,11 +2,12 @@
 import { ecsAttr } from '../../../core/wire.ts';
 import { addSource, addUser, event, idOf, type Fields } from './fields.ts';
 
-const pamPrefix = /^(pam_unix|pam_sss|pam_systemd)\(([^:)]+):(\w+)\): (.*)$/;
+const pamPrefix = /^(pam_unix|pam_sss|pam_systemd|pam_succeed_if)\(([^:)]+):(\w+)\): (.*)$/;
 const sessionOpened = /^session opened for user (\S+?)(?:\(uid=(\d+)\))? by (\S*?)(?:\(uid=(\d+)\))?$/;
 const sessionClosed = /^session closed for user (\S+)$/;
 const authFailure = /^authentication failure; (.*)$/;
 const passwordChanged = /^password changed for (\S+)$/;
+const requirementNotMet = /^requirement "(.*)" not met by user "([^"]*)"$/;
 
 export function parsePam(message: string): Fields | undefined {
   const p = pamPrefix.exec(message);
@@ -16,10 +17,19 @@ export function parsePam(message: string): Fields | undefined {
   let m = sessionOpened.exec(rest);
   if (m !== null) {
     const fields = event('session_opened', ['session'], ['start'], 'success');
-    addUser(fields, ecsAttr.userName, m[1]);
-    const uid = idOf(m[2]);
-    if (uid !== undefined) fields[ecsAttr.userId] = uid;
-    addUser(fields, ecsAttr.userEffectiveName, m[3]);
+    // `for user root by alice(uid=1000)`: alice acts as root, as on sudo's own line (and as
+    // Filebeat maps it). `for user builder(uid=1001) by (uid=0)` (sshd, cron): builder alone.
+    const by = m[3];
+    if (by !== undefined && by !== '') {
+      addUser(fields, ecsAttr.userName, by);
+      const byUid = idOf(m[4]);
+      if (byUid !== undefined) fields[ecsAttr.userId] = byUid;
+      addUser(fields, ecsAttr.userEffectiveName, m[1]);
+    } else {
+      addUser(fields, ecsAttr.userName, m[1]);
+      const uid = idOf(m[2]);
+      if (uid !== undefined) fields[ecsAttr.userId] = uid;
+    }
     fields['system.auth.pam.service'] = service;
     return fields;
   }
@@ -32,13 +42,22 @@ export function parsePam(message: string): Fields | undefined {
   }
   m = authFailure.exec(rest);
   if (m !== null) {
-    const fields = event('authentication_failure', ['authentication'], ['authentication_failure', 'info'], 'failure');
+    const fields = event('authentication_failure', ['authentication'], ['info'], 'failure');
     const kv = keyValues(m[1] ?? '');
     addUser(fields, ecsAttr.userName, kv.user);
     const uid = idOf(kv.uid);
     if (uid !== undefined && kv.user === undefined) fields[ecsAttr.userId] = uid;
     addSource(fields, kv.rhost);
     if (kv.tty !== undefined && kv.tty !== '') fields[ecsAttr.sudoTty] = kv.tty;
+    fields['system.auth.pam.service'] = service;
+    return fields;
+  }
+  m = requirementNotMet.exec(rest);
+  if (m !== null) {
+    // pam_succeed_if refusing an account (e.g. root over ssh): Filebeat names only the user.
+    const fields = event('pam_requirement_not_met', ['authentication'], ['denied', 'info'], 'failure');
+    addUser(fields, ecsAttr.userName, m[2]);
+    fields[ecsAttr.eventReason] = `requirement "${m[1] ?? ''}" not met`;
     fields['system.auth.pam.service'] = service;
     return fields;
   }

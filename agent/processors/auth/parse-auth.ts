@@ -9,25 +9,26 @@ import { parseSu, parseSudo } from './sudo.ts';
 
 type Parser = (message: string) => Fields | undefined;
 
-const byProgram: Record<string, Parser[]> = {
-  sshd: [parseSshd],
-  'sshd-session': [parseSshd],
-  sudo: [parseSudo],
-  su: [parseSu],
-  'systemd-logind': [parseLogind],
-  useradd: [parseAccount],
-  userdel: [parseAccount],
-  usermod: [parseAccount],
-  groupadd: [parseAccount],
-  groupdel: [parseAccount],
-  groupmod: [parseAccount],
-  gpasswd: [parseAccount],
-  passwd: [parseAccount],
-  chpasswd: [parseAccount],
-  chage: [parseAccount],
-  adduser: [parseAccount],
-  addgroup: [parseAccount],
-};
+// A Map, not an object: a program named `constructor` or `__proto__` must find nothing.
+const byProgram = new Map<string, Parser>([
+  ['sshd', parseSshd],
+  ['sshd-session', parseSshd],
+  ['sudo', parseSudo],
+  ['su', parseSu],
+  ['systemd-logind', parseLogind],
+  ['useradd', parseAccount],
+  ['userdel', parseAccount],
+  ['usermod', parseAccount],
+  ['groupadd', parseAccount],
+  ['groupdel', parseAccount],
+  ['groupmod', parseAccount],
+  ['gpasswd', parseAccount],
+  ['passwd', parseAccount],
+  ['chpasswd', parseAccount],
+  ['chage', parseAccount],
+  ['adduser', parseAccount],
+  ['addgroup', parseAccount],
+]);
 
 export interface AuthEntry {
   program: string;
@@ -48,10 +49,7 @@ export function parseAuth(entry: AuthEntry): { parser: string; fields: Fields } 
   }
   if (fields === undefined) {
     parser = program;
-    for (const parse of byProgram[program] ?? []) {
-      fields = parse(entry.message);
-      if (fields !== undefined) break;
-    }
+    fields = byProgram.get(program)?.(entry.message);
   }
   if (fields === undefined) return undefined;
   fields[ecsAttr.processName] = program;

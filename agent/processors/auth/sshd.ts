@@ -15,7 +15,8 @@ export function parseSshd(message: string): Fields | undefined {
   let m = login.exec(message);
   if (m !== null) {
     const accepted = m[1] === 'Accepted';
-    const fields = event('ssh_login', ['authentication'], [accepted ? 'authentication_success' : 'authentication_failure', 'info'], accepted ? 'success' : 'failure');
+    // As Filebeat (8.x): an accepted login also starts a session; the outcome carries the result.
+    const fields = event('ssh_login', accepted ? ['authentication', 'session'] : ['authentication'], ['info'], accepted ? 'success' : 'failure');
     fields[ecsAttr.sshEvent] = m[1] ?? '';
     fields[ecsAttr.sshMethod] = m[2] ?? '';
     addUser(fields, ecsAttr.userName, m[4]);
@@ -28,7 +29,7 @@ export function parseSshd(message: string): Fields | undefined {
   }
   m = invalid.exec(message);
   if (m !== null) {
-    const fields = event('ssh_login', ['authentication'], ['authentication_failure', 'info'], 'failure');
+    const fields = event('ssh_login', ['authentication'], ['info'], 'failure');
     fields[ecsAttr.sshEvent] = 'Invalid';
     addUser(fields, ecsAttr.userName, m[1]);
     addSource(fields, m[2], m[3]);
@@ -36,7 +37,7 @@ export function parseSshd(message: string): Fields | undefined {
   }
   m = tooMany.exec(message);
   if (m !== null) {
-    const fields = event('ssh_too_many_auth_failures', ['authentication'], ['authentication_failure', 'end'], 'failure');
+    const fields = event('ssh_too_many_auth_failures', ['authentication'], ['end'], 'failure');
     addUser(fields, ecsAttr.userName, m[1] ?? m[5]);
     addSource(fields, m[2] ?? m[6], m[3] ?? m[7]);
     return fields;

@@ -13,7 +13,7 @@ export function parseSudo(message: string): Fields | undefined {
   if (problem === undefined) {
     fields = event('sudo_command', ['process'], ['start'], 'success');
   } else if (/incorrect password attempt/.test(problem)) {
-    fields = event('sudo_incorrect_password', ['authentication'], ['authentication_failure', 'info'], 'failure');
+    fields = event('sudo_incorrect_password', ['authentication'], ['info'], 'failure');
   } else if (/NOT in sudoers|not allowed/.test(problem)) {
     fields = event('sudo_not_in_sudoers', ['authentication'], ['denied', 'info'], 'failure');
   } else {
@@ -59,8 +59,8 @@ export function parseSu(message: string): Fields | undefined {
     return undefined;
   }
   const fields = success
-    ? event('su', ['authentication', 'session'], ['start', 'authentication_success'], 'success')
-    : event('su', ['authentication'], ['authentication_failure', 'info'], 'failure');
+    ? event('su', ['authentication', 'session'], ['start'], 'success')
+    : event('su', ['authentication'], ['info'], 'failure');
   addUser(fields, ecsAttr.userName, by);
   addUser(fields, ecsAttr.userEffectiveName, target);
   if (tty !== undefined && tty !== '') fields[ecsAttr.sudoTty] = tty;

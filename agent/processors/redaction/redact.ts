@@ -9,6 +9,12 @@ export interface Redactor {
    * did not match in the whole text: no `^`, lookbehind or sticky/multiline rule. The built-in rules are.
    */
   readonly suffixSafe: boolean;
+  /**
+   * False only when neither `text` nor any part of it can hold a secret: the built-in prefilter
+   * has no anchors, boundaries or lookarounds, so a substring it does not match in `text` it does
+   * not match alone either. Always true with custom rules (they have no prefilter).
+   */
+  mayHoldSecret(text: string): boolean;
 }
 
 export function marker(ruleName: string): string {
@@ -41,12 +47,21 @@ export function createRedactor(custom: readonly RedactionRule[] = []): Redactor 
     return out;
   };
   const suffixSafe = custom.every((r) => !/\^|\(\?<[=!]/.test(r.pattern.source) && !r.pattern.multiline && !r.pattern.sticky);
+  /** The last text the prefilter rejected. */
+  let lastScreened: string | undefined;
   return {
     suffixSafe,
+    mayHoldSecret(text) {
+      if (custom.length > 0) return true;
+      // The processor asks right after redacting the same line: the answer is known.
+      if (text === lastScreened) return false;
+      return builtinPrefilter.test(text);
+    },
     redact(text) {
       const fired: string[] = [];
       let out = text;
       if (builtinPrefilter.test(text)) out = apply(out, builtinRules, fired);
+      else lastScreened = text;
       if (custom.length > 0) out = apply(out, custom, fired);
       return { text: out, rules: fired };
     },

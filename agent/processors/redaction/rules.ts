@@ -35,6 +35,9 @@ export const builtinRules: readonly RedactionRule[] = [
   rule('jwt', String.raw`\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}`),
   rule('url_password', String.raw`(\b[a-z][a-z0-9+.-]*://[^:/\s@[]*:)([^@/\s]+)(@)`, 'gi', 2),
   rule('authorization_header', String.raw`(\b(?:proxy-)?authorization["']?\s*[:=]\s*["']?(?:(?:bearer|basic|token|digest|negotiate|apikey)\s+)?)([^\s"',;]+)`, 'gi', 2),
+  // `curl -u user:pass`, `wget --user=user:pass`: the password after the first colon; not ids
+  // such as `docker run -u 1000:1000`. A leading space rather than `^` keeps the rule suffix-safe.
+  rule('cli_user_password', String.raw`(\s(?:-u|--user|--proxy-user)(?:\s+|=)[^\s:'"]+:)(?!\d+(?:\s|$))([^\s'"]+)`, 'g', 2),
   rule('bearer_token', String.raw`(\bbearer\s+)([A-Za-z0-9._~+/-]{12,}=*)`, 'gi', 2),
   // `password=x`, `token: x`, `"client_secret": "x"`; not `PWD=` (sudo's working directory) nor
   // words merely ending in "key" such as `publickey`.
@@ -53,4 +56,4 @@ export const builtinRules: readonly RedactionRule[] = [
  * "pam_unix(sshd:auth)") are rejected here and cost one scan.
  */
 export const builtinPrefilter =
-  /akia|asia|abia|acca|agpa|aida|aroa|aipa|anpa|anva|apka|aiza|ya29\.|accountkey|sig=|\dq~|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|gr1348941|npm_|_auth|xox|hooks\.slack|[rs]k_(?:live|test)|sg\.|eyj|-----begin|:\/\/\S*@|(?:pass|secret|token|key|credential|auth)[\w.-]*["']?\s*[=:]|bearer\s/i;
+  /akia|asia|abia|acca|agpa|aida|aroa|aipa|anpa|anva|apka|aiza|ya29\.|accountkey|sig=|\dq~|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|gr1348941|npm_|_auth|xox|hooks\.slack|[rs]k_(?:live|test)|sg\.|eyj|-----begin|:\/\/\S*@|(?:pass|secret|token|key|credential|auth)[\w.-]*["']?\s*[=:]|bearer\s|(?:-u|--user|--proxy-user)(?:\s+|=)[^\s:]+:/i;

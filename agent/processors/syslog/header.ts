@@ -14,32 +14,35 @@ export interface SyslogHeader {
   message: string;
 }
 
-const bsd = /^(?:<\d{1,3}>)?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))? (\S+) (.*)$/s;
-const iso = /^(?:<\d{1,3}>)?(\d{4}-\d{2}-\d{2}T\S+) (\S+) (.*)$/s;
+// Each pattern matches only its part; the next starts where it ended (sticky `tag`), so the
+// line's tail is neither scanned twice nor copied before the message is cut out.
+const bsd = /^(?:<\d{1,3}>)?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))? (\S+) /;
+const iso = /^(?:<\d{1,3}>)?(\d{4}-\d{2}-\d{2}T\S+) (\S+) /;
 // `prog[pid]: msg` or `prog: msg`; program names may hold '/', '-', '.', '(' (e.g. `(sd-pam)`).
-const tag = /^(?:[a-z]+\.[a-z]+ )?([^\s[\]:]{1,64})(?:\[(\d{1,10})\])?: *(.*)$/s;
+const tag = /(?:[a-z]+\.[a-z]+ )?([^\s[\]:]{1,64})(?:\[(\d{1,10})\])?: */y;
 
 export function parseSyslog(line: string, observedMs: number, zone: TimeZoneResolver): SyslogHeader | undefined {
   let time: ParsedTime | undefined;
   let hostname: string;
-  let rest: string;
+  let at: number;
   const b = bsd.exec(line);
   if (b !== null) {
     const fraction = b[6] === undefined ? 0 : Number(b[6].padEnd(3, '0').slice(0, 3));
     time = bsdTime(b[1] ?? '', Number(b[2]), Number(b[3]), Number(b[4]), Number(b[5]), fraction, observedMs, zone);
     hostname = b[7] ?? '';
-    rest = b[8] ?? '';
+    at = b[0].length;
   } else {
     const i = iso.exec(line);
     if (i === null) return undefined;
     time = rfc3339Time(i[1] ?? '');
     hostname = i[2] ?? '';
-    rest = i[3] ?? '';
+    at = i[0].length;
   }
   if (time === undefined) return undefined;
-  const t = tag.exec(rest);
+  tag.lastIndex = at;
+  const t = tag.exec(line);
   if (t === null) return undefined;
-  const header: SyslogHeader = { time, hostname, program: t[1] ?? '', message: t[3] ?? '' };
+  const header: SyslogHeader = { time, hostname, program: t[1] ?? '', message: line.slice(tag.lastIndex) };
   if (t[2] !== undefined) header.pid = Number(t[2]);
   return header;
 }

@@ -76,10 +76,32 @@ export function bsdTime(
 ): ParsedTime | undefined {
   const mon = months[month];
   if (mon === undefined || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+  // Lines come in runs of the same minute: the year and zone work is done once per stamp minute
+  // and hour of reading (offsets change on whole minutes; the year choice only near its
+  // two-day threshold, where an hour of reading time does not matter).
+  let cache = minuteCaches.get(zone);
+  if (cache === undefined) {
+    cache = new Map();
+    minuteCaches.set(zone, cache);
+  }
+  const key = ((mon * 32 + day) * 24 + hour) * 60 + minute + Math.floor(observedMs / 3_600_000) * 1_000_000;
+  let start = cache.get(key);
+  if (start === undefined) {
+    start = minuteStart(mon, day, hour, minute, observedMs, zone) ?? null;
+    if (cache.size >= 1024) cache.clear();
+    cache.set(key, start);
+  }
+  if (start === null) return undefined;
+  return { ms: start.ms + second * 1000 + fractionMs, subMsNanos: 0, timezone: start.timezone };
+}
+
+const minuteCaches = new WeakMap<TimeZoneResolver, Map<number, { ms: number; timezone: string } | null>>();
+
+function minuteStart(mon: number, day: number, hour: number, minute: number, observedMs: number, zone: TimeZoneResolver): { ms: number; timezone: string } | undefined {
   const observedYear = new Date(observedMs + zone.offsetMs(observedMs)).getUTCFullYear();
   let best: number | undefined;
   for (const year of [observedYear + 1, observedYear, observedYear - 1]) {
-    const wall = Date.UTC(year, mon, day, hour, minute, second, fractionMs);
+    const wall = Date.UTC(year, mon, day, hour, minute);
     // Feb 29 in a year without one rolls over to Mar 1: not this year.
     if (new Date(wall).getUTCDate() !== day) continue;
     const utc = wall - zone.offsetMs(wall - zone.offsetMs(wall));
@@ -87,7 +109,7 @@ export function bsdTime(
     if (best === undefined || utc > best) best = utc;
   }
   if (best === undefined) return undefined;
-  return { ms: best, subMsNanos: 0, timezone: formatOffset(zone.offsetMs(best)) };
+  return { ms: best, timezone: formatOffset(zone.offsetMs(best)) };
 }
 
 const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})$/i;

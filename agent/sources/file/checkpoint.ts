@@ -3,9 +3,10 @@
 // `<state_dir>/checkpoints/<source id>.json`, with a version tag, written atomically: a temporary
 // file is written and fsynced, renamed over the old one, and the directory fsynced, so a crash
 // leaves either the old or the new checkpoint, never a torn one.
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CiAuditError } from '../../../core/errors.ts';
+import { temporaryPrefix, writeFileDurably } from '../../../core/durable-file.ts';
 import type { Logger } from '../../../core/logger.ts';
 import type { Fingerprint } from './fingerprint.ts';
 import { identityKey, type FileIdentity } from './identity.ts';
@@ -98,27 +99,9 @@ export async function writeCheckpoints(file: string, sourceId: string, files: re
   const doc: CheckpointDocument = { version: checkpointVersion, source: sourceId, updated_at: new Date().toISOString(), files: [...files] };
   // Serialised before the first await: the store updates its entries in place.
   const text = `${JSON.stringify(doc, null, 2)}\n`;
-  const dir = dirname(file);
-  const tmp = `${file}.tmp-${process.pid}`;
   try {
-    await mkdir(dir, { recursive: true });
-    const handle = await open(tmp, 'w', 0o600);
-    try {
-      await handle.writeFile(text, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, file);
-    // The rename is durable only once the directory entry is on disk.
-    const dirHandle = await open(dir, 'r');
-    try {
-      await dirHandle.sync();
-    } finally {
-      await dirHandle.close();
-    }
+    await writeFileDurably(file, text);
   } catch (cause) {
-    await rm(tmp, { force: true }).catch(() => undefined);
     throw new CiAuditError('CIA_ERR_SOURCE_CHECKPOINT', `cannot write checkpoint ${file}: ${(cause as Error).message}`, {
       cause,
       details: { file },
@@ -131,7 +114,7 @@ export async function writeCheckpoints(file: string, sourceId: string, files: re
  * write). The checkpoint itself is untouched by such a write, so nothing is read from them.
  */
 async function removeStrayTemps(file: string, logger: Logger): Promise<void> {
-  const prefix = `${basename(file)}.tmp-`;
+  const prefix = basename(temporaryPrefix(file));
   let names: string[];
   try {
     names = await readdir(dirname(file));

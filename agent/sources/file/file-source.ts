@@ -11,7 +11,7 @@ import type { Logger } from '../../../core/logger.ts';
 import type { RecordSink, Source, SourceRecord, WriteResult } from '../source.ts';
 import { CheckpointStore } from './checkpoint.ts';
 import { findFiles, matchesFile, watchPlan, type FileMatcher } from './finder.ts';
-import { fileKeyOf, identityKey, identityOf } from './identity.ts';
+import { fileKeyOf, identityKey, identityOf, type FileIdentity } from './identity.ts';
 import { FileReader, openFile } from './reader.ts';
 import { fileGapRecord } from './record.ts';
 import { resumePosition } from './resume.ts';
@@ -36,6 +36,20 @@ interface Tail {
   removed: boolean;
   /** A read error was already reported (reset by a successful read). */
   errorReported: boolean;
+  /** When the file was opened or last gave a line (Date.now()); close_inactive_ms counts from here. */
+  activeAt: number;
+}
+
+/**
+ * A file closed for inactivity (read to its end, all acknowledged, unchanged for
+ * close_inactive_ms). Its checkpoint stays; it is opened again once its path shows another size,
+ * modification time or identity.
+ */
+interface Inactive {
+  identity: FileIdentity;
+  key: string;
+  size: bigint;
+  mtimeNs: bigint;
 }
 
 export class FileSource implements Source {
@@ -55,18 +69,28 @@ export class FileSource implements Source {
   #tails = new Map<string, Tail>();
   /** Identity key of the file at each followed path. */
   #byPath = new Map<string, string>();
+  /** Files closed for inactivity, by path. */
+  #inactive = new Map<string, Inactive>();
+  /**
+   * Inactive files whose path went away, by identity key, with the order in which they went: their
+   * checkpoints are collected by the first poll whose search began after that, unless found again.
+   */
+  #vanished = new Map<string, { identity: FileIdentity; seq: number }>();
+  #vanishSeq = 0;
   /** Discoveries run one after another, so one file is never opened twice. */
   #discovery: Promise<void> = Promise.resolve();
   #loops = new Set<Promise<void>>();
   /** A poll's glob search is running. */
   #finding = false;
-  /** max_open_files was hit and reported; reset when a file is let go. */
+  /** max_open_files was hit and reported; reset when a file is let go (not when one is closed as inactive: a folder of more files than the limit would warn at every turn). */
   #limitReported = false;
   #stopping = false;
   /** Resolvers of writes waiting for room downstream; released when the source stops. */
   #writers = new Set<() => void>();
   #stopped: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
+  /** The checkpoints were written for the last time: later acks are ignored. */
+  #final = false;
 
   constructor(options: FileSourceOptions) {
     this.id = options.config.id;
@@ -135,7 +159,9 @@ export class FileSource implements Source {
   async #close(): Promise<void> {
     await this.stop();
     for (const tail of this.#tails.values()) await tail.reader.close();
-    // The final positions came in with the acks of the pipeline's flush.
+    // The final positions came in with the acks of the pipeline's flush (readers pass them on in a
+    // microtask, which has run by now); acks arriving later are ignored.
+    this.#final = true;
     await this.#store?.flush();
     this.#logger.info({ files: this.#store?.entries().length ?? 0 }, 'file source closed');
   }
@@ -182,7 +208,17 @@ export class FileSource implements Source {
   }
 
   #discover(path: string): void {
-    if (this.#stopping || this.#byPath.has(path) || !matchesFile(path, this.#matcher)) return;
+    if (this.#stopping || !matchesFile(path, this.#matcher)) return;
+    if (this.#byPath.has(path)) {
+      // Known path: but is it still the same file? A rename followed at once by a new file at the
+      // old name can reach us as a mere `change` (or only through the poll), never as unlink + add.
+      this.#discovery = this.#discovery.then(() => this.#checkReplaced(path));
+      return;
+    }
+    if (this.#inactive.has(path)) {
+      this.#discovery = this.#discovery.then(() => this.#checkInactive(path));
+      return;
+    }
     this.#discovery = this.#discovery.then(async () => {
       if (this.#stopping || this.#byPath.has(path)) return;
       const tail = await this.#track(path, false);
@@ -202,7 +238,7 @@ export class FileSource implements Source {
         this.#limitReported = true;
         this.#logger.warn(
           { code: 'CIA_ERR_SOURCE_OPEN_FILES', path, max_open_files: config.max_open_files, open: this.#tails.size },
-          'max_open_files reached: further files wait until a followed file is let go (raise max_open_files, or narrow include)',
+          'max_open_files reached: further files wait until a followed file is let go or closed as inactive (close_inactive_ms); raise max_open_files, or narrow include',
         );
       }
       return undefined;
@@ -263,12 +299,13 @@ export class FileSource implements Source {
             },
           }),
       onCommit: (r, committed) => {
-        if (this.#closed === undefined) store.set(r.identity, r.path, committed, r.fingerprint, r.generation);
+        // Not for a reader let go meanwhile: its checkpoint was collected (or kept at its end, if inactive).
+        if (!this.#final && this.#tails.get(identityKey(r.identity))?.reader === r) store.set(r.identity, r.path, committed, r.fingerprint, r.generation);
       },
     });
     // Record the start position, so a file started at its end stays started there after a restart.
     store.set(opened.identity, path, decision.offset, reader.fingerprint, decision.generation);
-    const tail: Tail = { reader, busy: false, again: false, removed: false, errorReported: false };
+    const tail: Tail = { reader, busy: false, again: false, removed: false, errorReported: false, activeAt: Date.now() };
     this.#tails.set(key, tail);
     this.#byPath.set(path, key);
     this.#logger.debug({ path, offset: decision.offset, generation: decision.generation, resumed: checkpoint !== undefined }, 'following file');
@@ -278,11 +315,78 @@ export class FileSource implements Source {
   #onChange(path: string): void {
     const key = this.#byPath.get(path);
     const tail = key === undefined ? undefined : this.#tails.get(key);
-    if (tail === undefined) this.#discover(path);
-    else this.#schedule(tail);
+    if (tail !== undefined) this.#schedule(tail);
+    this.#discover(path);
+  }
+
+  /** When another file now stands at a followed path, let the old one drain and follow the new one. */
+  async #checkReplaced(path: string): Promise<void> {
+    const key = this.#byPath.get(path);
+    if (this.#stopping || key === undefined) return;
+    let current: string;
+    try {
+      current = identityKey(identityOf(await stat(path, { bigint: true })));
+    } catch {
+      return; // gone: the unlink event (or the next poll) handles it
+    }
+    if (current === key) return;
+    this.#onUnlink(path);
+    const tail = await this.#track(path, false);
+    if (tail !== undefined) this.#schedule(tail);
+  }
+
+  /** An inactive file's path was seen again (event or poll): open it again if it changed. */
+  async #checkInactive(path: string): Promise<void> {
+    const entry = this.#inactive.get(path);
+    if (this.#stopping || entry === undefined) return;
+    let stats;
+    try {
+      stats = await stat(path, { bigint: true });
+    } catch {
+      return; // gone: the unlink event (or the next poll) collects it
+    }
+    const key = identityKey(identityOf(stats));
+    if (key === entry.key && stats.size === entry.size && stats.mtimeNs === entry.mtimeNs) return;
+    this.#inactive.delete(path);
+    // Another file at the path: the old one was renamed or deleted; collect its checkpoint unless found again.
+    if (key !== entry.key) this.#vanished.set(entry.key, { identity: entry.identity, seq: ++this.#vanishSeq });
+    // Resumes at the checkpoint when device, inode and first bytes still match (resume.ts). At the
+    // limit, the path waits like any file not yet opened, its checkpoint kept.
+    const tail = await this.#track(path, false);
+    if (tail !== undefined) this.#schedule(tail);
+  }
+
+  /**
+   * Checkpoints of inactive files whose path went away, unless the file was found at another path
+   * meanwhile (renamed within include): nothing more can be read from them. Runs after a poll's
+   * discoveries, so a renamed file was tracked (or, at the limit, is among `paths`) by then.
+   */
+  async #collectVanished(paths: readonly string[], upTo: number): Promise<void> {
+    if (this.#vanished.size === 0) return;
+    const found = new Set([...this.#tails.keys(), ...[...this.#inactive.values()].map((e) => e.key)]);
+    for (const path of paths) {
+      if (this.#byPath.has(path) || this.#inactive.has(path)) continue;
+      try {
+        found.add(identityKey(identityOf(await stat(path, { bigint: true }))));
+      } catch {
+        // gone as well
+      }
+    }
+    for (const [key, gone] of this.#vanished) {
+      // Gone after this search began: its new name may not be in `paths` yet; the next poll decides.
+      if (gone.seq > upTo) continue;
+      this.#vanished.delete(key);
+      if (!found.has(key)) this.#store?.delete(gone.identity);
+    }
   }
 
   #onUnlink(path: string): void {
+    const inactive = this.#inactive.get(path);
+    if (inactive !== undefined) {
+      this.#inactive.delete(path);
+      this.#vanished.set(inactive.key, { identity: inactive.identity, seq: ++this.#vanishSeq });
+      return;
+    }
     const key = this.#byPath.get(path);
     if (key === undefined) return;
     this.#byPath.delete(path);
@@ -299,9 +403,21 @@ export class FileSource implements Source {
     for (const tail of this.#tails.values()) this.#schedule(tail);
     if (this.#finding) return;
     this.#finding = true;
+    const upTo = this.#vanishSeq;
     void this.#find().then((paths) => {
-      this.#finding = false;
       for (const path of paths) this.#discover(path);
+      const found = new Set(paths);
+      for (const path of this.#inactive.keys()) {
+        // Gone without an unlink event (missed, or a filesystem without events).
+        if (!found.has(path)) this.#onUnlink(path);
+      }
+      // The next search waits for this one's checks (a stat per known path), so that with many
+      // files and a short interval the discovery queue cannot grow without end.
+      this.#discovery = this.#discovery
+        .then(() => this.#collectVanished(paths, upTo))
+        .then(() => {
+          this.#finding = false;
+        });
     });
   }
 
@@ -347,6 +463,7 @@ export class FileSource implements Source {
         const result = await tail.reader.readAvailable(emit, stopped);
         tail.errorReported = false;
         idle = result.lines === 0;
+        if (!idle || result.restarted !== undefined) tail.activeAt = Date.now();
         if (result.restarted !== undefined) {
           this.#logger.warn(
             { code: 'CIA_ERR_SOURCE_TRUNCATED', path: tail.reader.path, ...result.restarted, generation: tail.reader.generation },
@@ -373,6 +490,38 @@ export class FileSource implements Source {
       this.#limitReported = false;
       await reader.close();
       this.#logger.debug({ path: reader.path }, 'file removed, drained and acknowledged; let go');
+    } else if (
+      !tail.removed &&
+      !this.#stopping &&
+      idle &&
+      reader.pendingBytes === 0 &&
+      reader.outstanding === 0 &&
+      Date.now() - tail.activeAt >= this.#config.close_inactive_ms
+    ) {
+      await this.#closeInactive(tail);
     }
+  }
+
+  /**
+   * Closes a file read to its end and acknowledged that did not change for close_inactive_ms, so
+   * files waiting for max_open_files get their turn. Its checkpoint (at its end) stays; the size
+   * and modification time kept here tell the poll when to open it again.
+   */
+  async #closeInactive(tail: Tail): Promise<void> {
+    const reader = tail.reader;
+    let stats;
+    try {
+      stats = await stat(reader.path, { bigint: true });
+    } catch {
+      return; // gone: the unlink event lets it go once drained
+    }
+    const key = identityKey(identityOf(stats));
+    // Grown since the read, or another file at the path: not inactive.
+    if (this.#stopping || key !== identityKey(reader.identity) || Number(stats.size) !== reader.readOffset || reader.committed !== reader.readOffset) return;
+    this.#tails.delete(key);
+    for (const [path, k] of this.#byPath) if (k === key) this.#byPath.delete(path);
+    this.#inactive.set(reader.path, { identity: reader.identity, key, size: stats.size, mtimeNs: stats.mtimeNs });
+    await reader.close();
+    this.#logger.debug({ path: reader.path, offset: reader.committed }, 'file inactive: closed, checkpoint kept');
   }
 }

@@ -4,7 +4,7 @@
 // reader calls after the partial-line timeout), so a writer halfway through a line is not shipped
 // half a line. A line longer than `maxLineBytes` is split into flagged fragments or truncated and
 // flagged, so memory stays bounded and nothing is dropped silently.
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
@@ -85,7 +85,7 @@ export class LineSplitter {
     const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const lines: Line[] = [];
     const max = this.maxLineBytes;
-    let pos = 0;
+    let pos = this.#pushAscii(data, lines);
     while (pos < data.length) {
       const nl = data.indexOf(NEWLINE, pos);
       const stop = nl === -1 ? data.length : nl;
@@ -101,6 +101,33 @@ export class LineSplitter {
       pos = stop + 1;
     }
     return lines;
+  }
+
+  /**
+   * The fast path for the common case: no line pending, and the chunk's complete lines are ASCII
+   * without NUL. They are decoded with one call for the whole run (where a byte is a character, so
+   * byte offsets are string indexes) and cut into substrings, instead of a buffer view, a UTF-8
+   * scan and a decode per line. Stops at the first over-long line. Returns where the rest starts.
+   */
+  #pushAscii(data: Buffer, lines: Line[]): number {
+    if (this.#partial.length > 0 || this.#skipped > 0 || this.#continued) return 0;
+    const last = data.lastIndexOf(NEWLINE);
+    if (last < 0) return 0;
+    const run = data.subarray(0, last + 1);
+    if (!isAscii(run) || run.indexOf(NUL) !== -1) return 0;
+    const text = run.toString('latin1');
+    const max = this.maxLineBytes;
+    let i = 0;
+    while (i < text.length) {
+      const nl = text.indexOf('\n', i);
+      if (nl - i > max) break;
+      const contentEnd = nl > i && text.charCodeAt(nl - 1) === CARRIAGE_RETURN ? nl - 1 : nl;
+      const offset = this.#partialOffset;
+      this.#partialOffset = offset + nl - i + 1;
+      lines.push({ text: text.slice(i, contentEnd), offset, end: this.#partialOffset, invalidUtf8: false });
+      i = nl + 1;
+    }
+    return i;
   }
 
   /**

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CiAuditError } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/logger.ts';
-import { writeFileDurably } from '../durable-file.ts';
+import { writeFileDurably } from '../../../core/durable-file.ts';
 
 export const cursorFileVersion = 1;
 

@@ -88,14 +88,16 @@ export interface AgentProcess {
 const binary = new URL('../../../bin/ci-audit.js', import.meta.url).pathname;
 
 /**
- * Starts the agent. `unprivileged`: as user and group 65534 (nobody) with no supplementary groups,
- * for tests of file permissions (the tests run as root, whom permissions do not stop).
+ * Starts the agent. `unprivileged`: still uid 0 but without the capabilities that let root ignore
+ * file permissions (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), for tests of file permissions: the
+ * tests run as root, whom permissions do not stop. Switching to another user instead would lock
+ * that user out of a checkout inside a private (0700) folder, as CI's clones are.
  */
 export function spawnAgent(t: TestContext, configFile: string, options: { unprivileged?: boolean } = {}): AgentProcess {
   const args = [binary, 'agent', 'run', '--config', configFile];
   const child =
     options.unprivileged === true
-      ? spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      ? spawn('setpriv', ['--bounding-set=-dac_override,-dac_read_search', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
       : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const log: string[] = [];
   const keep = (data: Buffer): void => void log.push(...data.toString('utf8').split('\n').filter(Boolean));

@@ -113,7 +113,9 @@ void test('OTLP records of two datasets are stored once each in their data strea
     assert.deepEqual(hit._source.agent, { id: agentId, type: 'ci-audit-agent', version: '0.1.0' });
     assert.deepEqual(hit._source.data_stream, { type: 'logs', dataset: 'ci_audit.auth', namespace });
     assert.equal(hit._source.ci_audit.verified, false);
-    assert.deepEqual(hit._source.ci_audit.attributes, { 'user.name': 'deploy' });
+    // An ECS-named attribute lands at its ECS path, not among the leftover attributes.
+    assert.deepEqual(hit._source.user, { name: 'deploy' });
+    assert.equal((hit._source.ci_audit.attributes as Record<string, unknown> | undefined)?.['user.name'], undefined);
   }
   for (const [i, text] of ciLines.entries()) {
     const hits = await find(text);

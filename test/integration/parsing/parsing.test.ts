@@ -164,7 +164,7 @@ test('auth and CI logs are parsed, enriched and redacted on the runner and searc
 
   // The job writes its own log while it runs.
   const jobLog = join(dir, '_diag', 'pages', 'step-1.log');
-  const jobLines = ['Run actions/checkout@v4', `curl -u deploy:${ciPassword}@ -d password=${ciPassword} https://example.com`, 'Deployed shop 1.4.2'];
+  const jobLines = ['Run actions/checkout@v4', `curl -u deploy:${ciPassword} -d password=${ciPassword} https://example.com`, 'Deployed shop 1.4.2'];
   for (const line of jobLines) await appendFile(jobLog, `${line}\n`);
   const byPath = { term: { 'log.file.path': jobLog } } as const;
   await eventually(async () => (await count(ci, byPath)) === jobLines.length, 'the job log lines');

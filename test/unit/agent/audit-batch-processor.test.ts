@@ -119,6 +119,26 @@ void test('backpressure: write() waits while the queue is full and resumes when 
   assert.deepEqual(acked, ['1', '2', '3', '4']);
 });
 
+void test('backpressure by bytes: a few huge records fill the queue although their count is low', async (t) => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const exporter = new ScriptedExporter(async () => {
+    await gate;
+    return ok;
+  });
+  const { pipeline, acked, record } = setup(t, exporter, { maxBatchRecords: 100, maxQueueBytes: 3 * 1024 * 1024, maxDelayMs: 5 });
+  const huge = (n: number): string => String(n).padEnd(1024 * 1024, 'x');
+  // 1 MiB strings count 2 MiB each: the first fits, the second reaches the limit.
+  assert.equal(pipeline.sink.write(record(huge(1))), true);
+  const room = pipeline.sink.write(record(huge(2)));
+  assert.notEqual(room, true, 'write() reported room with 4 MiB of bodies held');
+  assert.equal(pipeline.processor.queued, 2);
+  release();
+  await room;
+  await pipeline.flush();
+  assert.equal(acked.length, 2);
+});
+
 void test('a retryable failure is retried with the same records until it succeeds; acks only then', async (t) => {
   const exporter = new ScriptedExporter((_batch, call) => (call < 2 ? unavailable() : ok));
   const { pipeline, acked, record, lines } = setup(t, exporter);

@@ -30,7 +30,9 @@ void test('2xx is success; an OTLP partial success reports the rejected count an
 
 void test('408, 429 and 5xx are retryable and carry Retry-After; other 4xx are permanent', () => {
   for (const status of [408, 429, 500, 502, 503, 504]) assert.equal(classifyResponse(status, {}, empty).kind, 'retryable');
-  for (const status of [400, 401, 403, 404, 413, 415]) assert.equal(classifyResponse(status, {}, empty).kind, 'permanent');
+  for (const status of [400, 404, 413, 415]) assert.equal(classifyResponse(status, {}, empty).kind, 'permanent');
+  // A refused credential is fixed by an operator; the records wait for that rather than being set aside.
+  for (const status of [401, 403]) assert.equal(classifyResponse(status, {}, empty).kind, 'retryable');
   assert.deepEqual(classifyResponse(503, { 'retry-after': '7' }, empty), { kind: 'retryable', status: 503, reason: 'HTTP 503', retryAfterMs: 7000 });
 });
 

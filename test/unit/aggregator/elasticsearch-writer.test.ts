@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino from 'pino';
 import { hasErrorCode } from '../../../core/errors.ts';
-import { chunks, ElasticsearchWriter } from '../../../aggregator/index/elasticsearch-writer.ts';
+import { ElasticsearchWriter } from '../../../aggregator/index/elasticsearch-writer.ts';
 import { buildTemplatePlan } from '../../../aggregator/index/templates.ts';
 import type { MappedRecord } from '../../../aggregator/map/ecs.ts';
 
@@ -160,16 +160,6 @@ void test('large writes are split into several bulk requests', async (t) => {
   const result = await writer.write(mapped(7));
   assert.equal(result.created, 7);
   assert.deepEqual(fake.bulkBodies.map((b) => b.length / 2), [3, 3, 1]);
-});
-
-void test('chunks respects both the byte and the item limit, and never splits a document', () => {
-  const line = (n: number) => ({ action: 'a'.repeat(n), document: 'd'.repeat(n) });
-  // each line is 2n + 2 bytes
-  assert.deepEqual(chunks([line(4), line(4), line(4)], 19, 100), [[0], [1], [2]]);
-  assert.deepEqual(chunks([line(4), line(4), line(4)], 20, 100), [[0, 1], [2]]);
-  assert.deepEqual(chunks([line(100), line(1)], 10, 100), [[0], [1]]);
-  assert.deepEqual(chunks([line(1), line(1), line(1)], 1000, 2), [[0, 1], [2]]);
-  assert.deepEqual(chunks([], 10, 10), []);
 });
 
 void test('when Elasticsearch goes away, writes fail as unavailable and readiness is probed again', async (t) => {

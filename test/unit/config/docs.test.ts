@@ -40,7 +40,7 @@ function optionPaths(schema: z.ZodType, prefix = ''): string[] {
 test('every configuration option is documented in docs/configuration.md', async () => {
   const doc = await readFile(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
   const [agentPart, aggregatorPart] = doc.split('## Aggregator');
-  const documented = (part: string | undefined) => new Set([...(part ?? '').matchAll(/^\| `([a-z_.[\]]+)` \|/gm)].map((m) => m[1]));
+  const documented = (part: string | undefined) => new Set([...(part ?? '').matchAll(/^\| `([a-z0-9_.[\]]+)` \|/gm)].map((m) => m[1]));
   const check = (schema: z.ZodType, part: string | undefined, name: string) => {
     const paths = new Set(optionPaths(schema));
     const listed = documented(part);

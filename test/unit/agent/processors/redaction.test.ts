@@ -43,6 +43,8 @@ const corpus: { line: string; secret: string; rule: string }[] = [
   { line: 'curl -H "Authorization: Bearer mF_9.B5f-4.1JqM" https://api', secret: 'mF_9.B5f-4.1JqM', rule: 'authorization_header' },
   { line: 'Authorization: Basic Y2k6YXVkaXQtcGFzc3dvcmQ=', secret: 'Y2k6YXVkaXQtcGFzc3dvcmQ=', rule: 'authorization_header' },
   { line: 'proxy-authorization: token 9f8e7d6c5b4a', secret: '9f8e7d6c5b4a', rule: 'authorization_header' },
+  { line: 'curl -fsS -u deploy:Wh1te-R4bbit https://artifacts.example.com/upload', secret: 'Wh1te-R4bbit', rule: 'cli_user_password' },
+  { line: 'wget --user=ci:Gr33n-Eggs-and --quiet https://mirror.example.com/pkg', secret: 'Gr33n-Eggs-and', rule: 'cli_user_password' },
   { line: 'sent bearer Zm9vYmFyYmF6cXV4MTIz to the API', secret: 'Zm9vYmFyYmF6cXV4MTIz', rule: 'bearer_token' },
   { line: 'mysql --user=ci --password=Pl41nT3xt!', secret: 'Pl41nT3xt!', rule: 'secret_pair' },
   { line: 'DB_PASSWORD=correct-horse-battery', secret: 'correct-horse-battery', rule: 'secret_pair' },

@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { recordAttr } from '../../../../core/wire.ts';
 import { checkpointPath, readCheckpoints } from '../../../../agent/sources/file/checkpoint.ts';
 import { FileSource } from '../../../../agent/sources/file/file-source.ts';
@@ -168,4 +168,47 @@ void test('the watcher notices appends and new files without waiting for the pol
   await writeFile(`${dir}/b.log`, 'created\n');
   await waitFor(() => sink.records.length === 2, 3000, 'the new file');
   assert.deepEqual(sink.bodies(), ['appended', 'created']);
+});
+
+void test('close_inactive_ms: more files than max_open_files are all read; a closed file renamed within include resumes at its checkpoint; a deleted one has its checkpoint collected', async (t) => {
+  const dir = await tempDir(t);
+  const state = `${dir}/state`;
+  for (const name of ['a', 'b', 'c']) await writeFile(`${dir}/${name}.log`, `${name} 1\n${name} 2\n`);
+  const records: SourceRecord[] = [];
+  // Acknowledges at once, as a fast aggregator would: a file is closed only once all is acknowledged.
+  const sink: RecordSink = {
+    write(record) {
+      records.push(record);
+      record.ack();
+      return true;
+    },
+  };
+  const { logger, lines } = captureLogger();
+  const source = new FileSource({ config: sourceConfig([`${dir}/*.log`], { max_open_files: 1, close_inactive_ms: 50 }), agentId: 'agent-1', stateDir: state, logger, pollIntervalMs: 20 });
+  t.after(() => source.close());
+  await source.start(sink);
+  let mostOpen = 0;
+  await waitFor(() => {
+    mostOpen = Math.max(mostOpen, source.files().length);
+    return records.length === 6;
+  }, 5000, 'the lines of all three files');
+  assert.equal(mostOpen, 1);
+  assert.equal(lines.filter((l) => l.code === 'CIA_ERR_SOURCE_OPEN_FILES').length, 1);
+
+  const b = await identity(`${dir}/b.log`);
+  const c = await identity(`${dir}/c.log`);
+  await waitFor(() => source.files().length === 0, 5000, 'every file closed as inactive');
+  await rename(`${dir}/b.log`, `${dir}/b-renamed.log`);
+  await appendFile(`${dir}/b-renamed.log`, 'b 3\n');
+  await rm(`${dir}/c.log`);
+  await waitFor(() => records.length === 7, 5000, 'the line appended to the renamed file');
+  // Polls pass; nothing is read twice and the deleted file's checkpoint goes.
+  await waitFor(() => source.files().length === 0, 5000, 'the renamed file closed again');
+  await new Promise((r) => setTimeout(r, 200));
+  await source.close();
+  assert.deepEqual(records.map((r) => r.body).sort(), ['a 1', 'a 2', 'b 1', 'b 2', 'b 3', 'c 1', 'c 2']);
+  const saved = await readCheckpoints(checkpointPath(state, 'ci'));
+  assert.deepEqual(saved.map((e) => e.ino).sort(), [(await identity(`${dir}/a.log`)).ino, b.ino].sort());
+  assert.equal(saved.find((e) => e.ino === b.ino)?.offset, 12);
+  assert.ok(!saved.some((e) => e.ino === c.ino));
 });

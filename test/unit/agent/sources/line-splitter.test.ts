@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LineSplitter } from '../../../../agent/sources/file/line-splitter.ts';
+import { LineSplitter, type Line } from '../../../../agent/sources/file/line-splitter.ts';
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -112,4 +112,33 @@ void test('flushPartial emits the pending bytes flagged partial; the rest of the
 void test('NUL bytes are removed from the text and flagged', () => {
   const [line] = new LineSplitter().push(Buffer.from([0x61, 0x00, 0x00, 0x62, 0x0a]));
   assert.deepEqual([line?.text, line?.nulBytes], ['ab', true]);
+});
+
+void test('whole chunks (the ASCII fast path) give the same lines as byte-by-byte pushes: CRLF, empty and over-long lines, a partial tail', () => {
+  const input = Buffer.from(['alpha', 'beta\r', '', 'x'.repeat(150), 'gamma\r', '\r', 'delta'].join('\n') + '\nepsilon-partial');
+  const options = { maxLineBytes: 100 };
+  const whole = new LineSplitter(7, options);
+  const fromWhole = whole.push(input);
+  const bytewise = new LineSplitter(7, options);
+  const fromBytes: Line[] = [];
+  for (let i = 0; i < input.length; i++) fromBytes.push(...bytewise.push(input.subarray(i, i + 1)));
+  assert.deepEqual(fromWhole, fromBytes);
+  assert.equal(whole.nextOffset, bytewise.nextOffset);
+  assert.equal(whole.partialOffset, bytewise.partialOffset);
+  assert.deepEqual(
+    fromWhole.map((l) => [l.text.length, l.offset, l.end, l.split === true, l.continued === true]),
+    [
+      [5, 7, 13, false, false],
+      [4, 13, 19, false, false],
+      [0, 19, 20, false, false],
+      [100, 20, 120, true, false],
+      [50, 120, 171, false, true],
+      [5, 171, 178, false, false],
+      [0, 178, 180, false, false],
+      [5, 180, 186, false, false],
+    ],
+  );
+  // After a non-ASCII chunk, the fast path steps aside and the UTF-8 path flags nothing for valid text.
+  const mixed = new LineSplitter(0).push(Buffer.from('ascii\nünïcödé\n'));
+  assert.deepEqual(mixed.map((l) => [l.text, l.offset, l.end, l.invalidUtf8]), [['ascii', 0, 6, false], ['ünïcödé', 6, 18, false]]);
 });

@@ -1,16 +1,27 @@
 // Replaces a small state file so that a crash at any moment leaves either the old or the new
 // content, never a torn file: write a temp file, fsync it, rename it over the old one, fsync the
 // folder (the rename is durable only once the directory entry is on disk).
+// Agent checkpoints, journald cursors, the agent's credential and the aggregator's registry all go
+// through here: one place for the sequence that makes a replacement durable.
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-/** Writes `text` to `file` atomically and durably. A crash leaves at most a stray `<file>.tmp-<pid>`, which readers ignore. */
-export async function writeFileDurably(file: string, text: string): Promise<void> {
+/** Prefix of the temporary files: `<file>.tmp-<pid>-<random>`; a crash can leave one, which readers ignore. */
+export function temporaryPrefix(file: string): string {
+  return `${file}.tmp-`;
+}
+
+/**
+ * Writes `text` to `file` atomically and durably, with `mode` (default 0600); a missing folder is
+ * created with mode 0700. Throws the underlying error; callers wrap it with their own code.
+ */
+export async function writeFileDurably(file: string, text: string, mode = 0o600): Promise<void> {
   const dir = dirname(file);
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = `${temporaryPrefix(file)}${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const handle = await open(tmp, 'w', 0o600);
+    const handle = await open(tmp, 'wx', mode);
     try {
       await handle.writeFile(text, 'utf8');
       await handle.sync();

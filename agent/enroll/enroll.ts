@@ -1,0 +1,74 @@
+// `ci-audit agent enroll`: registers this agent (its configured agent.id) with the aggregator using an
+// enrollment token, and stores the issued credential for `agent run`. The tokens never reach stdout
+// or a log line; the URL is printed without credentials.
+import { Agent, request } from 'undici';
+import { loadAgentConfig } from '../../config/loader.ts';
+import { CiAuditError } from '../../core/errors.ts';
+import { redactUrl } from '../../core/secrets.ts';
+import { agentConnectOptions } from '../sinks/tls-connect.ts';
+import { writeCredential } from './credentials.ts';
+
+export interface EnrollOptions {
+  configFile: string;
+  /** Base URL of the aggregator; default: the config's output.url. */
+  url?: string | undefined;
+  enrollmentToken: string;
+  /** CA of the aggregator's certificate; default: the config's output.tls.ca_file. */
+  caFile?: string | undefined;
+  /** Public signing key to register (integrity issue). */
+  publicKey?: string | undefined;
+  timeoutMs?: number;
+}
+
+export interface EnrollResult {
+  agentId: string;
+  credentialsFile: string;
+  url: string;
+}
+
+export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
+  const { config } = await loadAgentConfig(options.configFile);
+  const base = options.url ?? config.output.url;
+  const endpoint = new URL(base);
+  endpoint.pathname = `${endpoint.pathname.replace(/\/+$/, '')}/v1/enroll`;
+  const shown = redactUrl(endpoint);
+  const tls = { ...config.output.tls, ...(options.caFile === undefined ? {} : { ca_file: options.caFile }) };
+  const dispatcher = new Agent({ connect: await agentConnectOptions(tls) });
+  const agentId = config.agent.id;
+  let status: number;
+  let text: string;
+  try {
+    const response = await request(endpoint, {
+      dispatcher,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${options.enrollmentToken}` },
+      body: JSON.stringify(options.publicKey === undefined ? { agent_id: agentId } : { agent_id: agentId, public_key: options.publicKey }),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+    });
+    status = response.statusCode;
+    text = (await response.body.text()).slice(0, 4096);
+  } catch (cause) {
+    const e = cause as { message?: string; cause?: { message?: string } };
+    throw new CiAuditError('CIA_ERR_AUTH_ENROLL', `cannot reach the aggregator at ${shown}: ${e.cause?.message ?? e.message ?? String(cause)}`, { cause, details: { url: shown } });
+  } finally {
+    await dispatcher.close();
+  }
+  let body: { token?: unknown; message?: unknown } = {};
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    // Not our aggregator, or a proxy's page: reported below with the status.
+  }
+  if (status !== 200 || typeof body.token !== 'string') {
+    const message = typeof body.message === 'string' ? body.message : `HTTP ${status}`;
+    throw new CiAuditError('CIA_ERR_AUTH_ENROLL', `the aggregator at ${shown} refused to enroll agent ${agentId}: ${message}`, { details: { url: shown, status } });
+  }
+  const credentialsFile = await writeCredential(config.agent.state_dir, {
+    version: 1,
+    agent_id: agentId,
+    token: body.token,
+    url: redactUrl(new URL(base)),
+    enrolled_at: new Date().toISOString(),
+  });
+  return { agentId, credentialsFile, url: shown };
+}

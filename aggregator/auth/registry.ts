@@ -1,0 +1,262 @@
+// The enrolled agents and the enrollment tokens, in one JSON file (`auth.registry_file`) that holds
+// hashes only. Every change is written atomically (temporary file, fsync, rename) with mode 0600.
+// The file is read again when it changed on disk (checked at most once a second), so that
+// `ci-audit aggregator agents revoke` takes effect in a running aggregator without a restart.
+// Why a file and not an Elasticsearch index: see docs/security.md ("Agent registry").
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { writeFileDurably } from '../../core/durable-file.ts';
+import { CiAuditError } from '../../core/errors.ts';
+import { agentTokenPrefix, enrollmentTokenPrefix, hashToken, newToken, sameHash } from './tokens.ts';
+
+export interface AgentEntry {
+  id: string;
+  token_sha256: string;
+  enrolled_at: string;
+  revoked_at?: string;
+  /** The agent's public signing key (PEM or base64), for the integrity issue's signed checkpoints. */
+  public_key?: string;
+}
+
+export interface EnrollmentEntry {
+  /** Short public name of the token, to list it; not the secret. */
+  id: string;
+  token_sha256: string;
+  created_at: string;
+  expires_at: string;
+  uses_left: number;
+}
+
+interface RegistryData {
+  version: 1;
+  agents: AgentEntry[];
+  enrollment_tokens: EnrollmentEntry[];
+}
+
+export type TokenCheck = { kind: 'ok'; agentId: string } | { kind: 'revoked'; agentId: string } | { kind: 'unknown' };
+
+export const agentIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** A change waits at most this long for another process's lock on the file. */
+const lockWaitMs = 10_000;
+/** A lock older than this was left by a process that died while holding it. */
+const staleLockMs = 30_000;
+
+/** How long a read of the file is trusted before its mtime is checked again, by default. */
+const defaultRecheckMs = 1000;
+
+export class AgentRegistry {
+  readonly file: string;
+  #data: RegistryData = emptyData();
+  #stamp = '';
+  #checkedAt = 0;
+  #now: () => Date;
+  #recheckMs: number;
+  /** Changes in this process run one after the other. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(file: string, now: () => Date, recheckMs: number) {
+    this.file = file;
+    this.#now = now;
+    this.#recheckMs = recheckMs;
+  }
+
+  /** Opens the registry; a missing file is an empty registry (created on the first change). */
+  static async open(file: string, options: { now?: () => Date; recheckMs?: number } = {}): Promise<AgentRegistry> {
+    const registry = new AgentRegistry(file, options.now ?? (() => new Date()), options.recheckMs ?? defaultRecheckMs);
+    await registry.#reload(true);
+    return registry;
+  }
+
+  /** Who a bearer token belongs to. Every stored hash is compared, in constant time each. */
+  async checkToken(token: string): Promise<TokenCheck> {
+    await this.#reload(false);
+    const hash = hashToken(token);
+    let found: AgentEntry | undefined;
+    for (const agent of this.#data.agents) if (sameHash(agent.token_sha256, hash)) found = agent;
+    if (found === undefined) return { kind: 'unknown' };
+    return found.revoked_at === undefined ? { kind: 'ok', agentId: found.id } : { kind: 'revoked', agentId: found.id };
+  }
+
+  /** True when `agentId` was enrolled and revoked since (a client certificate of it is refused too). */
+  async isRevoked(agentId: string): Promise<boolean> {
+    await this.#reload(false);
+    return this.#data.agents.some((a) => a.id === agentId && a.revoked_at !== undefined);
+  }
+
+  async list(): Promise<{ agents: Array<Omit<AgentEntry, 'token_sha256'>>; enrollmentTokens: Array<Omit<EnrollmentEntry, 'token_sha256'>> }> {
+    await this.#reload(true);
+    return {
+      agents: this.#data.agents.map(({ token_sha256: _hash, ...rest }) => rest),
+      enrollmentTokens: this.#data.enrollment_tokens.map(({ token_sha256: _hash, ...rest }) => rest),
+    };
+  }
+
+  /** A new enrollment token, valid `uses` times for `ttlSeconds`. The secret is returned once and stored hashed. */
+  createEnrollmentToken(options: { uses: number; ttlSeconds: number }): Promise<{ id: string; token: string; expiresAt: string }> {
+    return this.#change((data) => {
+      const now = this.#now();
+      const token = newToken(enrollmentTokenPrefix);
+      const entry: EnrollmentEntry = {
+        id: randomBytes(4).toString('hex'),
+        token_sha256: hashToken(token),
+        created_at: now.toISOString(),
+        expires_at: new Date(now.getTime() + options.ttlSeconds * 1000).toISOString(),
+        uses_left: options.uses,
+      };
+      data.enrollment_tokens.push(entry);
+      return { id: entry.id, token, expiresAt: entry.expires_at };
+    });
+  }
+
+  /**
+   * Spends one use of `enrollmentToken` and issues a token for `agentId`. An id held by an agent that
+   * is not revoked is refused: an enrollment token must not let anyone take over an existing identity.
+   */
+  enroll(enrollmentToken: string, agentId: string, publicKey?: string): Promise<{ token: string }> {
+    return this.#change((data) => {
+      const now = this.#now();
+      const hash = hashToken(enrollmentToken);
+      let grant: EnrollmentEntry | undefined;
+      for (const e of data.enrollment_tokens) if (sameHash(e.token_sha256, hash)) grant = e;
+      if (grant === undefined || grant.uses_left <= 0 || Date.parse(grant.expires_at) <= now.getTime()) {
+        throw new CiAuditError('CIA_ERR_AUTH_INVALID', 'the enrollment token is unknown, used up or expired; ask an administrator for a new one (ci-audit aggregator enrollment-token)');
+      }
+      if (!agentIdPattern.test(agentId)) {
+        throw new CiAuditError('CIA_ERR_AUTH_ENROLL', `agent id ${JSON.stringify(agentId)} is not valid: letters, digits, ".", "_" or "-", starting with a letter or digit, at most 128`);
+      }
+      const existing = data.agents.find((a) => a.id === agentId);
+      if (existing !== undefined && existing.revoked_at === undefined) {
+        throw new CiAuditError('CIA_ERR_AUTH_ENROLL', `agent id ${agentId} is already enrolled; revoke it first (ci-audit aggregator agents revoke ${agentId}) or pick another agent.id`, {
+          details: { agentId, conflict: true },
+        });
+      }
+      grant.uses_left -= 1;
+      const token = newToken(agentTokenPrefix);
+      const entry: AgentEntry = { id: agentId, token_sha256: hashToken(token), enrolled_at: now.toISOString() };
+      if (publicKey !== undefined) entry.public_key = publicKey;
+      data.agents = data.agents.filter((a) => a.id !== agentId);
+      data.agents.push(entry);
+      return { token };
+    });
+  }
+
+  /** Revokes `agentId`'s credential; false when no such agent is enrolled. Revoking twice keeps the first time. */
+  revoke(agentId: string): Promise<boolean> {
+    return this.#change((data) => {
+      const agent = data.agents.find((a) => a.id === agentId);
+      if (agent === undefined) return false;
+      agent.revoked_at ??= this.#now().toISOString();
+      return true;
+    });
+  }
+
+  #change<T>(apply: (data: RegistryData) => T): Promise<T> {
+    const next = this.#queue.then(async () => {
+      // Another process (the CLI, another aggregator on a shared volume) may change the file too: a
+      // lock file makes read-change-write one step across processes.
+      const release = await this.#lock();
+      try {
+        await this.#reload(true);
+        const data = structuredClone(this.#data);
+        const result = apply(data);
+        await this.#write(data);
+        this.#data = data;
+        return result;
+      } finally {
+        await release();
+      }
+    });
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #lock(): Promise<() => Promise<void>> {
+    const lockFile = `${this.file}.lock`;
+    const deadline = Date.now() + lockWaitMs;
+    try {
+      await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+    } catch (cause) {
+      throw registryError(`cannot create the folder of the agent registry ${this.file} (auth.registry_file): ${(cause as Error).message}`, this.file, cause);
+    }
+    for (;;) {
+      try {
+        const handle = await open(lockFile, 'wx', 0o600);
+        await handle.writeFile(String(process.pid));
+        await handle.close();
+        return () => unlink(lockFile).catch(() => undefined);
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw registryError(`cannot lock the agent registry (${lockFile}): ${(cause as Error).message}`, this.file, cause);
+        }
+      }
+      const held = await stat(lockFile).catch(() => undefined);
+      if (held !== undefined && Date.now() - held.mtimeMs > staleLockMs) {
+        await unlink(lockFile).catch(() => undefined);
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw registryError(`the agent registry is locked by another process (${lockFile}) for more than ${lockWaitMs / 1000} s; remove the lock file if no ci-audit command is running`, this.file);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async #reload(force: boolean): Promise<void> {
+    const now = Date.now();
+    if (!force && now - this.#checkedAt < this.#recheckMs) return;
+    this.#checkedAt = now;
+    let stamp: string;
+    try {
+      const s = await stat(this.file);
+      stamp = `${s.ino}:${s.size}:${s.mtimeMs}`;
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.#data = emptyData();
+        this.#stamp = '';
+        return;
+      }
+      throw registryError(`cannot read the agent registry ${this.file} (auth.registry_file): ${(cause as Error).message}`, this.file, cause);
+    }
+    if (stamp === this.#stamp) return;
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (cause) {
+      throw registryError(`cannot read the agent registry ${this.file} (auth.registry_file): ${(cause as Error).message}`, this.file, cause);
+    }
+    this.#data = parseRegistry(text, this.file);
+    this.#stamp = stamp;
+  }
+
+  async #write(data: RegistryData): Promise<void> {
+    try {
+      await writeFileDurably(this.file, `${JSON.stringify(data, null, 2)}\n`);
+    } catch (cause) {
+      throw registryError(`cannot write the agent registry ${this.file} (auth.registry_file): ${(cause as Error).message}`, this.file, cause);
+    }
+  }
+}
+
+function emptyData(): RegistryData {
+  return { version: 1, agents: [], enrollment_tokens: [] };
+}
+
+function parseRegistry(text: string, file: string): RegistryData {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw registryError(`the agent registry ${file} is not valid JSON: ${(cause as Error).message}; restore it from a backup`, file, cause);
+  }
+  const data = parsed as Partial<RegistryData> | null;
+  if (data === null || typeof data !== 'object' || data.version !== 1 || !Array.isArray(data.agents) || !Array.isArray(data.enrollment_tokens)) {
+    throw registryError(`the agent registry ${file} is not a version 1 registry (expected {"version":1,"agents":[],"enrollment_tokens":[]})`, file);
+  }
+  return data as RegistryData;
+}
+
+function registryError(message: string, file: string, cause?: unknown): CiAuditError {
+  return new CiAuditError('CIA_ERR_AUTH_REGISTRY', message, { details: { file }, ...(cause === undefined ? {} : { cause }) });
+}
