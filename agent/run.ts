@@ -3,12 +3,14 @@
 // re-send little: stop reading, flush the pipeline (its acks move the checkpoints), then persist
 // the checkpoints.
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
 import { loadAgentConfig } from '../config/loader.ts';
 import type { AgentConfig } from '../config/schema.ts';
 import { CiAuditError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { redactUrl } from '../core/secrets.ts';
+import { DiskBuffer } from './buffer/disk-buffer.ts';
 import { Pipeline } from './pipeline/pipeline.ts';
 import { buildProcessors } from './processors/build.ts';
 import { agentResource } from './resource.ts';
@@ -61,6 +63,19 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
       logger,
       tls: await agentConnectOptions(config.output.tls),
     });
+  const buffer = config.buffer;
+  const diskBuffer =
+    buffer.type === 'disk'
+      ? await DiskBuffer.open({
+          dir: join(stateDir, 'buffer'),
+          maxBytes: buffer.max_bytes,
+          segmentBytes: buffer.segment_bytes,
+          fsync: buffer.fsync,
+          fsyncIntervalMs: buffer.fsync_interval_ms,
+          overflow: buffer.overflow,
+          logger,
+        })
+      : undefined;
   const hooks = config.job_hooks;
   const registry = hooks === undefined ? undefined : new JobRegistry(hooks.max_job_seconds * 1000);
   const pipeline = new Pipeline({
@@ -70,6 +85,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
     processors: buildProcessors(config.processors, hooks === undefined || registry === undefined ? undefined : { registry, jobLogs: hooks.job_logs }),
     maxBatchRecords: config.output.batch.max_records,
     maxDelayMs: config.output.batch.max_delay_ms,
+    diskBuffer,
     ...(options.shutdownTimeoutMs === undefined ? {} : { shutdownTimeoutMs: options.shutdownTimeoutMs }),
   });
 

@@ -16,6 +16,7 @@ import { startRetentionSchedule } from './retention/schedule.ts';
 import { Spool } from './spool/spool.ts';
 import { SpoolingWriter } from './spool/spooling-writer.ts';
 import { createReceiver } from './receiver/server.ts';
+import type { ReceiverOptions } from './receiver/server.ts';
 
 export interface AggregatorHandle {
   /** Base URL of the receiver with the port actually bound, e.g. `http://127.0.0.1:43127`. */
@@ -68,7 +69,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   const pipeline = new Pipeline({ namespace: config.elasticsearch.namespace, writer: spooling ?? esWriter, logger: logger.child({ component: 'pipeline' }) });
   const app = createReceiver({
     ingest: pipeline,
-    limits: { maxBodyBytes: config.limits.max_body_bytes, maxDecompressedBytes: config.limits.max_decompressed_bytes },
+    limits: receiverLimits(config.limits),
     logger: logger.child({ component: 'receiver' }),
     auth: { mode: authMode, registry },
     https,
@@ -125,6 +126,17 @@ export async function runAggregator(options: RunAggregatorOptions = {}): Promise
   logger.info({ signal }, 'shutting down: finishing in-flight requests');
   await handle.close();
   logger.info('aggregator stopped');
+}
+
+function receiverLimits(limits: AggregatorConfig['limits']): ReceiverOptions['limits'] {
+  return {
+    maxBodyBytes: limits.max_body_bytes,
+    maxDecompressedBytes: limits.max_decompressed_bytes,
+    requestTimeoutMs: limits.request_timeout_ms,
+    inFlight: { maxRequests: limits.max_in_flight_requests, maxRecords: limits.max_in_flight_records, maxBytes: limits.max_in_flight_bytes },
+    rate: { requestsPerSecond: limits.rate.requests_per_second, recordsPerSecond: limits.rate.records_per_second, burstSeconds: limits.rate.burst_seconds },
+    record: { maxAttributes: limits.max_attributes_per_record, maxValueBytes: limits.max_attribute_value_bytes },
+  };
 }
 
 function urlOf(address: AddressInfo, tls: boolean): string {

@@ -1,6 +1,7 @@
 // The `ci-audit` command line: one entry point with a subcommand per role.
 import { Command, CommanderError } from 'commander';
 import { hasErrorCode } from '../core/errors.ts';
+import type { SearchCommandOptions as SearchOpts } from '../admin/search/commands.ts';
 import { version } from '../core/version.ts';
 
 // Exit codes after sysexits.h, so service managers and scripts can tell a bad config from a crash.
@@ -109,10 +110,71 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'aggregator configuration file (YAML); without it, defaults and ES_URL apply')
     .option('--force', 'allow shortening the retention of a compliance-bound dataset')
     .option('--rollover', 'roll over the data streams whose write index predates the templates, so new mappings apply now')
-    .action(async (opts: { config?: string; force?: boolean; rollover?: boolean }) => {
-      const { runSetup } = await import('../aggregator/retention/commands.ts');
-      await runSetup({ ...(opts.config === undefined ? {} : { configFile: opts.config }), force: opts.force === true, rollover: opts.rollover === true });
+    .option('--kibana <url>', 'also import the saved objects of deploy/kibana (data views, saved searches, dashboard) into this Kibana')
+    .option('--kibana-only', 'with --kibana: import into Kibana only, leave the index templates alone')
+    .option('--kibana-overwrite', 'replace saved objects that already exist (default: leave them unchanged)')
+    .option('--kibana-space <id>', 'Kibana space to import into (default: the default space)')
+    .option('--kibana-api-key <key>', 'Kibana API key (default: KIBANA_API_KEY, which keeps it out of ps)')
+    .option('--kibana-user <name>', 'Kibana user for basic auth, password from KIBANA_PASSWORD (default: KIBANA_USERNAME)')
+    .action(async (opts: { config?: string; force?: boolean; rollover?: boolean; kibana?: string; kibanaOnly?: boolean; kibanaOverwrite?: boolean; kibanaSpace?: string; kibanaApiKey?: string; kibanaUser?: string }) => {
+      if (opts.kibanaOnly === true && opts.kibana === undefined) {
+        const { CiAuditError } = await import('../core/errors.ts');
+        throw new CiAuditError('CIA_ERR_CLI_USAGE', '--kibana-only needs --kibana <url>');
+      }
+      if (opts.kibanaOnly !== true) {
+        const { runSetup } = await import('../aggregator/retention/commands.ts');
+        await runSetup({ ...(opts.config === undefined ? {} : { configFile: opts.config }), force: opts.force === true, rollover: opts.rollover === true });
+      }
+      if (opts.kibana !== undefined) {
+        const { runKibanaSetup } = await import('../admin/kibana/command.ts');
+        await runKibanaSetup({ ...opts, kibana: opts.kibana });
+      }
     });
+
+  // Searching (docs/search.md): one command for any query, shortcuts for the common audit questions.
+  const searchOptions = (cmd: Command): Command =>
+    cmd
+      .option('-c, --config <file>', 'aggregator configuration file (YAML) for the elasticsearch section; without it, defaults and ES_URL / ES_API_KEY apply')
+      .option('--since <duration>', 'only events of the last s/m/h/d/w, e.g. 24h')
+      .option('--from <time>', 'only events at or after this RFC 3339 time or date (or a duration back from now)')
+      .option('--to <time>', 'only events at or before this time')
+      .option('--dataset <name>', 'only this dataset: auth, ci, generic, integrity, deadletter, ...')
+      .option('--namespace <name>', 'only this namespace (default: all)')
+      .option('-o, --output <format>', 'table, jsonl or csv (default: table on a terminal, jsonl otherwise)')
+      .option('--columns <list>', 'fields to show in table and csv output, comma-separated')
+      .option('--size <n>', 'most events to print, newest first (default 100)')
+      .option('--all', 'print every matching event (paged with search_after)')
+      .option('--page-size <n>', 'events fetched per request (default 500)')
+      .option('-f, --follow', 'keep polling for new events until interrupted (Ctrl-C)')
+      .option('--interval <duration>', 'with --follow: time between polls (default 2s)')
+      .option('--max-polls <n>', 'with --follow: stop after this many polls');
+  searchOptions(
+    program
+      .command('search [query]')
+      .description('search the audit trail: Lucene query_string syntax on message and ECS fields, e.g. \'user.name:alice AND event.outcome:failure\'')
+      .option('--saved <id>', 'run a saved audit query: failed-ssh-logins, successful-logins, sudo-commands, account-changes, pipeline-runs, failed-jobs, integrity-alerts, unverified-sources'),
+  ).action(async (query: string | undefined, opts: SearchOpts & { saved?: string }) => {
+    const { runSearchCommand, searchSpec } = await import('../admin/search/commands.ts');
+    await runSearchCommand(searchSpec(query, opts.saved), opts);
+  });
+  searchOptions(program.command('who').description('everything a user did or had done to them (user.name, user.effective.name, related.user)').requiredOption('--user <name>', 'the user')).action(
+    async (opts: SearchOpts & { user: string }) => {
+      const { runSearchCommand, whoSpec } = await import('../admin/search/commands.ts');
+      await runSearchCommand(whoSpec(opts.user), opts);
+    },
+  );
+  searchOptions(program.command('logins').description('successful SSH and su logins, or with --failed the failed SSH logins').option('--failed', 'failed logins only').option('--user <name>', 'only this user')).action(
+    async (opts: SearchOpts & { failed?: boolean; user?: string }) => {
+      const { runSearchCommand, loginsSpec } = await import('../admin/search/commands.ts');
+      await runSearchCommand(loginsSpec(opts.failed === true, opts.user), opts);
+    },
+  );
+  searchOptions(program.command('runs').description('pipeline runs with the person who triggered them').option('--repo <org/app>', 'only this repository (org/app or its URL)').option('--user <name>', 'only runs this user triggered')).action(
+    async (opts: SearchOpts & { repo?: string; user?: string }) => {
+      const { runSearchCommand, runsSpec } = await import('../admin/search/commands.ts');
+      await runSearchCommand(runsSpec(opts.repo, opts.user), opts);
+    },
+  );
 
   const retention = program.command('retention').description('retention of the data streams');
   retention
@@ -149,6 +211,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (hasErrorCode(err)) {
       process.stderr.write(`ci-audit: ${err.code}: ${err.message}\n`);
+      if (err.code === 'CIA_ERR_CLI_USAGE') return EXIT_USAGE;
       return err.code.startsWith('CIA_ERR_CONFIG_') ? EXIT_CONFIG : EXIT_FAILURE;
     }
     process.stderr.write(`ci-audit: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -203,6 +203,24 @@ export const agentConfigSchema = z.strictObject({
       })
       .prefault({}),
   }),
+  /** Where records wait between processing and sending (agent/README.md, "Disk buffer"). */
+  buffer: z
+    .strictObject({
+      /** `disk`: segment files under `<state_dir>/buffer`, acks to sources once durable there; `memory`: acks once the aggregator acknowledged. */
+      type: z.enum(['memory', 'disk']).default('disk'),
+      /** Bytes of segment files beyond which `overflow` applies. */
+      max_bytes: z.int().positive().default(256 * 1024 * 1024),
+      /** A segment file is closed and the next started at this size. */
+      segment_bytes: z.int().min(4096).default(8 * 1024 * 1024),
+      /** When appended records are fsynced before their sources may move on. */
+      fsync: z.enum(['always', 'interval', 'never']).default('always'),
+      /** Period of the fsync under `fsync: interval`, in milliseconds. */
+      fsync_interval_ms: z.int().positive().default(1000),
+      /** Full buffer: `block` (sources stop reading) or `drop_oldest` (the oldest unsent segment is dropped and reported as a gap). */
+      overflow: z.enum(['block', 'drop_oldest']).default('block'),
+    })
+    .refine((b) => b.max_bytes >= 2 * b.segment_bytes, 'max_bytes must be at least twice segment_bytes')
+    .prefault({}),
   log: logSchema,
 });
 
@@ -242,6 +260,27 @@ export const aggregatorConfigSchema = z.strictObject({
       max_body_bytes: z.int().positive().default(4 * 1024 * 1024),
       /** Largest request body after gzip decompression, in bytes (guards against gzip bombs). */
       max_decompressed_bytes: z.int().positive().default(32 * 1024 * 1024),
+      /** Time to receive a whole request (headers and body), in milliseconds; slower requests get 408 (slowloris). */
+      request_timeout_ms: z.int().positive().default(30_000),
+      /** Requests being received or waiting for Elasticsearch at once; beyond it 429 with Retry-After. */
+      max_in_flight_requests: z.int().positive().default(64),
+      /** Decoded records waiting for Elasticsearch at once; beyond it 429 with Retry-After. */
+      max_in_flight_records: z.int().positive().default(100_000),
+      /** Decoded body bytes held by requests in flight; beyond it 429 with Retry-After. */
+      max_in_flight_bytes: z.int().positive().default(256 * 1024 * 1024),
+      /** Attributes of one record (resource, scope, record and nested lists together); more: 400. */
+      max_attributes_per_record: z.int().positive().default(1000),
+      /** Bytes of one string or bytes value (the body included); larger: 400. */
+      max_attribute_value_bytes: z.int().positive().default(1024 * 1024),
+      /** Per sender (authenticated agent id, or remote address when auth is off); 0 turns a limit off. Beyond it 429 with Retry-After. */
+      rate: z
+        .strictObject({
+          requests_per_second: z.number().nonnegative().default(200),
+          records_per_second: z.number().nonnegative().default(100_000),
+          /** Bucket size, in seconds of rate: how long a sender may burst above it. */
+          burst_seconds: z.number().positive().default(2),
+        })
+        .prefault({}),
     })
     .prefault({}),
   elasticsearch: z

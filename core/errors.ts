@@ -23,11 +23,17 @@ export const errorCodes = {
   // agent -> aggregator shipping
   CIA_ERR_SHIP_REJECTED: 'The aggregator rejected a batch as malformed (4xx other than 408/429); it is not retried.',
   CIA_ERR_SHIP_UNAVAILABLE: 'The aggregator could not be reached or asked to retry later (network error, 408, 429, 5xx).',
+  CIA_ERR_BUFFER_IO: 'The agent cannot open, write, fsync or remove its disk buffer under <state_dir>/buffer (permissions, disk full).',
+  CIA_ERR_BUFFER_CORRUPT: 'A disk buffer segment holds a torn or damaged entry (crash during a write, disk damage); the rest of it is skipped and reported as a gap record.',
+  CIA_ERR_BUFFER_DROPPED: 'The disk buffer was full under overflow drop_oldest and its oldest unsent segment was removed; reported as a gap record with the count and id range.',
   // aggregator receiver
   CIA_ERR_RECEIVER_CONTENT_TYPE: 'The request has a content type other than application/x-protobuf or application/json.',
   CIA_ERR_RECEIVER_ENCODING: 'The request has a content encoding other than gzip or identity, or its gzip data is corrupt.',
   CIA_ERR_RECEIVER_TOO_LARGE: 'The request body, compressed or decompressed, exceeds the configured limit.',
   CIA_ERR_RECEIVER_DECODE: 'The request body is not a valid OTLP ExportLogsServiceRequest.',
+  CIA_ERR_RECEIVER_OVERLOADED: 'The aggregator has as much work in flight as its limits allow (limits.max_in_flight_*); the request gets 429 with Retry-After.',
+  CIA_ERR_RECEIVER_RATE_LIMITED: 'The sender exceeds its rate (limits.rate.*); the request gets 429 with Retry-After.',
+  CIA_ERR_RECEIVER_RECORD_LIMIT: 'A record has more attributes, or a larger value, than limits.max_attributes_per_record / max_attribute_value_bytes allow.',
   CIA_ERR_RECEIVER_LISTEN: 'The receiver could not listen on the configured address (port in use, address not available, permission).',
   // agent authentication and transport security
   CIA_ERR_AUTH_MISSING: 'A request to the aggregator carried no credential (no Authorization: Bearer token, no client certificate) while auth is required.',
@@ -50,6 +56,11 @@ export const errorCodes = {
   CIA_ERR_RETENTION_ENFORCE: 'Own retention enforcement failed for a backing index (integrity event not written, rollover, block or delete refused); nothing was deleted unrecorded.',
   CIA_ERR_SPOOL_FULL: 'The durable spool reached spool.max_bytes while Elasticsearch is unavailable; the receiver answers 503.',
   CIA_ERR_SPOOL_IO: 'The durable spool could not be written, synced or read (disk full, permissions, a corrupt segment).',
+  // search and Kibana
+  CIA_ERR_SEARCH_QUERY: 'Elasticsearch refused a search (a query_string syntax error, an unknown field type); the message gives its reason.',
+  CIA_ERR_KIBANA_UNAVAILABLE: 'Kibana could not be reached at the --kibana URL (refused, DNS, timeout).',
+  CIA_ERR_KIBANA_AUTH: 'Kibana refused the credentials (401/403) for the saved objects import.',
+  CIA_ERR_KIBANA_IMPORT: 'Kibana refused the saved objects import or some of its objects (other than conflicts with existing ones, which are left unchanged).',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -173,6 +173,9 @@ async function printSummary(client: Client, pattern: string, expected: number): 
   say('Search them like this (ES_URL as printed by `node scripts/elasticsearch.ts start`, or your own):');
   say(`  curl -s "$ES_URL/${pattern}/_search?q=message:%22Failed%20password%22&pretty"`);
   say(`  curl -s -H 'Content-Type: application/json' "$ES_URL/logs-ci_audit.ci-default/_search?pretty" -d '{"query":{"match":{"message":"Job"}}}'`);
+  say('or with the search command (docs/search.md):');
+  say('  node bin/ci-audit.js logins --failed --since 30d');
+  say("  node bin/ci-audit.js search 'sudo' --dataset auth -o jsonl");
 }
 
 let code = 1;

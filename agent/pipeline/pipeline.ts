@@ -7,7 +7,9 @@ import { LoggerProvider, type LogRecordExporter, type LogRecordProcessor, type R
 import type { Logger } from '../../core/logger.ts';
 import { version } from '../../core/version.ts';
 import type { RecordSink, SourceRecord, WriteResult } from '../sources/source.ts';
+import type { DiskBuffer, RecoveredDamage } from '../buffer/disk-buffer.ts';
 import { AuditBatchProcessor, type AuditBatchProcessorOptions } from './audit-batch-processor.ts';
+import { DiskBufferedProcessor } from './disk-buffered-processor.ts';
 
 /** Instrumentation scope of the records the agent emits. */
 export const agentScopeName = 'ci-audit-agent';
@@ -21,10 +23,15 @@ export interface PipelineOptions extends Omit<AuditBatchProcessorOptions, 'expor
    * agent/processors/build.ts), in this order. Default: none (records go out as the sources wrote them).
    */
   processors?: LogRecordProcessor[];
+  /**
+   * The disk buffer (`buffer.type: disk`) and the damage found when it was opened. Absent: records
+   * wait in memory and their sources' acks run when the aggregator acknowledged them.
+   */
+  diskBuffer?: { buffer: DiskBuffer; damage: readonly RecoveredDamage[] } | undefined;
 }
 
 export class Pipeline {
-  readonly processor: AuditBatchProcessor;
+  readonly processor: AuditBatchProcessor | DiskBufferedProcessor;
   readonly sink: RecordSink;
   #provider: LoggerProvider;
   #otelLogger: OtelLogger;
@@ -40,8 +47,25 @@ export class Pipeline {
   #current: SourceRecord | undefined;
 
   constructor(options: PipelineOptions) {
-    const { resource, exporter, logger, processors = [], ...batch } = options;
-    this.processor = new AuditBatchProcessor({ ...batch, exporter, logger, currentAck: () => this.#current?.ack });
+    const { resource, exporter, logger, processors = [], diskBuffer, ...batch } = options;
+    if (diskBuffer === undefined) {
+      this.processor = new AuditBatchProcessor({ ...batch, exporter, logger, currentAck: () => this.#current?.ack });
+    } else {
+      // The sender asks the buffered processor for the ack of the record it feeds; the closure
+      // runs only after both exist.
+      const sender: AuditBatchProcessor = new AuditBatchProcessor({ ...batch, exporter, logger, currentAck: () => buffered.feedingAck });
+      const buffered: DiskBufferedProcessor = new DiskBufferedProcessor({
+        buffer: diskBuffer.buffer,
+        sender,
+        scope: { resource, instrumentationScope: { name: agentScopeName, version } },
+        logger,
+        currentAck: () => this.#current?.ack,
+        readBatch: batch.maxBatchRecords ?? 512,
+      });
+      diskBuffer.buffer.onDrop = (dropped) => buffered.reportDrop(dropped);
+      buffered.reportDamage(diskBuffer.damage);
+      this.processor = buffered;
+    }
     const attach: LogRecordProcessor = {
       onEmit: (logRecord: ReadWriteLogRecord) => {
         const record = this.#current;

@@ -11,6 +11,7 @@
 //   | double_value       | number                     | number, or "NaN" / "Infinity" / "-Infinity" |
 import { CiAuditError } from '../../core/errors.ts';
 import type { AttributeValue, Attributes, DecodedLogRecord, InstrumentationScope } from '../log-record.ts';
+import protobuf from 'protobufjs';
 import { ExportLogsServiceRequest } from './otlp-proto.ts';
 
 type Format = 'protobuf' | 'json';
@@ -22,12 +23,50 @@ export const maxValueDepth = 64;
 export function decodeProtobufLogs(body: Uint8Array): DecodedLogRecord[] {
   let plain: unknown;
   try {
-    const message = ExportLogsServiceRequest.decode(body);
+    // Unknown fields are kept (protobufjs drops them by default) so that misfitField can tell a wrong wire type.
+    // The walk for misfits runs only when the decoder kept an unknown field at all (it calls raw() for each).
+    const reader = protobuf.Reader.create(body) as protobuf.Reader & { discardUnknown: boolean; raw(start: number, end: number): Uint8Array };
+    reader.discardUnknown = false;
+    let sawUnknown = false;
+    const raw = reader.raw.bind(reader);
+    reader.raw = (start, end) => {
+      sawUnknown = true;
+      return raw(start, end);
+    };
+    const message = ExportLogsServiceRequest.decode(reader);
+    const misfit = sawUnknown ? misfitField(message, ExportLogsServiceRequest, '<request>') : undefined;
+    if (misfit !== undefined) throw decodeError(`body is not a protobuf ExportLogsServiceRequest: ${misfit}`);
     plain = ExportLogsServiceRequest.toObject(message, { longs: String, defaults: false, arrays: false });
   } catch (cause) {
+    if (cause instanceof CiAuditError) throw cause;
     throw decodeError(`body is not a protobuf ExportLogsServiceRequest: ${(cause as Error).message}`, cause);
   }
   return normalizeRequest(plain, 'protobuf');
+}
+
+/**
+ * protobufjs keeps a known field sent with the wrong wire type as an unknown field instead of failing:
+ * such a body would decode to an empty or partial request and be acknowledged. This finds the first
+ * one (unknown field numbers stay allowed, so newer senders still decode).
+ */
+function misfitField(message: protobuf.Message, type: protobuf.Type, path: string): string | undefined {
+  const unknowns = (message as { $unknowns?: Uint8Array[] }).$unknowns;
+  for (const raw of unknowns ?? []) {
+    const tag = protobuf.Reader.create(raw).uint32();
+    const field = type.fieldsById[tag >>> 3];
+    if (field !== undefined) return `${path}.${field.name}: field ${field.id} has wire type ${tag & 7}, which does not fit its type ${field.type}`;
+  }
+  for (const field of type.fieldsArray) {
+    if (!(field.resolvedType instanceof protobuf.Type)) continue;
+    const value = (message as unknown as Record<string, unknown>)[field.name];
+    if (value === undefined || value === null) continue;
+    const children = Array.isArray(value) ? (value as protobuf.Message[]) : [value as protobuf.Message];
+    for (const [i, child] of children.entries()) {
+      const found = misfitField(child, field.resolvedType, field.repeated ? `${path}.${field.name}[${i}]` : `${path}.${field.name}`);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
 }
 
 /** Decodes an OTLP/JSON ExportLogsServiceRequest (UTF-8). Large integers keep every digit. */

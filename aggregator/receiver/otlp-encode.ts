@@ -12,6 +12,7 @@ export const contentTypes: Record<OtlpFormat, string> = {
 /** gRPC status codes used in google.rpc.Status bodies (the HTTP status is what clients act on). */
 export const rpcCode = {
   INVALID_ARGUMENT: 3,
+  NOT_FOUND: 5,
   PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   INTERNAL: 13,

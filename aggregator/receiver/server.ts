@@ -11,7 +11,14 @@
 //   | no / unknown / revoked credential (auth on) | 401    | google.rpc.Status, WWW-Authenticate     |
 //   | a record claims another agent's id          | 403    | google.rpc.Status; nothing is indexed   |
 //   | Elasticsearch not ready / not accepting     | 503    | google.rpc.Status, Retry-After set      |
+//   | empty body, no records, record over limits  | 400    | google.rpc.Status                       |
+//   | POST without Content-Length or chunked body | 411    | google.rpc.Status                       |
+//   | other method on /v1/logs; unknown path      | 405/404| google.rpc.Status (JSON), Allow on 405  |
+//   | body not received within request_timeout   | 408    | (Node's own answer; connection closed)  |
+//   | too much in flight; sender over its rate    | 429    | google.rpc.Status, Retry-After set      |
 // A request is acknowledged only once Elasticsearch holds its records: never 200 before that.
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -23,6 +30,12 @@ import type { AgentRegistry } from '../auth/registry.ts';
 import { hasErrorCode } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Ingest } from '../ingest.ts';
+import { AgentRateLimiter } from '../limits/agent-rate-limiter.ts';
+import type { RateLimits } from '../limits/agent-rate-limiter.ts';
+import { InFlightGate } from '../limits/in-flight.ts';
+import type { InFlightLimits } from '../limits/in-flight.ts';
+import { checkRecordBounds } from '../limits/record-bounds.ts';
+import type { RecordBounds } from '../limits/record-bounds.ts';
 import { decodeBody, encodingOf, formatOf } from './body.ts';
 import { decodeJsonLogs, decodeProtobufLogs } from './otlp-decode.ts';
 import { contentTypes, encodeExportResponse, encodeStatus, rpcCode } from './otlp-encode.ts';
@@ -35,6 +48,14 @@ export interface ReceiverOptions {
     maxBodyBytes: number;
     /** Largest body after gunzip, in bytes. */
     maxDecompressedBytes: number;
+    /** Time to receive a whole request; slower ones get 408 (slowloris). Default 30 s. */
+    requestTimeoutMs?: number;
+    /** Work in flight; beyond it 429. Default: unbounded (tests of other parts). */
+    inFlight?: InFlightLimits;
+    /** Per-sender rates; beyond them 429. Default: none. */
+    rate?: RateLimits;
+    /** Attributes per record and bytes per value; beyond them 400. Default: none. */
+    record?: RecordBounds;
   };
   logger: Logger;
   /** Who may send (docs/security.md). Absent: `none`, the payload's agent id stands. */
@@ -52,11 +73,21 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
   const authMode = options.auth?.mode ?? 'none';
   const registry = options.auth?.registry;
   if (authMode !== 'none' && registry === undefined) throw new TypeError(`auth mode ${authMode} needs a registry`);
+  const requestTimeout = limits.requestTimeoutMs ?? 30_000;
+  // Node checks request timeouts only every connectionsCheckingInterval (default 30 s): check often
+  // enough that a slow body is cut off near its deadline. Headers must come within the same time.
+  const serverOptions = { connectionsCheckingInterval: Math.min(1000, requestTimeout), headersTimeout: Math.min(60_000, requestTimeout) };
+  const clientErrorHandler = (error: Error & { code?: string }, socket: Duplex): void => clientError(error, socket, requestTimeout);
+  const common = { bodyLimit: limits.maxBodyBytes, logger: false, return503OnClosing: true, requestTimeout, clientErrorHandler } as const;
   const app = (options.https === undefined
-    ? Fastify({ bodyLimit: limits.maxBodyBytes, logger: false, return503OnClosing: true })
-    : Fastify({ https: options.https, bodyLimit: limits.maxBodyBytes, logger: false, return503OnClosing: true })) as unknown as FastifyInstance;
+    ? Fastify({ ...common, http: serverOptions })
+    : Fastify({ ...common, https: { ...options.https, ...serverOptions } })) as unknown as FastifyInstance;
   /** The agent each authenticated request speaks for. */
   const senders = new WeakMap<FastifyRequest, string>();
+  const gate = limits.inFlight === undefined ? undefined : new InFlightGate(limits.inFlight);
+  const rates = limits.rate === undefined ? undefined : new AgentRateLimiter(limits.rate);
+  /** The sender a request is rate-limited as: its agent id when authenticated, else its address. */
+  const senderKey = (request: FastifyRequest): string => senders.get(request) ?? `address ${request.ip}`;
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(
@@ -120,6 +151,10 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
         }
         const format = formatOf(request.headers['content-type']);
         if (format === undefined) return unsupportedType(reply, request);
+        // Without a length or chunked framing an HTTP/1.0 body runs until the connection closes.
+        if (request.headers['content-length'] === undefined && request.headers['transfer-encoding'] === undefined) {
+          return sendStatus(reply, format, 411, rpcCode.INVALID_ARGUMENT, 'Content-Length required (or Transfer-Encoding: chunked)');
+        }
         if (encodingOf(request.headers['content-encoding']) === undefined) {
           reply.header('accept-encoding', 'gzip, identity');
           return sendStatus(reply, format, 415, rpcCode.INVALID_ARGUMENT,
@@ -128,6 +163,17 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
         if (!ingest.ready) {
           return unavailable(reply, format, ingest, `Elasticsearch is not ready (${ingest.state}); retry later`);
         }
+        const rate = rates?.takeRequest(senderKey(request));
+        if (rate !== undefined && !rate.ok) {
+          logger.debug({ code: 'CIA_ERR_RECEIVER_RATE_LIMITED', sender: senderKey(request) }, 'request refused: sender over its rate');
+          return tooMany(reply, format, rate.retryAfterSeconds, `CIA_ERR_RECEIVER_RATE_LIMITED: ${rate.message}`);
+        }
+        const admitted = gate?.admitRequest();
+        if (admitted !== undefined) {
+          if (!admitted.ok) return tooMany(reply, format, 1, `CIA_ERR_RECEIVER_OVERLOADED: ${admitted.message}`);
+          // 'close' fires when the answer is sent and when the client goes away mid-request.
+          reply.raw.once('close', admitted.release);
+        }
         return undefined;
       },
     },
@@ -135,8 +181,18 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
       const format = formatOf(request.headers['content-type'])!;
       const encoding = encodingOf(request.headers['content-encoding'])!;
       const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      if (raw.byteLength === 0) {
+        return sendStatus(reply, format, 400, rpcCode.INVALID_ARGUMENT, 'empty body: expected an ExportLogsServiceRequest with log records');
+      }
       const body = await decodeBody(raw, encoding, limits.maxDecompressedBytes);
       const records = format === 'json' ? decodeJsonLogs(body) : decodeProtobufLogs(body);
+      if (limits.record !== undefined) {
+        const problem = checkRecordBounds(records, limits.record);
+        if (problem !== undefined) {
+          logger.debug({ code: 'CIA_ERR_RECEIVER_RECORD_LIMIT', error: problem }, 'bad request');
+          return sendStatus(reply, format, 400, rpcCode.INVALID_ARGUMENT, `CIA_ERR_RECEIVER_RECORD_LIMIT: ${problem}; nothing of this request was stored`);
+        }
+      }
       const sender = senders.get(request);
       if (sender !== undefined) {
         const claim = enforceAgentIdentity(records, sender);
@@ -146,7 +202,16 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
             `CIA_ERR_AUTH_FORBIDDEN: authenticated as agent ${sender}, but record ${claim.index} claims ci_audit.agent.id ${claim.claimed}; nothing of this request was stored`);
         }
       }
-      const result = await ingest.ingest(records);
+      const rate = rates?.takeRecords(senderKey(request), records.length);
+      if (rate !== undefined && !rate.ok) return tooMany(reply, format, rate.retryAfterSeconds, `CIA_ERR_RECEIVER_RATE_LIMITED: ${rate.message}`);
+      const held = gate?.admitRecords(records.length, body.byteLength);
+      if (held !== undefined && !held.ok) return tooMany(reply, format, 1, `CIA_ERR_RECEIVER_OVERLOADED: ${held.message}`);
+      let result;
+      try {
+        result = await ingest.ingest(records);
+      } finally {
+        if (held !== undefined) held.release();
+      }
       const partial =
         result.rejected === 0
           ? undefined
@@ -157,6 +222,18 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
       return reply.code(200).header('content-type', contentTypes[format]).send(encodeExportResponse(format, partial));
     },
   );
+
+  // Fastify answers other methods with 404; OTLP clients and people are better served by 405 and Allow.
+  app.route({
+    method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
+    url: logsPath,
+    handler: async (request, reply) => {
+      reply.header('allow', 'POST');
+      return sendStatus(reply, 'json', 405, rpcCode.INVALID_ARGUMENT, `method ${request.method} not allowed on ${logsPath}; use POST`);
+    },
+  });
+  app.setNotFoundHandler(async (request, reply) =>
+    sendStatus(reply, 'json', 404, rpcCode.NOT_FOUND, `no route ${request.method} ${request.url.split('?', 1)[0] ?? ''}: logs go to POST ${logsPath}, health to GET ${healthPath}`));
 
   if (registry !== undefined) registerEnrollRoute(app, { registry, logger });
 
@@ -174,6 +251,34 @@ function peerIdentity(request: FastifyRequest): PeerIdentity | undefined {
   return commonName === undefined ? { authorized: socket.authorized === true } : { authorized: socket.authorized === true, commonName };
 }
 
+/**
+ * Errors Node's HTTP parser and timers raise before a request reaches a route: a request not received
+ * within the timeout (slowloris) and malformed HTTP (e.g. Transfer-Encoding with Content-Length). The
+ * answer is written on the socket, which is then closed, as Node itself would; but with a message.
+ */
+function clientError(error: Error & { code?: string }, socket: Duplex, requestTimeoutMs: number): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  let head: string;
+  let message: string;
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    head = '408 Request Timeout';
+    message = `request not received within limits.request_timeout_ms (${requestTimeoutMs} ms); the connection is closed`;
+  } else if (error.code === 'HPE_HEADER_OVERFLOW') {
+    head = '431 Request Header Fields Too Large';
+    message = 'request headers too large';
+  } else {
+    head = '400 Bad Request';
+    message = `malformed HTTP request (${error.code ?? 'parse error'}): ${error.message}`;
+  }
+  if (socket.writable) {
+    const body = encodeStatus('json', rpcCode.INVALID_ARGUMENT, message);
+    socket.write(`HTTP/1.1 ${head}\r\nContent-Type: application/json\r\nContent-Length: ${body.byteLength}\r\nConnection: close\r\n\r\n`);
+    socket.write(body);
+  }
+  // Flush the answer, then close: the client may still be trickling bytes we no longer read.
+  (socket as Socket).destroySoon();
+}
+
 function sendStatus(reply: FastifyReply, format: OtlpFormat, status: number, code: number, message: string): FastifyReply {
   return reply.code(status).header('content-type', contentTypes[format]).send(encodeStatus(format, code, message));
 }
@@ -182,6 +287,11 @@ function unsupportedType(reply: FastifyReply, request: FastifyRequest): FastifyR
   const got = request.headers['content-type'];
   return sendStatus(reply, 'json', 415, rpcCode.INVALID_ARGUMENT,
     `unsupported Content-Type ${got === undefined ? '(none)' : JSON.stringify(got)}; use application/x-protobuf or application/json`);
+}
+
+function tooMany(reply: FastifyReply, format: OtlpFormat, retryAfterSeconds: number, message: string): FastifyReply {
+  reply.header('retry-after', String(retryAfterSeconds));
+  return sendStatus(reply, format, 429, rpcCode.RESOURCE_EXHAUSTED, message);
 }
 
 function unavailable(reply: FastifyReply, format: OtlpFormat, ingest: Ingest, message: string): FastifyReply {

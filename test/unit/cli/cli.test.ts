@@ -58,3 +58,9 @@ test('an invalid aggregator config exits with 78 and names file, line and option
   assert.equal(r.status, 78);
   assert.match(r.stderr, new RegExp(`CIA_ERR_CONFIG_INVALID: invalid configuration:\\n  ${file}:2:3: listen\\.port: `));
 });
+
+test('a bad option value found by a command exits with 64 and names the option', () => {
+  const r = run(['logins', '--since', 'yesterdayish']);
+  assert.equal(r.status, 64);
+  assert.match(r.stderr, /CIA_ERR_CLI_USAGE: .*--since/);
+});

@@ -1,0 +1,118 @@
+// Disk buffer benchmark: the cost of each fsync policy. Records shaped as the agent stores them
+// (record-codec.ts: an auth line with its wire attributes, ~400 bytes) are appended the way the
+// pipeline appends them (synchronously per record, waiting when the buffer has no room), until
+// every source ack ran (the records are durable per the policy); then read back and acknowledged
+// as the sender does. Then the whole pipeline (logs SDK, batch processor, an exporter that
+// acknowledges at once) with `buffer.type: memory` and with `disk` under each policy: records
+// handed to the sink until all are acknowledged, so the figure includes encoding to and decoding
+// from the buffer. On the machine's real disk.
+// Usage: node bench/ship.ts [records] (default 200,000).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ExportResultCode } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
+import { Pipeline } from '../agent/pipeline/pipeline.ts';
+import { agentResource } from '../agent/resource.ts';
+import { DiskBuffer, type FsyncPolicy } from '../agent/buffer/disk-buffer.ts';
+import { encodeRecord } from '../agent/buffer/record-codec.ts';
+import { createLogger } from '../core/logger.ts';
+import { recordAttr } from '../core/wire.ts';
+
+const total = Number(process.argv[2] ?? 200_000);
+const logger = createLogger({ name: 'bench', level: 'silent' });
+const resource = resourceFromAttributes({});
+
+function payload(i: number): Buffer {
+  return encodeRecord({
+    hrTime: [1795688521 + i, 482113789],
+    hrTimeObserved: [1795688521 + i, 482113789],
+    severityNumber: 9,
+    body: `runner-01 sshd[2811]: Accepted publickey for deploy from 203.0.113.17 port ${50000 + (i % 10000)} ssh2: ED25519 SHA256:Xk3b${i}`,
+    attributes: { [recordAttr.dataset]: 'auth', [recordAttr.recordId]: `f0c1a2b3:${120 * i}`, [recordAttr.logFilePath]: '/var/log/auth.log', [recordAttr.logOffset]: 120 * i },
+    droppedAttributesCount: 0,
+    resource,
+    instrumentationScope: { name: 'ci-audit-agent' },
+  });
+}
+
+async function run(fsync: FsyncPolicy): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'cia-bench-buffer-'));
+  try {
+    const { buffer } = await DiskBuffer.open({ dir, maxBytes: 256 * 1024 * 1024, segmentBytes: 8 * 1024 * 1024, fsync, fsyncIntervalMs: 1000, overflow: 'block', logger });
+    let durable = 0;
+    const ack = (): void => void durable++;
+    const payloads = Array.from({ length: 1000 }, (_, i) => payload(i));
+    const start = performance.now();
+    for (let i = 0; i < total; i++) {
+      buffer.append(payloads[i % 1000]!, ack);
+      // A source yields to the event loop between reads; 1,000 lines per read is what a busy file gives.
+      if (i % 1000 === 999) await new Promise((resolve) => setImmediate(resolve));
+      if (!buffer.hasRoom) await buffer.waitForRoom();
+    }
+    await buffer.flushed();
+    const appendMs = performance.now() - start;
+    const readStart = performance.now();
+    let read = 0;
+    for (;;) {
+      const entries = await buffer.read(512);
+      if (entries.length === 0) break;
+      read += entries.length;
+      for (const e of entries) buffer.ack(e.segment, e.ordinal);
+    }
+    const readMs = performance.now() - readStart;
+    await buffer.close();
+    if (durable !== total || read !== total) throw new Error(`accounting: ${durable} durable, ${read} read of ${total}`);
+    console.log(
+      `fsync ${fsync.padEnd(8)} append until durable: ${Math.round(total / (appendMs / 1000)).toLocaleString('en')} records/s; ` +
+        `read back + ack: ${Math.round(total / (readMs / 1000)).toLocaleString('en')} records/s; ${payloads[0]!.length} bytes a record`,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function pipeline(fsync: FsyncPolicy | 'memory'): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'cia-bench-pipeline-'));
+  try {
+    let exported = 0;
+    const exporter: LogRecordExporter = {
+      export: (records, done) => {
+        exported += records.length;
+        setImmediate(() => done({ code: ExportResultCode.SUCCESS }));
+      },
+      shutdown: () => Promise.resolve(),
+      forceFlush: () => Promise.resolve(),
+    };
+    const diskBuffer =
+      fsync === 'memory'
+        ? undefined
+        : await DiskBuffer.open({ dir, maxBytes: 256 * 1024 * 1024, segmentBytes: 8 * 1024 * 1024, fsync, fsyncIntervalMs: 1000, overflow: 'block', logger });
+    const p = new Pipeline({ resource: agentResource({ agentId: 'bench' }), exporter, logger, maxBatchRecords: 512, maxDelayMs: 1000, diskBuffer });
+    let acked = 0;
+    const ack = (): void => void acked++;
+    const start = performance.now();
+    for (let i = 0; i < total; i++) {
+      const written = p.sink.write({
+        body: `runner-01 sshd[2811]: Accepted publickey for deploy from 203.0.113.17 port ${50000 + (i % 10000)} ssh2: ED25519 SHA256:Xk3b${i}`,
+        attributes: { [recordAttr.dataset]: 'auth', [recordAttr.recordId]: `f0c1a2b3:${120 * i}`, [recordAttr.logFilePath]: '/var/log/auth.log', [recordAttr.logOffset]: 120 * i },
+        observedAt: Date.now(),
+        ack,
+      });
+      if (written !== true) await written;
+      if (i % 1000 === 999) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await p.flush();
+    const ms = performance.now() - start;
+    await p.shutdown();
+    if (exported < total || acked !== total) throw new Error(`accounting: ${exported} exported, ${acked} acknowledged of ${total}`);
+    console.log(`pipeline, buffer ${fsync === 'memory' ? 'memory        ' : `disk ${fsync.padEnd(8)} `}: ${Math.round(total / (ms / 1000)).toLocaleString('en')} records/s handed over and delivered`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+for (const policy of ['never', 'interval', 'always'] as const) await run(policy);
+for (const mode of ['memory', 'never', 'interval', 'always'] as const) await pipeline(mode);
+console.log(`peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`);
