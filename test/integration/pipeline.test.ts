@@ -6,6 +6,7 @@ import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { clusterInfo } from '../../aggregator/index/cluster-info.ts';
+import { startAgentProcess, startAggregatorProcess } from '../helpers/pipeline-processes.ts';
 import { CliProcess } from '../../scripts/lib/cli-process.ts';
 import { cleanupNamespace, esClient, eventually, requireEsUrl, uniqueNamespace } from '../helpers/elasticsearch.ts';
 
@@ -41,44 +42,28 @@ test('lines written to a followed file are found in Elasticsearch, each exactly 
   await writeFile(authLog, before.map((l) => `${l}\n`).join(''));
   await writeFile(runnerLog, '[2026-11-26 09:16:12Z INFO JobDispatcher] Job request 88213 received.\r\n');
 
-  await writeFile(
-    join(dir, 'aggregator.yaml'),
-    `listen:\n  host: 127.0.0.1\n  port: 0\nelasticsearch:\n  namespace: ${namespace}\nlog:\n  format: json\n`,
-  );
-  const aggregator = new CliProcess(['aggregator', 'run', '--config', join(dir, 'aggregator.yaml')], { ES_URL: esUrl });
-  t.after(() => aggregator.stop());
-  const listening = await aggregator.waitForLog((l) => l.msg === 'receiver listening');
-  const url = String(listening.url);
+  const { aggregator, url } = await startAggregatorProcess(t, dir, namespace, esUrl);
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
 
-  await writeFile(
-    join(dir, 'agent.yaml'),
+  const agent = await startAgentProcess(
+    t,
+    dir,
     [
-      'agent:',
-      '  id: e2e-runner-01',
-      '  state_dir: state',
-      'sources:',
-      '  - type: file',
-      '    id: auth',
-      '    include: [auth.log]',
-      '    dataset: auth',
-      '  - type: file',
-      '    id: gha',
-      '    include: ["Runner_*.log"]',
-      '    dataset: ci',
-      'output:',
-      `  url: ${url}`,
-      '  batch:',
-      '    max_records: 50',
-      '    max_delay_ms: 100',
-      'log:',
-      '  format: json',
-      '',
-    ].join('\n'),
+        'agent:',
+        '  id: e2e-runner-01',
+        '  state_dir: state',
+        'sources:',
+        '  - type: file',
+        '    id: auth',
+        '    include: [auth.log]',
+        '    dataset: auth',
+        '  - type: file',
+        '    id: gha',
+        '    include: ["Runner_*.log"]',
+        '    dataset: ci',
+    ],
+    url,
   );
-  const agent = new CliProcess(['agent', 'run', '--config', join(dir, 'agent.yaml')]);
-  t.after(() => agent.stop());
-  await agent.waitForLog((l) => l.msg === 'agent started');
 
   // Lines appended while the agent runs, including one whose newline arrives later.
   const during = Array.from({ length: 20 }, (_, i) => `2026-11-26T09:20:${String(i).padStart(2, '0')}.000000+00:00 runner-01 sshd[3000]: Failed password for invalid user admin${i} from 198.51.100.23 port ${40000 + i} ssh2`);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@elastic/elasticsearch';
 import type { QueryDslQueryContainer } from '@elastic/elasticsearch/lib/api/types';
-import { CliProcess } from '../../../scripts/lib/cli-process.ts';
+import { startAgentProcess, startAggregatorProcess } from '../../helpers/pipeline-processes.ts';
 import { cleanupNamespace, esClient, eventually, requireEsUrl, uniqueNamespace } from '../../helpers/elasticsearch.ts';
 
 const fixtures = fileURLToPath(new URL('../../fixtures/', import.meta.url));
@@ -86,52 +86,37 @@ test('auth and CI logs are parsed, enriched and redacted on the runner and searc
   await writeFile(join(dir, 'log', 'secure-int.log'), authLines.map((l) => `${l}\n`).join(''));
   await copyFile(join(fixtures, 'ci', 'github-runner-diag.log'), join(dir, '_diag', 'Runner_20260305-090000-utc.log'));
 
-  await writeFile(
-    join(dir, 'aggregator.yaml'),
-    `listen:\n  host: 127.0.0.1\n  port: 0\nelasticsearch:\n  namespace: ${namespace}\nlog:\n  format: json\n`,
-  );
-  const aggregator = new CliProcess(['aggregator', 'run', '--config', join(dir, 'aggregator.yaml')], { ES_URL: esUrl });
-  t.after(() => aggregator.stop());
-  const url = String((await aggregator.waitForLog((l) => l.msg === 'receiver listening')).url);
+  const { aggregator, url } = await startAggregatorProcess(t, dir, namespace, esUrl);
 
   // Paths relative to the config file, as the loader resolves them; default processors.
-  await writeFile(
-    join(dir, 'agent.yaml'),
+  const agent = await startAgentProcess(
+    t,
+    dir,
     [
-      'agent:',
-      '  id: parse-runner-01',
-      '  state_dir: state',
-      '  runner_type: github_actions',
-      'job_hooks:',
-      '  spool_dir: hooks',
-      `  trusted_uids: [${process.getuid!()}]`,
-      '  poll_interval_ms: 100',
-      '  job_logs:',
-      '    - path: "_diag/pages/*.log"',
-      'sources:',
-      '  - type: file',
-      '    id: auth',
-      '    include: ["log/*.log"]',
-      '    dataset: auth',
-      '  - type: file',
-      '    id: gha',
-      '    include: ["_diag/Runner_*.log", "_diag/pages/*.log"]',
-      '    dataset: ci',
-      'processors:',
-      '  timezone: UTC',
-      'output:',
-      `  url: ${url}`,
-      '  batch:',
-      '    max_records: 50',
-      '    max_delay_ms: 100',
-      'log:',
-      '  format: json',
-      '',
-    ].join('\n'),
+        'agent:',
+        '  id: parse-runner-01',
+        '  state_dir: state',
+        '  runner_type: github_actions',
+        'job_hooks:',
+        '  spool_dir: hooks',
+        `  trusted_uids: [${process.getuid!()}]`,
+        '  poll_interval_ms: 100',
+        '  job_logs:',
+        '    - path: "_diag/pages/*.log"',
+        'sources:',
+        '  - type: file',
+        '    id: auth',
+        '    include: ["log/*.log"]',
+        '    dataset: auth',
+        '  - type: file',
+        '    id: gha',
+        '    include: ["_diag/Runner_*.log", "_diag/pages/*.log"]',
+        '    dataset: ci',
+        'processors:',
+        '  timezone: UTC',
+    ],
+    url,
   );
-  const agent = new CliProcess(['agent', 'run', '--config', join(dir, 'agent.yaml')]);
-  t.after(() => agent.stop());
-  await agent.waitForLog((l) => l.msg === 'agent started');
 
   const auth = `logs-ci_audit.auth-${namespace}`;
   const ci = `logs-ci_audit.ci-${namespace}`;

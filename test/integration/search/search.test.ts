@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CliProcess } from '../../../scripts/lib/cli-process.ts';
+import { startAgentProcess, startAggregatorProcess } from '../../helpers/pipeline-processes.ts';
 import { cleanupNamespace, esClient, esPassword, eventually, requireEsUrl, uniqueNamespace } from '../../helpers/elasticsearch.ts';
 import { savedQueries } from '../../../admin/search/queries.ts';
 import { buildQuery, indexPattern } from '../../../admin/search/request.ts';
@@ -68,45 +68,33 @@ test('the saved queries and the search commands answer the audit questions from 
   await mkdir(join(dir, '_diag'));
   await writeFile(join(dir, 'log', 'auth.log'), authLines.map((l) => `${l}\n`).join(''));
   await copyFile(join(fixtures, 'ci', 'github-runner-diag.log'), join(dir, '_diag', 'Runner_20250304-090000-utc.log'));
-  await writeFile(join(dir, 'aggregator.yaml'), `listen:\n  host: 127.0.0.1\n  port: 0\nelasticsearch:\n  namespace: ${namespace}\nlog:\n  format: json\n`);
-  const aggregator = new CliProcess(['aggregator', 'run', '--config', join(dir, 'aggregator.yaml')], { ES_URL: esUrl });
-  t.after(() => aggregator.stop());
-  const url = String((await aggregator.waitForLog((l) => l.msg === 'receiver listening')).url);
-  await writeFile(
-    join(dir, 'agent.yaml'),
+  const { aggregator, url } = await startAggregatorProcess(t, dir, namespace, esUrl);
+  const agent = await startAgentProcess(
+    t,
+    dir,
     [
-      'agent:',
-      '  id: search-runner-01',
-      '  state_dir: state',
-      '  runner_type: github_actions',
-      'job_hooks:',
-      '  spool_dir: hooks',
-      `  trusted_uids: [${process.getuid!()}]`,
-      '  poll_interval_ms: 100',
-      'sources:',
-      '  - type: file',
-      '    id: auth',
-      '    include: ["log/*.log"]',
-      '    dataset: auth',
-      '  - type: file',
-      '    id: gha',
-      '    include: ["_diag/Runner_*.log"]',
-      '    dataset: ci',
-      'processors:',
-      '  timezone: UTC',
-      'output:',
-      `  url: ${url}`,
-      '  batch:',
-      '    max_records: 50',
-      '    max_delay_ms: 100',
-      'log:',
-      '  format: json',
-      '',
-    ].join('\n'),
+        'agent:',
+        '  id: search-runner-01',
+        '  state_dir: state',
+        '  runner_type: github_actions',
+        'job_hooks:',
+        '  spool_dir: hooks',
+        `  trusted_uids: [${process.getuid!()}]`,
+        '  poll_interval_ms: 100',
+        'sources:',
+        '  - type: file',
+        '    id: auth',
+        '    include: ["log/*.log"]',
+        '    dataset: auth',
+        '  - type: file',
+        '    id: gha',
+        '    include: ["_diag/Runner_*.log"]',
+        '    dataset: ci',
+        'processors:',
+        '  timezone: UTC',
+    ],
+    url,
   );
-  const agent = new CliProcess(['agent', 'run', '--config', join(dir, 'agent.yaml')]);
-  t.after(() => agent.stop());
-  await agent.waitForLog((l) => l.msg === 'agent started');
 
   // A pipeline run that carol-srch triggered, handed over by the runner's job hook.
   const hook = await cli(['hook', 'job-started', '--dir', join(dir, 'hooks'), '--strict'], {
