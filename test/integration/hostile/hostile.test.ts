@@ -32,6 +32,14 @@ interface Case {
   body?: Buffer | Iterable<Buffer> | AsyncIterable<Buffer>;
   status: number;
   message: RegExp;
+  /**
+   * The server answers before it has read the whole body and closes the connection. When the
+   * client is still sending, the closing side's kernel resets the connection, and a reset can
+   * discard the answer before the client reads it (RFC 7230 6.6 warns of exactly this). Then the
+   * refusal shows as a reset instead of the status: accepted for these cases only, with the
+   * server's health and the index checked as for every other case.
+   */
+  answerMayBeLostToReset?: boolean;
 }
 
 function post(contentType: string | undefined, body: Buffer, extra: string[] = [], path = '/v1/logs'): { head: string; body: Buffer } {
@@ -153,16 +161,29 @@ void test('malformed and hostile requests: the right 4xx each, the process stays
     { name: 'unsupported content encoding', ...post('application/json', json({}), ['Content-Encoding: br']), status: 415, message: /unsupported Content-Encoding "br"; use gzip or identity/ },
     { name: 'corrupt gzip', ...post('application/x-protobuf', Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xde, 0xad, 0xbe, 0xef]), ['Content-Encoding: gzip']), status: 400, message: /not valid gzip data/ },
     { name: 'gzip bomb', ...post('application/x-protobuf', bomb, ['Content-Encoding: gzip']), status: 413, message: /decompressed body exceeds limits\.max_decompressed_bytes/ },
-    { name: '100 MB body with Content-Length (streamed)', head: 'POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 104857600', body: chunks(1600, 65_536), status: 413, message: /body exceeds limits\.max_body_bytes/ },
-    { name: '100 MB chunked body (streamed)', head: 'POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked', body: chunked(100 * 1024 * 1024, 65_536), status: 413, message: /body exceeds limits\.max_body_bytes/ },
+    { name: '100 MB body with Content-Length (streamed)', head: 'POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 104857600', body: chunks(1600, 65_536), status: 413, message: /body exceeds limits\.max_body_bytes/ , answerMayBeLostToReset: true },
+    { name: '100 MB chunked body (streamed)', head: 'POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked', body: chunked(100 * 1024 * 1024, 65_536), status: 413, message: /body exceeds limits\.max_body_bytes/ , answerMayBeLostToReset: true },
     { name: 'GET on /v1/logs', head: 'GET /v1/logs HTTP/1.1\r\nHost: a', status: 405, message: /method GET not allowed on \/v1\/logs; use POST/ },
     { name: 'a path that does not exist', ...post('application/json', json({}), [], '/v1/metrics'), status: 404, message: /no route POST \/v1\/metrics/ },
     { name: 'Transfer-Encoding chunked and Content-Length both', head: 'POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked', body: Buffer.from('0\r\n\r\n'), status: 400, message: /malformed HTTP request/ },
     { name: 'HTTP/1.0 without a length', head: 'POST /v1/logs HTTP/1.0\r\nHost: a\r\nContent-Type: application/json', body: json({}), status: 411, message: /Content-Length required/ },
-    { name: 'slow body (slowloris)', head: 'POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 1000', body: trickle(1000, 200), status: 408, message: /request not received within limits\.request_timeout_ms \(3000 ms\)/ },
+    { name: 'slow body (slowloris)', head: 'POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 1000', body: trickle(1000, 200), status: 408, message: /request not received within limits\.request_timeout_ms \(3000 ms\)/ , answerMayBeLostToReset: true },
   ];
-  const answers = await Promise.all(cases.map(async (c) => ({ c, response: await rawRequest(port, c.head, { ...(c.body === undefined ? {} : { body: c.body }), timeoutMs: 60_000 }) })));
+  const answers = await Promise.all(
+    cases.map(async (c) => {
+      try {
+        return { c, response: await rawRequest(port, c.head, { ...(c.body === undefined ? {} : { body: c.body }), timeoutMs: 60_000 }) };
+      } catch (err) {
+        if (c.answerMayBeLostToReset === true && /connection closed without an answer/.test((err as Error).message)) {
+          t.diagnostic(`${c.name}: refused, the answer lost to a connection reset`);
+          return { c, response: undefined };
+        }
+        throw new Error(`${c.name}: ${(err as Error).message}`, { cause: err });
+      }
+    }),
+  );
   for (const { c, response } of answers) {
+    if (response === undefined) continue;
     assert.equal(response.status, c.status, `${c.name}: got ${response.status} ${response.body}`);
     assert.match(messageOf(response), c.message, c.name);
   }
