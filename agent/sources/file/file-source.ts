@@ -8,6 +8,7 @@ import { stat } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'chokidar';
 import type { FileSourceConfig } from '../../../config/schema.ts';
 import type { Logger } from '../../../core/logger.ts';
+import { SinkWrites } from '../sink-writes.ts';
 import type { RecordSink, Source, SourceRecord, WriteResult } from '../source.ts';
 import { CheckpointStore } from './checkpoint.ts';
 import { findFiles, matchesFile, watchPlan, type FileMatcher } from './finder.ts';
@@ -85,8 +86,8 @@ export class FileSource implements Source {
   /** max_open_files was hit and reported; reset when a file is let go (not when one is closed as inactive: a folder of more files than the limit would warn at every turn). */
   #limitReported = false;
   #stopping = false;
-  /** Resolvers of writes waiting for room downstream; released when the source stops. */
-  #writers = new Set<() => void>();
+  /** Writes waiting for room downstream; released when the source stops. */
+  #writes = new SinkWrites();
   #stopped: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
   /** The checkpoints were written for the last time: later acks are ignored. */
@@ -148,8 +149,7 @@ export class FileSource implements Source {
 
   async #stop(): Promise<void> {
     this.#stopping = true;
-    for (const release of this.#writers) release();
-    this.#writers.clear();
+    this.#writes.releaseAll();
     clearInterval(this.#poll);
     await this.#watcher?.close();
     await this.#discovery;
@@ -436,21 +436,8 @@ export class FileSource implements Source {
     this.#loops.add(loop);
   }
 
-  /**
-   * Writes into the sink, or gives up waiting when the source stops (downstream may be blocked for
-   * good). Not `Promise.race` with a stop promise: each race would leave a reaction on that
-   * never-settled promise, and memory would grow with every line read.
-   */
   #write(record: SourceRecord): WriteResult {
-    const room = this.#sink!.write(record);
-    if (room === true) return true;
-    return new Promise<void>((resolve) => {
-      this.#writers.add(resolve);
-      void room.then(() => {
-        this.#writers.delete(resolve);
-        resolve();
-      });
-    });
+    return this.#writes.write(this.#sink!, record);
   }
 
   async #readLoop(tail: Tail): Promise<void> {

@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import type { JournaldSourceConfig } from '../../../config/schema.ts';
 import { CiAuditError } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/logger.ts';
+import { SinkWrites } from '../sink-writes.ts';
 import type { RecordSink, Source, SourceRecord, WriteResult } from '../source.ts';
 import { CursorStore, cursorPath, readCursor } from './cursor-store.ts';
 import { CursorTracker } from './cursor-tracker.ts';
@@ -58,7 +59,7 @@ export class JournaldSource implements Source {
   #restartDelayMs = firstRestartDelayMs;
   #restartTimer: NodeJS.Timeout | undefined;
   #stopping = false;
-  #writers = new Set<() => void>();
+  #writes = new SinkWrites();
   #stopped: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -110,8 +111,7 @@ export class JournaldSource implements Source {
   async #stop(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#restartTimer);
-    for (const release of this.#writers) release();
-    this.#writers.clear();
+    this.#writes.releaseAll();
     this.#child?.kill('SIGTERM');
     await this.#consuming;
   }
@@ -246,16 +246,7 @@ export class JournaldSource implements Source {
     return true;
   }
 
-  /** Writes into the sink, or stops waiting when the source stops (downstream may be blocked for good). */
   #write(record: SourceRecord): WriteResult {
-    const room = this.#sink!.write(record);
-    if (room === true) return true;
-    return new Promise<void>((resolve) => {
-      this.#writers.add(resolve);
-      void room.then(() => {
-        this.#writers.delete(resolve);
-        resolve();
-      });
-    });
+    return this.#writes.write(this.#sink!, record);
   }
 }
