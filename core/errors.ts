@@ -44,6 +44,12 @@ export const errorCodes = {
   CIA_ERR_AUTH_CREDENTIALS: 'The agent\'s stored credential file is unreadable, malformed or readable by other users.',
   CIA_ERR_AUTH_REGISTRY: 'The aggregator\'s agent registry file cannot be read or written, or is corrupt.',
   CIA_ERR_TLS_CONFIG: 'TLS is misconfigured: a certificate, key or CA file is unreadable or invalid, a pin is malformed, or the receiver would listen beyond loopback without TLS.',
+  // integrity: chain, checkpoints, verify
+  CIA_ERR_INTEGRITY_CANONICAL: 'A record has no canonical form (a non-finite number), or a stored canonical record is malformed or not canonical.',
+  CIA_ERR_INTEGRITY_KEY: 'The agent\'s signing key is missing, unreadable, readable by other users, or not an Ed25519 key; or a public key is malformed.',
+  CIA_ERR_INTEGRITY_STATE: 'The agent\'s chain state file (<state_dir>/chain.json) cannot be read or written, or is corrupt.',
+  CIA_ERR_INTEGRITY_ANCHOR: 'The checkpoint anchor file cannot be written or read, or holds a malformed line.',
+  CIA_ERR_VERIFY_FINDINGS: 'verify found missing, altered, inserted or reordered records, or a bad signature or anchor; each is listed.',
   // Elasticsearch
   CIA_ERR_ES_UNAVAILABLE: 'Elasticsearch could not be reached or is not ready.',
   CIA_ERR_ES_AUTH: 'Elasticsearch refused the credentials or their privileges.',

@@ -176,3 +176,55 @@ export const parseAttr = {
   /** Names of the redaction rules that fired on the record. */
   redactedBy: 'ci_audit.redacted.rules',
 } as const;
+
+/**
+ * Prefix of the hash chain's own attributes (integrity issue, docs/integrity.md). They say where a
+ * record stands in its agent's chain and are not part of the canonical record they vouch for.
+ */
+export const chainAttrPrefix = 'ci_audit.chain.';
+
+/** The chain attributes every chained record carries on the wire and in its document. */
+export const chainAttr = {
+  /** Position in the agent's chain, from 1 (int). */
+  seq: 'ci_audit.chain.seq',
+  /** hash_seq = SHA-256(hash_{seq-1} || canonical record), lower-case hex. */
+  hash: 'ci_audit.chain.hash',
+  /** The hash this record links to (hash_{seq-1}, or the resumed head after an unclean stop), hex. */
+  prevHash: 'ci_audit.chain.prev_hash',
+} as const;
+
+/**
+ * A chained record that declares sequence numbers the aggregator will never see, and why. Part of
+ * the canonical record (attested). Reasons: `unclean_stop` (numbers handed out before a crash and
+ * never acknowledged; the lines are read again under new numbers; the declaring record links to
+ * the hash of `first_seq - 1`), `buffer_dropped` (the disk buffer dropped them, overflow
+ * drop_oldest: a real loss), `buffer_damaged` (unreadable in the disk buffer: a real loss).
+ */
+export const chainGapAttr = {
+  firstSeq: 'ci_audit.gap.first_seq',
+  lastSeq: 'ci_audit.gap.last_seq',
+  reason: 'ci_audit.gap.reason',
+} as const;
+
+export type ChainGapReason = 'unclean_stop' | 'buffer_dropped' | 'buffer_damaged';
+
+/**
+ * A signed checkpoint travels as an unchained record of the `integrity` dataset with these
+ * attributes (core/integrity/checkpoint.ts has the signed statement).
+ */
+export const checkpointAttr = {
+  /** `checkpoint` or `key_rotation`. */
+  type: 'ci_audit.checkpoint.type',
+  seq: 'ci_audit.checkpoint.seq',
+  hash: 'ci_audit.checkpoint.hash',
+  /** Nanoseconds since the epoch, decimal string. */
+  time: 'ci_audit.checkpoint.time',
+  key: 'ci_audit.checkpoint.key',
+  /** Ed25519 signature, base64. */
+  signature: 'ci_audit.checkpoint.signature',
+  nextKey: 'ci_audit.checkpoint.next_key',
+  nextPublicKey: 'ci_audit.checkpoint.next_public_key',
+} as const;
+
+/** Dataset of checkpoints and of the aggregator's integrity events. */
+export const integrityDataset = 'integrity';

@@ -1,0 +1,95 @@
+// Signed checkpoints: every N records or T seconds the agent signs where its chain stands with its
+// Ed25519 key, so that a chain rewritten consistently (every hash recomputed) no longer matches a
+// signature nobody else can make. A key rotation is a checkpoint signed by the old key that names
+// the next key, so that a verifier holding only the enrolled key can follow every later key.
+//
+// The signed bytes are the RFC 8785 text of the statement (docs/integrity.md):
+//   {"agent":..,"hash":"<hex hash_seq>","key":"<key id>","seq":<n>,"time":"<ns>","type":"checkpoint","v":1}
+// plus, for a rotation, "next_key":"<key id>","next_public_key":"<PEM>" and "type":"key_rotation".
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { CiAuditError } from '../errors.ts';
+import { canonicalJson } from './canonical-json.ts';
+
+export const checkpointVersion = 1;
+
+export type CheckpointType = 'checkpoint' | 'key_rotation';
+
+export interface CheckpointStatement {
+  type: CheckpointType;
+  agent: string;
+  /** Id of the key that signs (keyId of its public key). */
+  key: string;
+  /** The chain head the statement vouches for: record `seq` has hash `hash` (seq 0: empty chain). */
+  seq: number;
+  hash: string;
+  /** When the agent signed, nanoseconds since the epoch. */
+  timeUnixNano: bigint;
+  /** For a key rotation: the key that signs from now on. */
+  nextKey?: string;
+  nextPublicKey?: string;
+}
+
+export interface SignedCheckpoint extends CheckpointStatement {
+  /** Ed25519 signature over `checkpointText(statement)`, base64. */
+  signature: string;
+}
+
+/** The exact bytes (as text) that are signed. */
+export function checkpointText(s: CheckpointStatement): string {
+  const object: Record<string, string | number> = {
+    v: checkpointVersion,
+    type: s.type,
+    agent: s.agent,
+    key: s.key,
+    seq: s.seq,
+    hash: s.hash,
+    time: s.timeUnixNano.toString(),
+  };
+  if (s.nextKey !== undefined) object.next_key = s.nextKey;
+  if (s.nextPublicKey !== undefined) object.next_public_key = s.nextPublicKey;
+  return canonicalJson(object);
+}
+
+/** A public key as PEM (SPKI) text, or the key object. */
+export type PublicKeyInput = string | KeyObject;
+
+function publicKeyObject(key: PublicKeyInput): KeyObject {
+  if (typeof key !== 'string') return key;
+  try {
+    const object = createPublicKey(key);
+    if (object.asymmetricKeyType !== 'ed25519') throw new Error(`a ${object.asymmetricKeyType ?? 'unknown'} key, not ed25519`);
+    return object;
+  } catch (cause) {
+    throw new CiAuditError('CIA_ERR_INTEGRITY_KEY', `the public key is not an Ed25519 key in PEM (SPKI) form: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** A key's id: the first 32 hex digits of the SHA-256 of its SPKI DER encoding. */
+export function keyId(publicKey: PublicKeyInput): string {
+  const der = publicKeyObject(publicKey).export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(der).digest('hex').slice(0, 32);
+}
+
+/** The PEM (SPKI) text of a public key, as enrollment registers it. */
+export function publicKeyPem(publicKey: PublicKeyInput): string {
+  return publicKeyObject(publicKey).export({ type: 'spki', format: 'pem' }).toString();
+}
+
+/** Signs a statement with a private key (PEM PKCS#8 text or key object). */
+export function signCheckpoint(statement: CheckpointStatement, privateKey: string | KeyObject): SignedCheckpoint {
+  const key = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey;
+  const signature = sign(null, Buffer.from(checkpointText(statement), 'utf8'), key).toString('base64');
+  return { ...statement, signature };
+}
+
+/** True when `signature` is the key's signature over the statement. Never throws on a bad signature. */
+export function verifyCheckpoint(checkpoint: SignedCheckpoint, publicKey: PublicKeyInput): boolean {
+  let signature: Buffer;
+  try {
+    signature = Buffer.from(checkpoint.signature, 'base64');
+  } catch {
+    return false;
+  }
+  if (signature.length !== 64) return false;
+  return verify(null, Buffer.from(checkpointText(checkpoint), 'utf8'), publicKeyObject(publicKey), signature);
+}

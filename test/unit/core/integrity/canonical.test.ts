@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { canonicalJson } from '../../../../core/integrity/canonical-json.ts';
+import { canonicalRecord, parseCanonicalRecord, type AttestedRecord } from '../../../../core/integrity/record.ts';
+import { chainHash, genesisHash } from '../../../../core/integrity/chain.ts';
+import { keyId, publicKeyPem, signCheckpoint, verifyCheckpoint } from '../../../../core/integrity/checkpoint.ts';
+
+describe('canonical JSON (RFC 8785)', () => {
+  it('sorts keys by UTF-16 code units and writes numbers as ECMAScript does (RFC 8785 appendix examples)', () => {
+    // RFC 8785 section 3.2.3: sorting by UTF-16 code units.
+    const sorted = canonicalJson({ '\u20ac': 'Euro Sign', '\r': 'Carriage Return', '\ufb33': 'Hebrew Letter Dalet With Dagesh', '1': 'One', '\ud83d\ude00': 'Emoji: Grinning Face', '\u0080': 'Control', '\u00f6': 'Latin Small Letter O With Diaeresis' });
+    assert.deepEqual(
+      [...sorted.matchAll(/"((?:[^"\\]|\\.)*)":/g)].map((m) => JSON.parse(`"${m[1]}"`) as string),
+      ['\r', '1', '\u0080', '\u00f6', '\u20ac', '\ud83d\ude00', '\ufb33'],
+    );
+    // RFC 8785 section 3.2.2.3 number examples.
+    assert.equal(canonicalJson([333333333.33333329, 1e30, 4.5, 2e-3, 0.000000000000000000000000001, -0]), '[333333333.3333333,1e+30,4.5,0.002,1e-27,0]');
+    assert.equal(canonicalJson({ b: [true, null, 'x\n"'], a: { d: 1, c: 2 } }), '{"a":{"c":2,"d":1},"b":[true,null,"x\\n\\""]}');
+  });
+
+  it('refuses a number JSON cannot hold instead of writing null', () => {
+    assert.throws(() => canonicalJson({ a: Number.NaN }), { code: 'CIA_ERR_INTEGRITY_CANONICAL' });
+  });
+});
+
+describe('canonical record and chain', () => {
+  const record: AttestedRecord = {
+    agent: 'runner-01',
+    seq: 1,
+    timeUnixNano: 1_764_150_000_123_456_789n,
+    observedTimeUnixNano: 1_764_150_000_200_000_000n,
+    severityNumber: 0,
+    body: 'Accepted publickey for alice',
+    attributes: { 'user.name': 'alice', 'log.offset': 10n, 'ci_audit.chain.seq': 1, big: 2n ** 60n, bytes: new Uint8Array([1, 2]), list: ['a', undefined] },
+    resource: { 'host.name': 'runner-01' },
+  };
+
+  it('writes the same text for SDK values and decoded OTLP values, and leaves the chain attributes out', () => {
+    const text = canonicalRecord(record);
+    assert.equal(
+      text,
+      '{"agent":"runner-01","attributes":{"big":"1152921504606846976","bytes":"AQI=","list":["a",null],"log.offset":10,"user.name":"alice"},"body":"Accepted publickey for alice","observed":"1764150000200000000","resource":{"host.name":"runner-01"},"seq":1,"severity":0,"time":"1764150000123456789","v":1}',
+    );
+    assert.equal(canonicalRecord({ ...record, attributes: { ...record.attributes, 'log.offset': 10 } }), text);
+    const parsed = parseCanonicalRecord(text);
+    assert.equal(parsed.seq, 1);
+    assert.equal(parsed.time, '1764150000123456789');
+  });
+
+  it('refuses a stored record that is not canonical', () => {
+    assert.throws(() => parseCanonicalRecord('{"v":1, "agent":"a"}'), { code: 'CIA_ERR_INTEGRITY_CANONICAL' });
+    const text = canonicalRecord(record);
+    assert.throws(() => parseCanonicalRecord(text.replace('"agent":"runner-01",', '') + ' '), { code: 'CIA_ERR_INTEGRITY_CANONICAL' });
+  });
+
+  it('chains: each hash depends on the previous one and on every byte of the record', () => {
+    const h1 = chainHash(genesisHash, canonicalRecord(record));
+    const h2 = chainHash(h1, canonicalRecord({ ...record, seq: 2 }));
+    assert.match(h1, /^[0-9a-f]{64}$/);
+    assert.notEqual(chainHash(genesisHash, canonicalRecord({ ...record, body: 'Accepted publickey for alicE' })), h1);
+    assert.notEqual(chainHash(h2, canonicalRecord({ ...record, seq: 2 })), h2);
+  });
+});
+
+describe('signed checkpoints', () => {
+  it('verifies with the signer\'s key and fails for another key or a changed statement', () => {
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const other = generateKeyPairSync('ed25519');
+    const pem = publicKeyPem(publicKey);
+    const statement = { type: 'checkpoint' as const, agent: 'runner-01', key: keyId(pem), seq: 42, hash: 'ab'.repeat(32), timeUnixNano: 1n };
+    const signed = signCheckpoint(statement, privateKey);
+    assert.equal(verifyCheckpoint(signed, pem), true);
+    assert.equal(verifyCheckpoint(signed, other.publicKey), false);
+    assert.equal(verifyCheckpoint({ ...signed, seq: 43 }, pem), false);
+    assert.equal(verifyCheckpoint({ ...signed, signature: 'bm90IGEgc2lnbmF0dXJl' }, pem), false);
+    assert.match(keyId(pem), /^[0-9a-f]{32}$/);
+    assert.throws(() => keyId('not a key'), { code: 'CIA_ERR_INTEGRITY_KEY' });
+  });
+});
