@@ -27,6 +27,7 @@
 // - beyond total_fields.limit new fields stay in _source unmapped instead of failing the document.
 import { createHash } from 'node:crypto';
 import type { IndicesPutIndexTemplateRequest } from '@elastic/elasticsearch/lib/api/types';
+import { integrityDataset } from '../../core/wire.ts';
 
 /** Bump when a template's content changes: aggregators install theirs when it is newer than the cluster's. */
 export const templateVersion = 3;
@@ -45,8 +46,8 @@ export const builtInDatasets = ['auth', 'ci', 'generic', 'integrity', 'deadlette
 
 /** Dataset of the dead-letter data stream (records Elasticsearch refused, with the error). */
 export const deadLetterDataset = 'deadletter';
-/** Dataset of integrity events (retention deletions, and later verification results). */
-export const integrityDataset = 'integrity';
+/** Dataset of integrity events and checkpoints (one place: core/wire.ts). */
+export { integrityDataset } from '../../core/wire.ts';
 
 // Every keyword has ignore_above: a longer value (a crafted host name, say) stays in _source
 // unindexed instead of failing the document with Lucene's 32 KiB term limit.
@@ -150,6 +151,23 @@ export const ecsFieldMappings: Record<string, unknown> = {
     properties: {
       verified: { type: 'boolean' },
       from_agent: { type: 'boolean' },
+      // The hash chain (core/integrity/document.ts): verify sorts by agent.id + seq; the canonical
+      // record is stored verbatim for re-hashing and never indexed.
+      chain: { properties: { seq: { type: 'long' }, hash: keyword, prev_hash: keyword, record: storedOnly } },
+      gap: { properties: { first_seq: { type: 'long' }, last_seq: { type: 'long' }, reason: keyword } },
+      checkpoint: {
+        properties: {
+          type: keyword,
+          seq: { type: 'long' },
+          hash: keyword,
+          time: keyword,
+          key: keyword,
+          signature: storedOnly,
+          next_key: keyword,
+          next_public_key: storedOnly,
+          verified: { type: 'boolean' },
+        },
+      },
       issues: keyword,
       event_name: keyword,
       time_unix_nano: keyword,

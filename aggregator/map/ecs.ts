@@ -2,7 +2,9 @@
 // clock (the ingest time is passed in), no I/O, never throws on bad data. A record that lacks
 // something is still mapped, with what was wrong listed in `issues` and in `ci_audit.issues`.
 import { createHash } from 'node:crypto';
-import { agentServiceName, dataStreamName, datasetPattern, defaultDataset, recordAttr, resourceAttr, resourceDetectAttr } from '../../core/wire.ts';
+import { chainDocumentId, checkpointDocumentId } from '../../core/integrity/document.ts';
+import { isChainHash } from '../../core/integrity/chain.ts';
+import { agentServiceName, chainAttr, dataStreamName, datasetPattern, defaultDataset, recordAttr, resourceAttr, resourceDetectAttr } from '../../core/wire.ts';
 import type { AttributeValue, Attributes, DecodedLogRecord } from '../log-record.ts';
 import { placeEcsFields } from './ecs-fields.ts';
 
@@ -14,7 +16,8 @@ export type MappingIssue =
   | 'timestamp_out_of_range'
   | 'record_id_missing'
   | 'log_offset_invalid'
-  | 'ecs_field_invalid';
+  | 'ecs_field_invalid'
+  | 'chain_invalid';
 
 export interface MappedRecord {
   /** Data stream to index into, `logs-ci_audit.<dataset>-<namespace>`. */
@@ -32,7 +35,32 @@ export interface MapOptions {
   namespace: string;
   /** Ingest time, for `event.ingested`. */
   ingested: Date;
+  /**
+   * What the verify stage found for a chained record: the canonical text it hashed (stored as
+   * `ci_audit.chain.record`) and whether the hash and link held (`ci_audit.verified`).
+   */
+  chain?: { canonical: string; verified: boolean } | undefined;
 }
+
+/** Where a chained record stands in its agent's chain, read off its attributes. */
+export interface ChainPosition {
+  seq: number;
+  hash: string;
+  prevHash: string;
+}
+
+/** The chain attributes of a record when all three are present and well formed; undefined otherwise. */
+export function chainPosition(attributes: Attributes): ChainPosition | undefined {
+  const seq = attributes[chainAttr.seq];
+  const hash = attributes[chainAttr.hash];
+  const prevHash = attributes[chainAttr.prevHash];
+  const n = typeof seq === 'bigint' ? Number(seq) : seq;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || !isChainHash(hash) || !isChainHash(prevHash)) return undefined;
+  return { seq: n, hash, prevHash };
+}
+
+/** `ci_audit.gap.*` and `ci_audit.checkpoint.*` attributes go to those paths of the document. */
+const nestedCiAuditPrefixes = ['ci_audit.gap.', 'ci_audit.checkpoint.'];
 
 /** Largest time `date_nanos` can hold: 2262-04-11T23:47:16.854775807Z. */
 const maxDateNanos = 2n ** 63n - 1n;
@@ -71,6 +99,27 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
     delete attributes[recordAttr.dataset];
   } else {
     issues.push('dataset_invalid');
+  }
+
+  // The chain position: to ci_audit.chain, and the `_id` (agent + sequence number) that makes a
+  // re-sent record a 409 conflict. Malformed chain attributes stay attributes, flagged.
+  const hasChainAttributes = attributes[chainAttr.seq] !== undefined || attributes[chainAttr.hash] !== undefined || attributes[chainAttr.prevHash] !== undefined;
+  const chain = chainPosition(attributes);
+  if (chain !== undefined) {
+    delete attributes[chainAttr.seq];
+    delete attributes[chainAttr.hash];
+    delete attributes[chainAttr.prevHash];
+  } else if (hasChainAttributes) {
+    issues.push('chain_invalid');
+  }
+  const ciAuditNested: Record<string, unknown> = {};
+  for (const key of Object.keys(attributes)) {
+    const prefix = nestedCiAuditPrefixes.find((p) => key.startsWith(p));
+    const value = attributes[key];
+    if (prefix === undefined || value === undefined || typeof value === 'object') continue;
+    const group = prefix.slice('ci_audit.'.length, -1);
+    ((ciAuditNested[group] ??= {}) as Record<string, unknown>)[key.slice(prefix.length)] = typeof value === 'bigint' ? value.toString() : value;
+    delete attributes[key];
   }
 
   const recordId = scalarString(attributes[recordAttr.recordId]);
@@ -118,10 +167,15 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
   const eventDataset = `ci_audit.${dataset}`;
 
   const ciAudit: Record<string, unknown> = {
-    // Chain verification arrives in a later issue; until then nothing is verified.
-    verified: false,
+    verified: options.chain?.verified ?? false,
     from_agent: serviceName === agentServiceName,
   };
+  if (chain !== undefined) {
+    const stored: Record<string, unknown> = { seq: chain.seq, hash: chain.hash, prev_hash: chain.prevHash };
+    if (options.chain !== undefined) stored.record = options.chain.canonical;
+    ciAudit.chain = stored;
+  }
+  Object.assign(ciAudit, ciAuditNested);
   if (record.timeUnixNano > maxDateNanos) ciAudit.time_unix_nano = record.timeUnixNano.toString();
   if (issues.length > 0) ciAudit.issues = [...issues];
   setIfNotEmpty(ciAudit, 'attributes', flattenAttributes(attributes));
@@ -179,15 +233,23 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
   mergeInto(document, placed);
 
   const mapped: MappedRecord = { dataStream: stream, document, issues };
-  if (recordId !== undefined) mapped.id = documentId(agentId ?? hostName ?? '', recordId);
+  const checkpoint = ciAuditNested.checkpoint as Record<string, unknown> | undefined;
+  if (chain !== undefined && agentId !== undefined) mapped.id = boundedId(chainDocumentId(agentId, chain.seq));
+  else if (agentId !== undefined && typeof checkpoint?.key === 'string' && typeof checkpoint.seq === 'number') {
+    mapped.id = boundedId(checkpointDocumentId(agentId, checkpoint.key, checkpoint.seq));
+  } else if (recordId !== undefined) mapped.id = documentId(agentId ?? hostName ?? '', recordId);
   return mapped;
 }
 
 /** `<agent id>:<record id>`; hashed (`sha256:<hex>`) when longer than Elasticsearch allows. */
 export function documentId(agentId: string, recordId: string): string {
-  const joined = `${agentId}:${recordId}`;
-  if (Buffer.byteLength(joined) <= maxIdBytes) return joined;
-  return `sha256:${createHash('sha256').update(joined).digest('hex')}`;
+  return boundedId(`${agentId}:${recordId}`);
+}
+
+/** An `_id` as it is when Elasticsearch takes it, else `sha256:<hex>` of it. */
+function boundedId(id: string): string {
+  if (Buffer.byteLength(id) <= maxIdBytes) return id;
+  return `sha256:${createHash('sha256').update(id).digest('hex')}`;
 }
 
 /** Nanoseconds since the epoch -> RFC 3339 in UTC with nine fractional digits. */
