@@ -11,7 +11,14 @@ import { CiAuditError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { redactUrl } from '../core/secrets.ts';
 import { DiskBuffer } from './buffer/disk-buffer.ts';
+import { ExportStats } from './http/export-stats.ts';
+import { startAgentHttp, type AgentHttpHandle } from './http/server.ts';
+import { collectAgentStatus } from './http/status.ts';
 import { Pipeline } from './pipeline/pipeline.ts';
+import { ChainProcessor } from './chain/chain-processor.ts';
+import { chainStatePath, ChainStateWriter, readChainState } from './chain/chain-state.ts';
+import { Checkpointer } from './chain/checkpointer.ts';
+import { ensureSigningKey, signingKeyPath } from './chain/signing-key.ts';
 import { buildProcessors } from './processors/build.ts';
 import { agentResource } from './resource.ts';
 import { readCredential } from './enroll/credentials.ts';
@@ -36,6 +43,8 @@ export interface AgentHandle {
   readonly config: AgentConfig;
   readonly sources: readonly Source[];
   readonly pipeline: Pipeline;
+  readonly chain: ChainProcessor;
+  readonly checkpointer: Checkpointer;
   /** Stops reading, flushes, persists checkpoints. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -54,7 +63,35 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
     );
   }
 
-  const exporter =
+  // The chain: its key (generated at the first start), where it stood, and the checkpoints.
+  const { key, created } = await ensureSigningKey(signingKeyPath(config));
+  if (created) logger.info({ key: key.id, path: key.file }, 'generated the agent\'s signing key; register its public key with ci-audit agent enroll');
+  const statePath = chainStatePath(stateDir);
+  const saved = await readChainState(statePath, agentId, key.id);
+  if (saved.key !== key.id) {
+    logger.warn({ code: 'CIA_ERR_INTEGRITY_KEY', key: key.id, previousKey: saved.key }, 'the signing key changed without a rotation (ci-audit agent rotate-key); the aggregator reports its checkpoints as signed by an unknown key until it is registered');
+  }
+  const integrity = config.integrity;
+  const chain = new ChainProcessor({
+    agentId,
+    state: saved,
+    writer: new ChainStateWriter(statePath, saved),
+    keyId: key.id,
+    reserveBlock: integrity.reserve_block,
+    logger,
+    everyRecords: integrity.checkpoint_every_records,
+  });
+  const resume = chain.resume;
+  if (resume !== undefined) {
+    logger.warn(
+      { committedSeq: resume.committed.seq, firstSeq: resume.firstSeq, lastSeq: resume.lastSeq },
+      'the agent did not stop cleanly: the chain resumes with a gap record for the sequence numbers not committed; their lines are read again',
+    );
+  }
+  // Counted for /status and /metrics (http.listen).
+  const exportStats = new ExportStats();
+  const startedAt = new Date();
+  const exporter = exportStats.wrap(
     options.exporter ??
     new OtlpHttpLogExporter({
       url: config.output.url,
@@ -62,7 +99,8 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
       timeoutMs: config.output.timeout_ms,
       logger,
       tls: await agentConnectOptions(config.output.tls),
-    });
+    }),
+  );
   const buffer = config.buffer;
   const diskBuffer =
     buffer.type === 'disk'
@@ -86,6 +124,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
     maxBatchRecords: config.output.batch.max_records,
     maxDelayMs: config.output.batch.max_delay_ms,
     diskBuffer,
+    chain,
     ...(options.shutdownTimeoutMs === undefined ? {} : { shutdownTimeoutMs: options.shutdownTimeoutMs }),
   });
 
@@ -105,15 +144,42 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
     sources.push(new JobHookSource({ spoolDir: hooks.spool_dir, trustedUids: hooks.trusted_uids, registry, agentId, logger, pollIntervalMs: hooks.poll_interval_ms }));
   }
 
+  const checkpointer = new Checkpointer({
+    agentId,
+    chain,
+    key,
+    emit: (record, ack) => pipeline.emitAgentRecord(record, ack),
+    intervalMs: integrity.checkpoint_interval_ms,
+    logger,
+  });
+  pipeline.onCheckpointDue = () => checkpointer.checkpoint();
+  const chained = { chain, checkpointer };
   const started: Source[] = [];
   try {
+    await checkpointer.start();
     for (const source of sources) {
       await source.start(pipeline.sink);
       started.push(source);
     }
   } catch (err) {
-    await stopAll(started, pipeline, logger);
+    await stopAll(started, pipeline, chained, logger);
     throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  let http: AgentHttpHandle | undefined;
+  if (config.http !== undefined) {
+    try {
+      http = await startAgentHttp({
+        listen: config.http.listen,
+        status: () => collectAgentStatus(config, { pid: process.pid, startedAt, exports: exportStats.snapshot() }),
+        healthy: () => stopping === undefined,
+        logger,
+      });
+    } catch (err) {
+      await stopAll(sources, pipeline, chained, logger);
+      throw err;
+    }
   }
 
   logger.info(
@@ -121,13 +187,16 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
     'agent started',
   );
 
-  let stopping: Promise<void> | undefined;
   return {
     config,
     sources,
     pipeline,
+    chain,
+    checkpointer,
     stop() {
-      stopping ??= stopAll(sources, pipeline, logger).then(() => logger.info({ agentId }, 'agent stopped'));
+      stopping ??= stopAll(sources, pipeline, chained, logger)
+        .finally(() => http?.close())
+        .then(() => logger.info({ agentId }, 'agent stopped'));
       return stopping;
     },
   };
@@ -147,9 +216,18 @@ async function enrolledToken(stateDir: string, agentId: string): Promise<string 
   return credential.token;
 }
 
-async function stopAll(sources: readonly Source[], pipeline: Pipeline, logger: Logger): Promise<void> {
+async function stopAll(sources: readonly Source[], pipeline: Pipeline, chained: { chain: ChainProcessor; checkpointer: Checkpointer }, logger: Logger): Promise<void> {
   await Promise.all(sources.map((s) => s.stop()));
+  // Nothing more is chained: the final checkpoint covers every record, then the pipeline delivers
+  // what it can and the chain saves whether everything it handed out was committed.
+  chained.checkpointer.stop();
   await pipeline.shutdown();
+  try {
+    const { clean } = await chained.chain.close();
+    if (!clean) logger.warn({ committedSeq: chained.chain.committed.seq, lastSeq: chained.chain.head.seq }, 'stopping with chained records not committed; the chain resumes with a gap record after the restart');
+  } catch (err) {
+    logger.error({ code: 'CIA_ERR_INTEGRITY_STATE', err: (err as Error).message }, 'cannot save the chain state on stop; the chain resumes with a gap record after the restart');
+  }
   const closed = await Promise.allSettled(sources.map((s) => s.close()));
   const failed = closed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed !== undefined) {

@@ -1,4 +1,4 @@
-// The aggregator process: receiver -> (verify, later) -> map -> index, wired from configuration.
+// The aggregator process: receiver -> verify -> map -> index, wired from configuration.
 import type { AddressInfo } from 'node:net';
 import { loadAggregatorConfig } from '../config/loader.ts';
 import type { AggregatorConfig } from '../config/schema.ts';
@@ -11,12 +11,16 @@ import { checkListenSecurity, isLoopbackHost } from './auth/listen-security.ts';
 import { AgentRegistry } from './auth/registry.ts';
 import { receiverTlsOptions } from './auth/tls-options.ts';
 import { ElasticsearchWriter } from './index/elasticsearch-writer.ts';
+import { aggregatorMetrics } from './metrics/metrics.ts';
 import { Pipeline } from './pipeline.ts';
 import { startRetentionSchedule } from './retention/schedule.ts';
 import { Spool } from './spool/spool.ts';
 import { SpoolingWriter } from './spool/spooling-writer.ts';
 import { createReceiver } from './receiver/server.ts';
 import type { ReceiverOptions } from './receiver/server.ts';
+import { AnchorFile } from './verify/anchor.ts';
+import { ElasticsearchChainStore } from './verify/chain-store.ts';
+import { VerifyStage } from './verify/stage.ts';
 
 export interface AggregatorHandle {
   /** Base URL of the receiver with the port actually bound, e.g. `http://127.0.0.1:43127`. */
@@ -47,7 +51,10 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
     throw new CiAuditError('CIA_ERR_TLS_CONFIG', `auth.mode ${authMode} needs listen.tls.client_ca_file (the CA of the agents' client certificates)`, { details: { option: 'auth.mode' } });
   }
   const registry = authMode === 'none' ? undefined : await AgentRegistry.open(config.auth.registry_file);
+  const anchor = config.integrity.anchor_file === undefined ? undefined : await AnchorFile.open(config.integrity.anchor_file);
   const bulk = config.elasticsearch.bulk;
+  // The writer reports forks (409 on a chained _id with another hash) to the pipeline, built below.
+  const late: { pipeline?: Pipeline } = {};
   const esWriter = new ElasticsearchWriter({
     elasticsearch: config.elasticsearch,
     logger: logger.child({ component: 'elasticsearch' }),
@@ -58,6 +65,7 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
     maxAttempts: bulk.max_attempts,
     retryDelayMs: bulk.retry_delay_ms,
     installTemplates: config.elasticsearch.setup === 'auto',
+    onChainConflicts: (conflicts) => late.pipeline!.chainConflicts(conflicts),
   });
   // With a spool, records accepted while Elasticsearch is unavailable wait on disk (storage.md).
   const spooling =
@@ -66,22 +74,34 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
       : new SpoolingWriter({ inner: esWriter, spool: await Spool.open({ dir: config.spool.dir, maxBytes: config.spool.max_bytes }), logger: logger.child({ component: 'spool' }) });
   const writer = esWriter;
   const retention = startRetentionSchedule({ config, client: esWriter.client, url: esWriter.url, ready: () => esWriter.ready, logger: logger.child({ component: 'retention' }) });
-  const pipeline = new Pipeline({ namespace: config.elasticsearch.namespace, writer: spooling ?? esWriter, logger: logger.child({ component: 'pipeline' }) });
+  const verify = new VerifyStage({
+    logger: logger.child({ component: 'verify' }),
+    gapGraceMs: config.integrity.gap_grace_ms,
+    keys: registry,
+    store: new ElasticsearchChainStore({ client: esWriter.client, url: esWriter.url, namespace: config.elasticsearch.namespace }),
+    anchor,
+  });
+  const pipeline = new Pipeline({ namespace: config.elasticsearch.namespace, writer: spooling ?? esWriter, logger: logger.child({ component: 'pipeline' }), verify });
+  late.pipeline = pipeline;
+  const metrics = aggregatorMetrics();
   const app = createReceiver({
-    ingest: pipeline,
+    ingest: metrics.wrap(pipeline),
     limits: receiverLimits(config.limits),
     logger: logger.child({ component: 'receiver' }),
     auth: { mode: authMode, registry },
     https,
   });
+  metrics.register(app);
   writer.start();
   const { host, port } = config.listen;
   try {
     await app.listen({ host, port });
   } catch (cause) {
     await retention.stop();
+    await pipeline.close();
     await spooling?.close();
     await writer.close();
+    await anchor?.close();
     throw new CiAuditError(
       'CIA_ERR_RECEIVER_LISTEN',
       `cannot listen on ${host}:${port} (listen.host, listen.port): ${(cause as Error).message}`,
@@ -99,8 +119,10 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
           await app.close();
         } finally {
           await retention.stop();
+          await pipeline.close();
           await spooling?.close();
           await writer.close();
+          await anchor?.close();
         }
       })();
       return closing;

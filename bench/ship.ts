@@ -6,10 +6,17 @@
 // acknowledges at once) with `buffer.type: memory` and with `disk` under each policy: records
 // handed to the sink until all are acknowledged, so the figure includes encoding to and decoding
 // from the buffer. On the machine's real disk.
-// Usage: node bench/ship.ts [records] (default 200,000).
-import { mkdtemp, rm } from 'node:fs/promises';
+// With --agent: the real agent instead (`ci-audit agent run`, a process of its own) following a file
+// of auth lines the whole way to a local OTLP/HTTP receiver that counts and discards what it gets,
+// with `buffer.type: memory` and with the disk buffer under each fsync policy: lines/s from the
+// agent's start to the last record received, the agent's CPU seconds and its peak RSS.
+// Usage: node bench/ship.ts [records] [--agent] (default 200,000).
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
@@ -19,8 +26,11 @@ import { DiskBuffer, type FsyncPolicy } from '../agent/buffer/disk-buffer.ts';
 import { encodeRecord } from '../agent/buffer/record-codec.ts';
 import { createLogger } from '../core/logger.ts';
 import { recordAttr } from '../core/wire.ts';
+import { decodeProtobufLogs } from '../aggregator/receiver/otlp-decode.ts';
+import { CliProcess } from '../scripts/lib/cli-process.ts';
 
-const total = Number(process.argv[2] ?? 200_000);
+const args = process.argv.slice(2);
+const total = Number(args.find((a) => !a.startsWith('--')) ?? 200_000);
 const logger = createLogger({ name: 'bench', level: 'silent' });
 const resource = resourceFromAttributes({});
 
@@ -113,6 +123,75 @@ async function pipeline(fsync: FsyncPolicy | 'memory'): Promise<void> {
   }
 }
 
-for (const policy of ['never', 'interval', 'always'] as const) await run(policy);
-for (const mode of ['memory', 'never', 'interval', 'always'] as const) await pipeline(mode);
-console.log(`peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`);
+/** A local OTLP/HTTP receiver that decodes each request only to count its records, then discards it. */
+async function discardingReceiver(): Promise<{ url: string; received: () => number; close: () => Promise<void> }> {
+  let received = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      received += decodeProtobufLogs(req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).length;
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, received: () => received, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+async function agentProcess(buffer: FsyncPolicy | 'memory'): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'cia-bench-agent-'));
+  const receiver = await discardingReceiver();
+  let agent: CliProcess | undefined;
+  try {
+    const log = join(dir, 'auth.log');
+    const lines: string[] = [];
+    for (let i = 0; i < total; i++) {
+      lines.push(`2026-11-26T09:12:01.482113+00:00 runner-01 sshd[2811]: Accepted publickey for deploy from 203.0.113.17 port ${50000 + (i % 10000)} ssh2: ED25519 SHA256:Xk3b${i}`);
+    }
+    await writeFile(log, lines.join('\n') + '\n');
+    const config = join(dir, 'agent.yaml');
+    await writeFile(
+      config,
+      JSON.stringify({
+        agent: { id: 'bench-ship', state_dir: join(dir, 'state') },
+        sources: [{ type: 'file', id: 'auth', include: [log], dataset: 'auth' }],
+        output: { url: receiver.url },
+        buffer: buffer === 'memory' ? { type: 'memory' } : { type: 'disk', fsync: buffer },
+        log: { level: 'warn', format: 'json' },
+      }),
+    );
+    const start = performance.now();
+    agent = new CliProcess(['agent', 'run', '--config', config]);
+    const pid = agent.child.pid!;
+    let peakKb = 0;
+    let cpu = 0;
+    while (receiver.received() < total) {
+      if (!agent.running) throw new Error(`the agent exited: ${agent.rawStderr.slice(-5).join('\n')}`);
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      peakKb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? peakKb);
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      cpu = (Number(fields[11]) + Number(fields[12])) / 100;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const seconds = (performance.now() - start) / 1000;
+    console.log(
+      `agent process, buffer ${buffer === 'memory' ? 'memory        ' : `disk ${buffer.padEnd(8)} `}: ${Math.round(total / seconds).toLocaleString('en')} lines/s file -> receiver ` +
+        `(incl. start-up), ${cpu.toFixed(1)} CPU s, peak RSS ${Math.round(peakKb / 1024)} MB`,
+    );
+  } finally {
+    await agent?.stop();
+    await receiver.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (args.includes('--agent')) {
+  for (const mode of ['memory', 'never', 'interval', 'always'] as const) await agentProcess(mode);
+} else {
+  for (const policy of ['never', 'interval', 'always'] as const) await run(policy);
+  for (const mode of ['memory', 'never', 'interval', 'always'] as const) await pipeline(mode);
+  console.log(`peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`);
+}

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { hasErrorCode } from '../core/errors.ts';
 import type { SearchCommandOptions as SearchOpts } from '../admin/search/commands.ts';
+import type { VerifyCommandOptions as VerifyOpts } from '../admin/verify/command.ts';
 import { version } from '../core/version.ts';
 
 // Exit codes after sysexits.h, so service managers and scripts can tell a bad config from a crash.
@@ -33,7 +34,7 @@ export function buildProgram(): Command {
     .option('--url <url>', 'base URL of the aggregator (default: output.url)')
     .option('--enrollment-token <token>', 'enrollment token from `ci-audit aggregator enrollment-token` (default: CI_AUDIT_ENROLLMENT_TOKEN, which keeps it out of ps)')
     .option('--ca-file <file>', 'PEM CA of the aggregator\'s certificate (default: output.tls.ca_file)')
-    .option('--public-key-file <file>', 'the agent\'s public signing key to register, for signed checkpoints')
+    .option('--public-key-file <file>', 'the agent\'s public signing key to register (default: the public half of integrity.signing_key, created if missing)')
     .action(async (opts: { config: string; url?: string; enrollmentToken?: string; caFile?: string; publicKeyFile?: string }) => {
       const { enroll } = await import('../agent/enroll/enroll.ts');
       const { CiAuditError } = await import('../core/errors.ts');
@@ -43,6 +44,36 @@ export function buildProgram(): Command {
       const publicKey = opts.publicKeyFile === undefined ? undefined : (await readFile(opts.publicKeyFile, 'utf8')).trim();
       const result = await enroll({ configFile: opts.config, url: opts.url, enrollmentToken: token, caFile: opts.caFile, publicKey });
       process.stdout.write(`enrolled agent ${result.agentId} at ${result.url}; credential stored in ${result.credentialsFile}\n`);
+    });
+
+  program
+    .command('status')
+    .description('what the agent reads and sends: sources, offsets, lag, buffer use, last acknowledgement, chain head')
+    .requiredOption('-c, --config <file>', 'agent configuration file (YAML)')
+    .option('--json', 'print the status as JSON')
+    .option('--url <url>', 'base URL of the running agent\'s endpoint (default: from http.listen)')
+    .option('--require-running', 'fail (exit 1) when the running agent cannot be reached at http.listen')
+    .action(async (opts: { config: string; json?: boolean; url?: string; requireRunning?: boolean }) => {
+      const { runStatus } = await import('./status.ts');
+      await runStatus({ configFile: opts.config, json: opts.json === true, requireRunning: opts.requireRunning === true, ...(opts.url === undefined ? {} : { url: opts.url }) });
+    });
+
+  agent
+    .command('keygen')
+    .description('create the agent\'s Ed25519 signing key (integrity.signing_key, default <agent.state_dir>/signing-key.pem, mode 0600) unless it exists; prints its id and public key')
+    .requiredOption('-c, --config <file>', 'agent configuration file (YAML)')
+    .action(async (opts: { config: string }) => {
+      const { runKeygen } = await import('../agent/chain/key-commands.ts');
+      process.stdout.write(await runKeygen(opts.config));
+    });
+
+  agent
+    .command('rotate-key')
+    .description('create the next signing key; the agent announces it in a key_rotation statement signed with the current key, then signs with it')
+    .requiredOption('-c, --config <file>', 'agent configuration file (YAML)')
+    .action(async (opts: { config: string }) => {
+      const { runRotateKey } = await import('../agent/chain/key-commands.ts');
+      process.stdout.write(await runRotateKey(opts.config));
     });
 
   // Run by the CI runner around each job (docs/runners.md); exits 0 with a warning when the agent
@@ -175,6 +206,28 @@ export function buildProgram(): Command {
       await runSearchCommand(runsSpec(opts.repo, opts.user), opts);
     },
   );
+
+  // Verifying the trail (docs/integrity.md): hash chains, signed checkpoints, the anchor file.
+  program
+    .command('verify')
+    .description('check every agent\'s hash chain in Elasticsearch: missing, altered, inserted or reordered records, checkpoints and anchors; exit 2 on any finding')
+    .option('-c, --config <file>', 'aggregator configuration file (YAML) for the elasticsearch section and auth.registry_file; without it, defaults and ES_URL / ES_API_KEY apply')
+    .option('--namespace <name>', 'only this namespace (default: all)')
+    .option('--agent <id>', 'only this agent (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--since <duration>', 'only the chains\' records of the last s/m/h/d/w (their sequence numbers are checked from the first to the last in range)')
+    .option('--from <time>', 'only records at or after this RFC 3339 time or date (or a duration back from now)')
+    .option('--to <time>', 'only records at or before this time')
+    .option('--anchor <file>', 'the aggregator\'s checkpoint anchor file: each anchored checkpoint must match the chain (default: integrity.anchor_file of --config, when it exists)')
+    .option('--keys <file>', 'agents\' public keys as JSON {"<agent id>": "<PEM>" or a list} (default: the registry)')
+    .option('--registry <file>', 'the aggregator\'s agent registry file for the public keys (default: auth.registry_file of --config, when it exists)')
+    .option('--json', 'print one JSON document: findings, notices, summary')
+    .option('--progress', 'show progress on stderr even when it is not a terminal')
+    .option('--page-size <n>', 'records fetched per request (default 2000)')
+    .action(async (opts: VerifyOpts) => {
+      const { runVerifyCommand } = await import('../admin/verify/command.ts');
+      const { exitCode } = await runVerifyCommand(opts);
+      process.exitCode = exitCode;
+    });
 
   const retention = program.command('retention').description('retention of the data streams');
   retention

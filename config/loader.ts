@@ -19,6 +19,7 @@ export async function loadAgentConfig(file: string, env: NodeJS.ProcessEnv = pro
   const base = dirname(loaded.file);
   const config = loaded.config;
   config.agent.state_dir = resolveFrom(base, config.agent.state_dir);
+  if (config.integrity.signing_key !== undefined) config.integrity.signing_key = resolveFrom(base, config.integrity.signing_key);
   for (const source of config.sources) {
     if (source.type === 'file') source.include = source.include.map((p) => resolveFrom(base, p));
     else if (source.directory !== undefined) source.directory = resolveFrom(base, source.directory);
@@ -53,6 +54,7 @@ export async function loadAggregatorConfig(
     const base = dirname(loaded.file);
     const config = loaded.config;
     config.auth.registry_file = resolveFrom(base, config.auth.registry_file);
+    if (config.integrity.anchor_file !== undefined) config.integrity.anchor_file = resolveFrom(base, config.integrity.anchor_file);
     const tls = config.listen.tls;
     if (tls !== undefined) {
       tls.cert_file = resolveFrom(base, tls.cert_file);

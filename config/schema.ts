@@ -203,6 +203,13 @@ export const agentConfigSchema = z.strictObject({
       })
       .prefault({}),
   }),
+  /** The agent's own HTTP endpoint: `/healthz`, `/metrics` (Prometheus) and `/status` (docs/install.md). Absent: off. */
+  http: z
+    .strictObject({
+      /** `host:port` to listen on, e.g. `127.0.0.1:8318` (port 0 picks a free one). No authentication: keep it on loopback or a trusted network. */
+      listen: z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'host:port, e.g. 127.0.0.1:8318'),
+    })
+    .optional(),
   /** Where records wait between processing and sending (agent/README.md, "Disk buffer"). */
   buffer: z
     .strictObject({
@@ -220,6 +227,19 @@ export const agentConfigSchema = z.strictObject({
       overflow: z.enum(['block', 'drop_oldest']).default('block'),
     })
     .refine((b) => b.max_bytes >= 2 * b.segment_bytes, 'max_bytes must be at least twice segment_bytes')
+    .prefault({}),
+  /** The hash chain and signed checkpoints (docs/integrity.md). */
+  integrity: z
+    .strictObject({
+      /** A signed checkpoint after this many chained records. */
+      checkpoint_every_records: z.int().positive().default(1000),
+      /** A signed checkpoint at least this often while records arrive, in milliseconds. */
+      checkpoint_interval_ms: z.int().positive().default(10_000),
+      /** Ed25519 private key (PKCS#8 PEM, mode 0600) that signs the checkpoints; relative to the config file's folder. Default: `<state_dir>/signing-key.pem`. */
+      signing_key: z.string().min(1).optional(),
+      /** Sequence numbers reserved durably in `<state_dir>/chain.json` at a time, ahead of use. */
+      reserve_block: z.int().positive().max(1_000_000).default(4096),
+    })
     .prefault({}),
   log: logSchema,
 });
@@ -356,6 +376,15 @@ export const aggregatorConfigSchema = z.strictObject({
       dir: z.string().min(1).optional(),
       /** Largest spool size in bytes; beyond it the receiver answers 503. */
       max_bytes: z.int().positive().default(1024 * 1024 * 1024),
+    })
+    .prefault({}),
+  /** Checks of the agents' hash chains and signed checkpoints on ingest (docs/integrity.md). */
+  integrity: z
+    .strictObject({
+      /** Append-only file (JSON lines, fsynced before the request is acknowledged) of every verified checkpoint: an anchor outside Elasticsearch for `ci-audit verify`. Relative to the config file's folder. Unset: no anchor file. */
+      anchor_file: z.string().min(1).optional(),
+      /** How long a hole in an agent's chain may stay open (records arriving out of order) before it is reported as a `chain_gap` integrity event, in milliseconds. */
+      gap_grace_ms: z.int().positive().default(30_000),
     })
     .prefault({}),
   log: logSchema,

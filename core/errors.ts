@@ -26,6 +26,8 @@ export const errorCodes = {
   CIA_ERR_BUFFER_IO: 'The agent cannot open, write, fsync or remove its disk buffer under <state_dir>/buffer (permissions, disk full).',
   CIA_ERR_BUFFER_CORRUPT: 'A disk buffer segment holds a torn or damaged entry (crash during a write, disk damage); the rest of it is skipped and reported as a gap record.',
   CIA_ERR_BUFFER_DROPPED: 'The disk buffer was full under overflow drop_oldest and its oldest unsent segment was removed; reported as a gap record with the count and id range.',
+  CIA_ERR_AGENT_HTTP_LISTEN: 'The agent\'s HTTP endpoint (http.listen: /healthz, /metrics, /status) could not listen (port in use, address not available).',
+  CIA_ERR_AGENT_STATUS: 'ci-audit status could not reach the running agent\'s http.listen endpoint; it reports from the state folder instead.',
   // aggregator receiver
   CIA_ERR_RECEIVER_CONTENT_TYPE: 'The request has a content type other than application/x-protobuf or application/json.',
   CIA_ERR_RECEIVER_ENCODING: 'The request has a content encoding other than gzip or identity, or its gzip data is corrupt.',

@@ -7,6 +7,7 @@ import { CiAuditError } from '../../core/errors.ts';
 import { redactUrl } from '../../core/secrets.ts';
 import { agentConnectOptions } from '../sinks/tls-connect.ts';
 import { writeCredential } from './credentials.ts';
+import { ensureSigningKey, signingKeyPath } from '../chain/signing-key.ts';
 
 export interface EnrollOptions {
   configFile: string;
@@ -15,7 +16,7 @@ export interface EnrollOptions {
   enrollmentToken: string;
   /** CA of the aggregator's certificate; default: the config's output.tls.ca_file. */
   caFile?: string | undefined;
-  /** Public signing key to register (integrity issue). */
+  /** Public signing key to register (PEM). Default: the public half of integrity.signing_key, which is created when missing. */
   publicKey?: string | undefined;
   timeoutMs?: number;
 }
@@ -35,6 +36,8 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
   const tls = { ...config.output.tls, ...(options.caFile === undefined ? {} : { ca_file: options.caFile }) };
   const dispatcher = new Agent({ connect: await agentConnectOptions(tls) });
   const agentId = config.agent.id;
+  // The checkpoints' key is registered with the credential, so the aggregator can verify them.
+  const publicKey = options.publicKey ?? (await ensureSigningKey(signingKeyPath(config))).key.publicKeyPem;
   let status: number;
   let text: string;
   try {
@@ -42,7 +45,7 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
       dispatcher,
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${options.enrollmentToken}` },
-      body: JSON.stringify(options.publicKey === undefined ? { agent_id: agentId } : { agent_id: agentId, public_key: options.publicKey }),
+      body: JSON.stringify({ agent_id: agentId, public_key: publicKey }),
       signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
     });
     status = response.statusCode;

@@ -7,9 +7,10 @@
 import { context as otelContext, type Context } from '@opentelemetry/api';
 import type { LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import type { Logger } from '../../core/logger.ts';
-import { recordAttr } from '../../core/wire.ts';
+import { chainAttr, chainGapAttr, recordAttr, type ChainGapReason } from '../../core/wire.ts';
+import type { ChainProcessor } from '../chain/chain-processor.ts';
 import type { DiskBuffer, DroppedSegment, RecoveredDamage } from '../buffer/disk-buffer.ts';
-import { decodeRecord, encodeRecord, isGapRecord, recordIdOf, type RecordScope } from '../buffer/record-codec.ts';
+import { attributeOf, decodeRecord, encodeRecord, isGapRecord, recordIdOf, type RecordScope } from '../buffer/record-codec.ts';
 import type { AckFn } from '../sources/source.ts';
 import { ackFromContext } from './ack.ts';
 import type { AuditBatchProcessor } from './audit-batch-processor.ts';
@@ -23,6 +24,8 @@ export interface DiskBufferedProcessorOptions {
   currentAck?: () => AckFn | undefined;
   /** Records read from the buffer at once. */
   readBatch: number;
+  /** The hash chain: the buffer's own gap records are chained too. */
+  chain?: ChainProcessor | undefined;
 }
 
 /** Dataset of the gap records the buffer itself reports. */
@@ -80,6 +83,7 @@ export class DiskBufferedProcessor implements LogRecordProcessor {
       this.#appendGap(
         `buffer gap: ${d.lostBytes} bytes at offset ${d.offset} of disk buffer segment ${d.segment} were unreadable (${describe(d.reason)}); the records in them are lost`,
         `buffer:${d.segment}:${d.offset}:${d.reason}`,
+        { reason: 'buffer_damaged' },
       );
     }
   }
@@ -95,6 +99,15 @@ export class DiskBufferedProcessor implements LogRecordProcessor {
     for (const payload of dropped.payloads) if (isGapRecord(payload)) this.#o.buffer.append(payload);
     const first = recordIdOf(records[0]) ?? 'unknown';
     const last = recordIdOf(records.at(-1)) ?? 'unknown';
+    // The chain numbers of the dropped records, so that the aggregator knows the gap is declared.
+    let firstSeq: number | undefined;
+    let lastSeq: number | undefined;
+    for (const payload of records) {
+      const seq = attributeOf(payload, chainAttr.seq);
+      if (typeof seq !== 'number') continue;
+      if (firstSeq === undefined || seq < firstSeq) firstSeq = seq;
+      if (lastSeq === undefined || seq > lastSeq) lastSeq = seq;
+    }
     this.#o.logger.error(
       { code: 'CIA_ERR_BUFFER_DROPPED', segment: dropped.segment, records: records.length, firstId: first, lastId: last },
       'disk buffer full (overflow drop_oldest): dropped its oldest unsent segment',
@@ -102,6 +115,7 @@ export class DiskBufferedProcessor implements LogRecordProcessor {
     this.#appendGap(
       `buffer gap: the disk buffer was full (overflow drop_oldest) and dropped ${records.length} unsent records, ids ${first} to ${last}`,
       `buffer:drop:${first}:${last}`,
+      { reason: 'buffer_dropped', ...(firstSeq === undefined || lastSeq === undefined ? {} : { firstSeq, lastSeq }) },
     );
     return true;
   }
@@ -175,20 +189,34 @@ export class DiskBufferedProcessor implements LogRecordProcessor {
     }
   }
 
-  #appendGap(body: string, id: string): void {
+  #appendGap(body: string, id: string, declared: { reason: ChainGapReason; firstSeq?: number; lastSeq?: number }): void {
     const now = Date.now();
     const hr: [number, number] = [Math.floor(now / 1000), (now % 1000) * 1e6];
-    this.#o.buffer.append(
-      encodeRecord({
-        hrTime: hr,
-        hrTimeObserved: hr,
-        body,
-        attributes: { [recordAttr.dataset]: bufferGapDataset, [recordAttr.recordId]: id, [recordAttr.gap]: true },
-        droppedAttributesCount: 0,
-        resource: this.#o.scope.resource,
-        instrumentationScope: this.#o.scope.instrumentationScope,
-      }),
-    );
+    const attributes: Record<string, string | number | boolean> = { [recordAttr.dataset]: bufferGapDataset, [recordAttr.recordId]: id, [recordAttr.gap]: true };
+    const chain = this.#o.chain;
+    if (chain !== undefined) {
+      if (declared.firstSeq !== undefined && declared.lastSeq !== undefined) {
+        attributes[chainGapAttr.firstSeq] = declared.firstSeq;
+        attributes[chainGapAttr.lastSeq] = declared.lastSeq;
+      }
+      attributes[chainGapAttr.reason] = declared.reason;
+    }
+    const record: ReadableLogRecord = {
+      hrTime: hr,
+      hrTimeObserved: hr,
+      body,
+      attributes,
+      droppedAttributesCount: 0,
+      resource: this.#o.scope.resource,
+      instrumentationScope: this.#o.scope.instrumentationScope,
+    };
+    // Appended straight into the buffer, past the SDK: chained here, committed once durable.
+    let committed: (() => void) | undefined;
+    if (chain !== undefined) {
+      chain.chain(record);
+      committed = chain.wrapAck(undefined);
+    }
+    this.#o.buffer.append(encodeRecord(record), committed);
   }
 }
 

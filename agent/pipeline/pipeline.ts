@@ -1,12 +1,13 @@
 // Wires the OpenTelemetry logs SDK between the sources and the exporter: a LoggerProvider with the
 // agent's Resource and our AuditBatchProcessor. Sources write into `sink`; each record becomes one
 // `logger.emit`, its ack riding along in the emit's Context (see ack.ts).
-import type { Logger as OtelLogger } from '@opentelemetry/api';
+import type { Attributes, Logger as OtelLogger } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import { LoggerProvider, type LogRecordExporter, type LogRecordProcessor, type ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import type { Logger } from '../../core/logger.ts';
 import { version } from '../../core/version.ts';
-import type { RecordSink, SourceRecord, WriteResult } from '../sources/source.ts';
+import type { AckFn, RecordSink, SourceRecord, WriteResult } from '../sources/source.ts';
+import type { ChainProcessor } from '../chain/chain-processor.ts';
 import type { DiskBuffer, RecoveredDamage } from '../buffer/disk-buffer.ts';
 import { AuditBatchProcessor, type AuditBatchProcessorOptions } from './audit-batch-processor.ts';
 import { DiskBufferedProcessor } from './disk-buffered-processor.ts';
@@ -28,6 +29,11 @@ export interface PipelineOptions extends Omit<AuditBatchProcessorOptions, 'expor
    * wait in memory and their sources' acks run when the aggregator acknowledged them.
    */
   diskBuffer?: { buffer: DiskBuffer; damage: readonly RecoveredDamage[] } | undefined;
+  /**
+   * The hash chain (docs/integrity.md): runs after `processors`, right before the batch processor
+   * or disk buffer, and learns of each record's commit through its ack. Absent: records are not chained.
+   */
+  chain?: ChainProcessor | undefined;
 }
 
 export class Pipeline {
@@ -45,11 +51,22 @@ export class Pipeline {
    * core/wire.ts keys and primitive values, so there is nothing to validate).
    */
   #current: SourceRecord | undefined;
+  /** The ack of a record the agent itself emits (emitAgentRecord). */
+  #agentAck: AckFn | undefined;
+  #chain: ChainProcessor | undefined;
+  #resource: Resource;
+  /** Signs a checkpoint (the Checkpointer); called once the chain has `everyRecords` new records. */
+  onCheckpointDue: (() => void) | undefined;
 
   constructor(options: PipelineOptions) {
-    const { resource, exporter, logger, processors = [], diskBuffer, ...batch } = options;
+    const { resource, exporter, logger, processors = [], diskBuffer, chain, ...batch } = options;
+    this.#chain = chain;
+    this.#resource = resource;
+    // The record's own ack, wrapped by the chain so that the chain learns when the record is committed.
+    const currentAck = chain === undefined ? () => this.#current?.ack ?? this.#agentAck : () => chain.wrapAck(this.#current?.ack ?? this.#agentAck);
+    let damaged: (() => void) | undefined;
     if (diskBuffer === undefined) {
-      this.processor = new AuditBatchProcessor({ ...batch, exporter, logger, currentAck: () => this.#current?.ack });
+      this.processor = new AuditBatchProcessor({ ...batch, exporter, logger, currentAck });
     } else {
       // The sender asks the buffered processor for the ack of the record it feeds; the closure
       // runs only after both exist.
@@ -59,11 +76,12 @@ export class Pipeline {
         sender,
         scope: { resource, instrumentationScope: { name: agentScopeName, version } },
         logger,
-        currentAck: () => this.#current?.ack,
+        currentAck,
         readBatch: batch.maxBatchRecords ?? 512,
+        chain,
       });
       diskBuffer.buffer.onDrop = (dropped) => buffered.reportDrop(dropped);
-      buffered.reportDamage(diskBuffer.damage);
+      damaged = () => buffered.reportDamage(diskBuffer.damage);
       this.processor = buffered;
     }
     const attach: LogRecordProcessor = {
@@ -84,9 +102,43 @@ export class Pipeline {
     // The SDK calls processors in order, synchronously, on the same record: the source's
     // attributes are attached, parsers and enrichers mutate it, redaction runs last of ours, then
     // the batch processor takes it.
-    this.#provider = new LoggerProvider({ resource, processors: [attach, ...processors, this.processor] });
+    const chained = chain === undefined ? [] : [chain];
+    this.#provider = new LoggerProvider({ resource, processors: [attach, ...processors, ...chained, this.processor] });
     this.#otelLogger = this.#provider.getLogger(agentScopeName, version);
     this.sink = { write: (record) => this.#write(record) };
+    // After an unclean stop the chain's first record must be the one that declares the gap, before
+    // anything else is chained (the disk buffer's damage reports included).
+    const resume = chain?.resumeRecord();
+    if (resume !== undefined) this.emitAgentRecord(resume);
+    damaged?.();
+  }
+
+  /**
+   * Emits a record of the agent's own (checkpoints, the chain's resume record) past the user's
+   * processors, so that no parser or redaction rule touches what is signed: chained unless it is a
+   * checkpoint, then handed to the batch processor or disk buffer. `ack` runs once it is committed.
+   */
+  emitAgentRecord(record: { body: string; attributes: Attributes; severityNumber?: number }, ack?: AckFn): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    const hr: [number, number] = [Math.floor(now / 1000), (now % 1000) * 1e6];
+    const logRecord = {
+      hrTime: hr,
+      hrTimeObserved: hr,
+      body: record.body,
+      ...(record.severityNumber === undefined ? {} : { severityNumber: record.severityNumber }),
+      attributes: { ...record.attributes },
+      droppedAttributesCount: 0,
+      resource: this.#resource,
+      instrumentationScope: { name: agentScopeName, version },
+    } as unknown as ReadWriteLogRecord;
+    this.#agentAck = ack;
+    try {
+      this.#chain?.onEmit(logRecord);
+      this.processor.onEmit(logRecord);
+    } finally {
+      this.#agentAck = undefined;
+    }
   }
 
   #write(record: SourceRecord): WriteResult {
@@ -107,6 +159,10 @@ export class Pipeline {
       });
     } finally {
       this.#current = undefined;
+    }
+    if (this.#chain?.due === true) {
+      this.#chain.due = false;
+      this.onCheckpointDue?.();
     }
     // No promise per record while there is room: at hundreds of thousands of lines per second a
     // promise and its await per line cost more than the rest of the hand-off.

@@ -18,11 +18,17 @@ export class ParseProcessor implements LogRecordProcessor {
     const observed = record.hrTimeObserved;
     const observedMs = observed[0] * 1000 + Math.floor(observed[1] / 1e6);
     const result = parseRecord(record.body, record.attributes, observedMs, this.#zone);
-    // One setAttributes call: the SDK checks each value once, and the fields object is ours to extend.
+    // Straight onto the record's attributes, as the pipeline attaches the source's: the parsers set
+    // only strings, numbers and string arrays, so the SDK's per-value validation in setAttributes
+    // (a fifth of this processor's cost) would check nothing.
     const fields = result.fields;
-    fields[parseAttr.status] = result.status;
-    if (result.parser !== undefined) fields[parseAttr.parser] = result.parser;
-    record.setAttributes(fields);
+    const attributes = record.attributes;
+    for (const key in fields) {
+      const value = fields[key];
+      if (value !== undefined) attributes[key] = value;
+    }
+    attributes[parseAttr.status] = result.status;
+    if (result.parser !== undefined) attributes[parseAttr.parser] = result.parser;
     if (result.time !== undefined) {
       const seconds = Math.floor(result.time.ms / 1000);
       record.hrTime = [seconds, (result.time.ms - seconds * 1000) * 1e6 + result.time.subMsNanos];

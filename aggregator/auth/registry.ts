@@ -17,6 +17,19 @@ export interface AgentEntry {
   revoked_at?: string;
   /** The agent's public signing key (PEM or base64), for the integrity issue's signed checkpoints. */
   public_key?: string;
+  /** Keys learned from valid key_rotation checkpoints, signed by a key the aggregator held. */
+  signing_keys?: LearnedKey[];
+}
+
+export interface LearnedKey {
+  /** Key id (core/integrity/checkpoint.ts keyId). */
+  id: string;
+  /** PEM (SPKI). */
+  public_key: string;
+  added_at: string;
+  /** The key that signed the rotation, and the chain seq it vouched for. */
+  rotated_from: string;
+  rotated_at_seq: number;
 }
 
 export interface EnrollmentEntry {
@@ -139,6 +152,29 @@ export class AgentRegistry {
       data.agents = data.agents.filter((a) => a.id !== agentId);
       data.agents.push(entry);
       return { token };
+    });
+  }
+
+  /** The agent's public signing keys: the one registered at enrollment, then the learned ones. Empty for an unknown agent. */
+  async signingKeys(agentId: string): Promise<string[]> {
+    await this.#reload(false);
+    const agent = this.#data.agents.find((a) => a.id === agentId);
+    if (agent === undefined) return [];
+    const keys = agent.public_key === undefined ? [] : [agent.public_key];
+    for (const learned of agent.signing_keys ?? []) keys.push(learned.public_key);
+    return keys;
+  }
+
+  /**
+   * Remembers a key an agent rotated to (a valid key_rotation), so that it is known after a restart
+   * and to other aggregators sharing the file. False when the agent is unknown or already has it.
+   */
+  addSigningKey(agentId: string, key: Omit<LearnedKey, 'added_at'>): Promise<boolean> {
+    return this.#change((data) => {
+      const agent = data.agents.find((a) => a.id === agentId);
+      if (agent === undefined || (agent.signing_keys ?? []).some((k) => k.id === key.id)) return false;
+      (agent.signing_keys ??= []).push({ ...key, added_at: this.#now().toISOString() });
+      return true;
     });
   }
 

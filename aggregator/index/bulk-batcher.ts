@@ -18,7 +18,8 @@ export interface BatchLine {
 
 export type ItemResult =
   | { kind: 'created' }
-  | { kind: 'duplicate' }
+  /** `index`: the backing index that holds the document already, when Elasticsearch said. */
+  | { kind: 'duplicate'; index?: string }
   | { kind: 'rejected'; status: number; error: string };
 
 /**

@@ -31,6 +31,8 @@ export interface BulkClassification {
 
 /** The parts of an Elasticsearch bulk response item this module reads. */
 export interface BulkItemLike {
+  /** The concrete (backing) index of the item. */
+  _index?: string;
   status?: number;
   error?: BulkErrorLike | string;
 }

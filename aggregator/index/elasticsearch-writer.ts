@@ -23,7 +23,8 @@ import { redactUrl } from '../../core/secrets.ts';
 import type { MappedRecord } from '../map/ecs.ts';
 import { classifyItem } from './bulk-result.ts';
 import type { DocumentWriter, WriteResult, WriterState } from './document-writer.ts';
-import { isConnectionFailure, toEsError } from './es-errors.ts';
+import { isConnectionFailure, statusOf, toEsError } from './es-errors.ts';
+import type { ChainConflict } from '../verify/stage.ts';
 import { ensureTemplates } from './setup.ts';
 import { buildTemplatePlan, deadLetterDataset } from './templates.ts';
 import type { TemplatePlan } from './templates.ts';
@@ -58,6 +59,11 @@ export interface ElasticsearchWriterOptions {
   templatePlan?: TemplatePlan;
   /** Clock for dead letters' `@timestamp`. */
   now?: () => Date;
+  /**
+   * Called with the chained records Elasticsearch already held under another hash (forks), before
+   * write() resolves; write() fails when it throws. Absent: 409s are not compared.
+   */
+  onChainConflicts?: ((conflicts: ChainConflict[]) => Promise<void>) | undefined;
 }
 
 export class ElasticsearchWriter implements DocumentWriter {
@@ -74,6 +80,8 @@ export class ElasticsearchWriter implements DocumentWriter {
   readonly #deadLetterStream: string;
   readonly #now: () => Date;
   readonly #abort = new AbortController();
+  readonly #onChainConflicts: ((conflicts: ChainConflict[]) => Promise<void>) | undefined;
+  #warnedUnreadable = false;
   #state: WriterState = 'starting';
   #probe: Promise<void> | undefined;
   #nextProbeAt = 0;
@@ -97,6 +105,7 @@ export class ElasticsearchWriter implements DocumentWriter {
     this.#templatePlan = options.templatePlan ?? buildTemplatePlan();
     this.#deadLetterStream = dataStreamName(deadLetterDataset, es.namespace);
     this.#now = options.now ?? (() => new Date());
+    this.#onChainConflicts = options.onChainConflicts;
     const { client, url } = createClient(es);
     this.#client = client;
     this.#url = url;
@@ -153,13 +162,47 @@ export class ElasticsearchWriter implements DocumentWriter {
       document: JSON.stringify(record.document),
     }));
     const outcomes = await this.#batcher.submit(lines);
+    const chained: Array<{ record: MappedRecord; index: string | undefined }> = [];
     for (const [index, outcome] of outcomes.entries()) {
       if (outcome.kind === 'created') result.created++;
-      else if (outcome.kind === 'duplicate') result.duplicates++;
-      else result.rejected.push({ index, status: outcome.status, error: outcome.error });
+      else if (outcome.kind === 'duplicate') {
+        result.duplicates++;
+        const record = records[index]!;
+        if (this.#onChainConflicts !== undefined && record.id !== undefined && chainOf(record) !== undefined) chained.push({ record, index: outcome.index });
+      } else result.rejected.push({ index, status: outcome.status, error: outcome.error });
     }
+    if (chained.length > 0) await this.#compareChained(chained);
     if (result.rejected.length > 0) await this.#deadLetter(records, result);
     return result;
+  }
+
+  /**
+   * A 409 on a chained record's `<agent>:seq:<n>` is a re-send when Elasticsearch holds the same
+   * hash, and a fork when it holds another: the stored document is read back (real-time get) and
+   * the forks handed to `onChainConflicts` before write() resolves. Without `read` (403) the
+   * comparison is skipped with one warning; unavailability fails the write like the bulk would.
+   */
+  async #compareChained(chained: ReadonlyArray<{ record: MappedRecord; index: string | undefined }>): Promise<void> {
+    const docs = chained.map(({ record, index }) => ({ _index: index ?? record.dataStream, _id: record.id! }));
+    let response;
+    try {
+      response = await this.#client.mget<{ ci_audit?: { chain?: { hash?: string } } }>({ docs, _source_includes: ['ci_audit.chain.hash'] });
+    } catch (err) {
+      if (statusOf(err) === 403) {
+        if (!this.#warnedUnreadable) this.#logger.warn({ url: this.url }, 'the Elasticsearch key may not read logs-ci_audit.*: a re-sent chained record is not compared with the stored one, so forks go unreported (grant read, docs/storage.md)');
+        this.#warnedUnreadable = true;
+        return;
+      }
+      throw toEsError(err, 'reading back chained records after a conflict', this.#url, 'CIA_ERR_ES_UNAVAILABLE');
+    }
+    const conflicts: ChainConflict[] = [];
+    for (const [i, doc] of response.docs.entries()) {
+      const stored = 'found' in doc && doc.found ? doc._source?.ci_audit?.chain?.hash : undefined;
+      const chain = chainOf(chained[i]!.record)!;
+      if (stored === undefined || stored === chain.hash) continue;
+      conflicts.push({ agentId: chain.agentId, seq: chain.seq, docId: chained[i]!.record.id!, receivedHash: chain.hash, storedHash: stored, receivedRecord: chain.record });
+    }
+    if (conflicts.length > 0) await this.#onChainConflicts!(conflicts);
   }
 
   /**
@@ -200,7 +243,7 @@ export class ElasticsearchWriter implements DocumentWriter {
       for (const i of pending) operations.push(lines[i]!.action, lines[i]!.document);
       let response: BulkResponse;
       try {
-        response = await this.#client.bulk({ operations, filter_path: ['errors', 'items.*.status', 'items.*.error'] });
+        response = await this.#client.bulk({ operations, filter_path: ['errors', 'items.*.status', 'items.*.error', 'items.*._index'] });
       } catch (err) {
         const error = toEsError(err, 'bulk request', this.#url, 'CIA_ERR_ES_INDEX');
         if (error.code === 'CIA_ERR_ES_AUTH' || (error.code === 'CIA_ERR_ES_UNAVAILABLE' && isConnectionFailure(err))) {
@@ -212,8 +255,10 @@ export class ElasticsearchWriter implements DocumentWriter {
       for (const [k, line] of pending.entries()) {
         // Each item is `{ <action>: {...} }`; we only send `create`, but read whichever action it is.
         const wrapper = response.items?.[k];
-        const outcome = classifyItem(wrapper === undefined ? undefined : Object.values(wrapper)[0]);
+        const item = wrapper === undefined ? undefined : Object.values(wrapper)[0];
+        const outcome = classifyItem(item);
         if (outcome.kind === 'retry') retry.push({ line, status: outcome.status, error: outcome.error });
+        else if (outcome.kind === 'duplicate' && typeof item?._index === 'string') results[line] = { kind: 'duplicate', index: item._index };
         else results[line] = outcome;
       }
       if (retry.length === 0) return results;
@@ -335,4 +380,13 @@ export function deadLetterDocument(record: MappedRecord, item: FailedItem, at: s
       },
     },
   };
+}
+
+/** The chain position a mapped document carries (ci_audit.chain, agent.id), when it has one. */
+function chainOf(record: MappedRecord): { agentId: string; seq: number; hash: string; record: string | undefined } | undefined {
+  const document = record.document as { agent?: { id?: unknown }; ci_audit?: { chain?: { seq?: unknown; hash?: unknown; record?: unknown } } };
+  const chain = document.ci_audit?.chain;
+  const agentId = document.agent?.id;
+  if (typeof agentId !== 'string' || typeof chain?.seq !== 'number' || typeof chain.hash !== 'string') return undefined;
+  return { agentId, seq: chain.seq, hash: chain.hash, record: typeof chain.record === 'string' ? chain.record : undefined };
 }

@@ -228,6 +228,32 @@ const datasetMappings: Record<string, Record<string, unknown>> = {
   [integrityDataset]: {
     ci_audit: {
       properties: {
+        // Findings of the aggregator's verify stage (aggregator/verify/events.ts).
+        integrity: {
+          properties: {
+            first_seq: { type: 'long' },
+            last_seq: { type: 'long' },
+            doc_id: keyword,
+            reason: keyword,
+            declared_by_seq: { type: 'long' },
+            key: keyword,
+            checkpoint_type: keyword,
+            checkpoint_hash: keyword,
+            claimed_hash: keyword,
+            computed_hash: keyword,
+            prev_hash: keyword,
+            expected_hash: keyword,
+            received_hash: keyword,
+            stored_hash: keyword,
+            link_seq: { type: 'long' },
+            link_doc_id: keyword,
+            missing_count: { type: 'long' },
+            hole_first_seq: { type: 'long' },
+            hole_last_seq: { type: 'long' },
+            // A forked record that was not stored as a document: kept here, verbatim.
+            received_record: storedOnly,
+          },
+        },
         retention: {
           properties: {
             index: keyword,

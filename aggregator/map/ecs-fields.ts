@@ -75,9 +75,14 @@ function convert(value: AttributeValue, kind: Kind): unknown {
   }
 }
 
+const unsafeSegments = new Set(['__proto__', 'constructor', 'prototype']);
+
 /** Sets `a.b.c` in nested objects; false when a scalar is in the way (e.g. `user` is a string). */
 function setPath(target: Record<string, unknown>, dotted: string, value: unknown): boolean {
   const parts = dotted.split('.');
+  // A sender's key such as `labels.__proto__.x` would otherwise walk onto Object.prototype and
+  // pollute every object of the process; such a key stays a flat attribute instead.
+  if (parts.some((part) => unsafeSegments.has(part))) return false;
   let node = target;
   for (let i = 0; i < parts.length - 1; i++) {
     const part = parts[i] ?? '';

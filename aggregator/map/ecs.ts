@@ -40,6 +40,8 @@ export interface MapOptions {
    * `ci_audit.chain.record`) and whether the hash and link held (`ci_audit.verified`).
    */
   chain?: { canonical: string; verified: boolean } | undefined;
+  /** For a checkpoint record: whether the verify stage found its signature valid (`ci_audit.checkpoint.verified`). */
+  checkpointVerified?: boolean | undefined;
 }
 
 /** Where a chained record stands in its agent's chain, read off its attributes. */
@@ -167,7 +169,8 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
   const eventDataset = `ci_audit.${dataset}`;
 
   const ciAudit: Record<string, unknown> = {
-    verified: options.chain?.verified ?? false,
+    // What the verify stage vouched for: a chained record's hash and link, or a checkpoint's signature.
+    verified: options.chain?.verified ?? options.checkpointVerified ?? false,
     from_agent: serviceName === agentServiceName,
   };
   if (chain !== undefined) {
@@ -176,6 +179,7 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
     ciAudit.chain = stored;
   }
   Object.assign(ciAudit, ciAuditNested);
+  if (ciAuditNested.checkpoint !== undefined) (ciAuditNested.checkpoint as Record<string, unknown>).verified = options.checkpointVerified ?? false;
   if (record.timeUnixNano > maxDateNanos) ciAudit.time_unix_nano = record.timeUnixNano.toString();
   if (issues.length > 0) ciAudit.issues = [...issues];
   setIfNotEmpty(ciAudit, 'attributes', flattenAttributes(attributes));
@@ -280,10 +284,10 @@ export function flattenAttributes(attributes: Attributes): Record<string, unknow
     if (value === undefined) return;
     const scalar = scalarJson(value);
     if (scalar !== undefined) {
-      out[prefix] = scalar;
+      setOwn(out, prefix, scalar);
     } else if (Array.isArray(value)) {
       const items = value.map(scalarJson);
-      out[prefix] = items.every((v) => v !== undefined) ? items : JSON.stringify(toJson(value));
+      setOwn(out, prefix, items.every((v) => v !== undefined) ? items : JSON.stringify(toJson(value)));
     } else if (typeof value === 'object' && !(value instanceof Uint8Array)) {
       for (const [key, inner] of Object.entries(value)) visit(prefix === '' ? key : `${prefix}.${key}`, inner);
     }
@@ -297,6 +301,12 @@ export function flattenAttributes(attributes: Attributes): Record<string, unknow
     }
   }
   return out;
+}
+
+/** `target[key] = value`, except that a key named `__proto__` becomes a property, not a prototype change. */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }
 
 function scalarJson(value: AttributeValue): string | number | boolean | undefined {

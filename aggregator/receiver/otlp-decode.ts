@@ -1,9 +1,11 @@
 // OTLP ExportLogsServiceRequest (protobuf or OTLP/JSON) -> a flat list of DecodedLogRecord.
 // Pure functions: bytes in, records out, or a CIA_ERR_RECEIVER_DECODE error that names the field.
 //
-// Both formats go through one normalizer. protobufjs turns a protobuf message into a plain object
-// with the same lowerCamelCase names the OTLP JSON mapping uses; what differs is the spelling of a
-// few values, which `format` tells apart:
+// Binary protobuf is decoded by hand straight into records (otlp-protobuf-decode.ts). OTLP/JSON is
+// parsed and goes through the normalizer below. The normalizer also takes protobufjs's toObject output
+// of a protobuf request: that was the protobuf path before the hand-written decoder, and
+// test/unit/aggregator/otlp-decode-differential.test.ts keeps it as the reference the new decoder must
+// match. The two spell a few values differently, which `format` tells apart:
 //   | value              | protobuf (after toObject)  | OTLP/JSON                               |
 //   | trace_id, span_id  | bytes                      | hex string                              |
 //   | int64, fixed64     | decimal string             | decimal string or number                |
@@ -11,62 +13,35 @@
 //   | double_value       | number                     | number, or "NaN" / "Infinity" / "-Infinity" |
 import { CiAuditError } from '../../core/errors.ts';
 import type { AttributeValue, Attributes, DecodedLogRecord, InstrumentationScope } from '../log-record.ts';
-import protobuf from 'protobufjs';
-import { ExportLogsServiceRequest } from './otlp-proto.ts';
+import { assignAttribute, readExportLogsRequest } from './otlp-protobuf-decode.ts';
+import { WireError } from './otlp-wire-reader.ts';
 
 type Format = 'protobuf' | 'json';
 
 /** Deepest nesting of AnyValue (arrays, key-value lists) accepted; deeper bodies are rejected. */
 export const maxValueDepth = 64;
 
-/** Decodes a binary-protobuf ExportLogsServiceRequest. */
+/**
+ * Decodes a binary-protobuf ExportLogsServiceRequest (otlp-protobuf-decode.ts: a hand-written decoder
+ * with the semantics protobufjs + normalizeRequest had, at a fraction of the cost).
+ */
 export function decodeProtobufLogs(body: Uint8Array): DecodedLogRecord[] {
-  let plain: unknown;
   try {
-    // Unknown fields are kept (protobufjs drops them by default) so that misfitField can tell a wrong wire type.
-    // The walk for misfits runs only when the decoder kept an unknown field at all (it calls raw() for each).
-    const reader = protobuf.Reader.create(body) as protobuf.Reader & { discardUnknown: boolean; raw(start: number, end: number): Uint8Array };
-    reader.discardUnknown = false;
-    let sawUnknown = false;
-    const raw = reader.raw.bind(reader);
-    reader.raw = (start, end) => {
-      sawUnknown = true;
-      return raw(start, end);
-    };
-    const message = ExportLogsServiceRequest.decode(reader);
-    const misfit = sawUnknown ? misfitField(message, ExportLogsServiceRequest, '<request>') : undefined;
-    if (misfit !== undefined) throw decodeError(`body is not a protobuf ExportLogsServiceRequest: ${misfit}`);
-    plain = ExportLogsServiceRequest.toObject(message, { longs: String, defaults: false, arrays: false });
+    return readExportLogsRequest(body);
   } catch (cause) {
-    if (cause instanceof CiAuditError) throw cause;
-    throw decodeError(`body is not a protobuf ExportLogsServiceRequest: ${(cause as Error).message}`, cause);
+    if (!(cause instanceof WireError)) throw cause;
+    const segments = ['<request>', ...cause.path.toReversed()];
+    // Bodies nested a hundred levels deep would otherwise give a path of kilobytes.
+    if (segments.length > 16) segments.splice(8, segments.length - 14, `(${segments.length - 14} more)`);
+    const path = segments.join('.');
+    throw decodeError(`body is not a protobuf ExportLogsServiceRequest: ${describeWireError(cause, path)}`, cause);
   }
-  return normalizeRequest(plain, 'protobuf');
 }
 
-/**
- * protobufjs keeps a known field sent with the wrong wire type as an unknown field instead of failing:
- * such a body would decode to an empty or partial request and be acknowledged. This finds the first
- * one (unknown field numbers stay allowed, so newer senders still decode).
- */
-function misfitField(message: protobuf.Message, type: protobuf.Type, path: string): string | undefined {
-  const unknowns = (message as { $unknowns?: Uint8Array[] }).$unknowns;
-  for (const raw of unknowns ?? []) {
-    const tag = protobuf.Reader.create(raw).uint32();
-    const field = type.fieldsById[tag >>> 3];
-    if (field !== undefined) return `${path}.${field.name}: field ${field.id} has wire type ${tag & 7}, which does not fit its type ${field.type}`;
-  }
-  for (const field of type.fieldsArray) {
-    if (!(field.resolvedType instanceof protobuf.Type)) continue;
-    const value = (message as unknown as Record<string, unknown>)[field.name];
-    if (value === undefined || value === null) continue;
-    const children = Array.isArray(value) ? (value as protobuf.Message[]) : [value as protobuf.Message];
-    for (const [i, child] of children.entries()) {
-      const found = misfitField(child, field.resolvedType, field.repeated ? `${path}.${field.name}[${i}]` : `${path}.${field.name}`);
-      if (found !== undefined) return found;
-    }
-  }
-  return undefined;
+/** "index out of range" errors keep protobufjs's lead phrase; the others start with the field path. */
+function describeWireError(error: WireError, path: string): string {
+  if (error.message.startsWith('index out of range')) return `${error.message}, in ${path}`;
+  return `${path}: ${error.message} (byte ${error.offset})`;
 }
 
 /** Decodes an OTLP/JSON ExportLogsServiceRequest (UTF-8). Large integers keep every digit. */
@@ -96,7 +71,8 @@ function decodeError(message: string, cause?: unknown): CiAuditError {
   return new CiAuditError('CIA_ERR_RECEIVER_DECODE', message, cause === undefined ? {} : { cause });
 }
 
-function normalizeRequest(plain: unknown, format: Format): DecodedLogRecord[] {
+/** A plain request object (parsed OTLP/JSON, or protobufjs toObject output) -> records. */
+export function normalizeRequest(plain: unknown, format: Format): DecodedLogRecord[] {
   const request = asObject(plain, '<request>');
   const records: DecodedLogRecord[] = [];
   for (const [i, rlValue] of asArray(request.resourceLogs, 'resourceLogs').entries()) {
@@ -151,7 +127,7 @@ function toAttributes(value: unknown, path: string, format: Format, depth = 0): 
     const kv = asObject(kvValue, `${path}[${i}]`);
     const key = asString(kv.key, `${path}[${i}].key`);
     // A repeated key is invalid OTLP; the last value wins, as in the OpenTelemetry SDKs.
-    out[key] = kv.value === undefined || kv.value === null ? undefined : toAnyValue(kv.value, `${path}[${i}].value`, format, depth);
+    assignAttribute(out, key, kv.value === undefined || kv.value === null ? undefined : toAnyValue(kv.value, `${path}[${i}].value`, format, depth));
   }
   return out;
 }

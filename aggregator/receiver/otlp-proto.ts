@@ -3,6 +3,9 @@
 // (opentelemetry/proto/{collector/logs/v1,logs/v1,common/v1,resource/v1}) and google.rpc.Status.
 // Fields the aggregator does not read (entity_refs, ...) are left out: protobuf skips unknown
 // fields, so newer senders still decode.
+// Responses are encoded from here (otlp-encode.ts). Requests are decoded by otlp-protobuf-decode.ts,
+// which follows the same field numbers; ExportLogsServiceRequest stays as the reference decoder of
+// test/unit/aggregator/otlp-decode-differential.test.ts.
 import protobuf from 'protobufjs';
 
 const otlpLogsProto = `

@@ -7,7 +7,7 @@
 //    "seq":<n>,"severity":<n>,"time":"<ns>","v":1}
 //
 // Times are decimal strings of nanoseconds since the Unix epoch ("0" when unset), so that no
-// reader rounds them. Attribute values are normalized (see attestedValue) so that the agent, which
+// reader rounds them. Attribute values are normalized (see canonicalValue) so that the agent, which
 // holds OpenTelemetry SDK values, and the aggregator, which holds decoded OTLP values, write the
 // same text. The chain's own attributes (`ci_audit.chain.*`) are not part of the record.
 import { CiAuditError } from '../errors.ts';
@@ -34,8 +34,9 @@ export interface AttestedRecord {
   agent: string;
   /** Position in the agent's chain, from 1. */
   seq: number;
-  timeUnixNano: bigint;
-  observedTimeUnixNano: bigint;
+  /** Nanoseconds since the epoch, as a bigint or as its decimal text. */
+  timeUnixNano: bigint | string;
+  observedTimeUnixNano: bigint | string;
   /** OTLP SeverityNumber; 0 when unset. */
   severityNumber: number;
   body: AttestedInput;
@@ -44,62 +45,102 @@ export interface AttestedRecord {
 }
 
 /**
- * The canonical record as the object that `canonicalJson` writes. Exported for verifiers that
- * need the fields back (see parseCanonicalRecord).
+ * The canonical text of `record` (RFC 8785 JSON); its UTF-8 bytes are what the chain hashes.
+ * Written directly, members in RFC 8785 order (agent, attributes, body, observed, resource, seq,
+ * severity, time, v), without building the object first: the agent does this for every line.
+ * `resourceText` is canonicalAttributes(record.resource) when the caller keeps it (the agent's
+ * resource is one object for all its records).
  */
-export function canonicalRecordObject(record: AttestedRecord): { [key: string]: CanonicalValue } {
-  const out: { [key: string]: CanonicalValue } = {
-    v: canonicalVersion,
-    agent: record.agent,
-    seq: record.seq,
-    time: record.timeUnixNano.toString(),
-    observed: record.observedTimeUnixNano.toString(),
-    severity: record.severityNumber,
-    attributes: attestedAttributes(record.attributes),
-    resource: attestedAttributes(record.resource),
-  };
-  const body = attestedValue(record.body);
-  if (body !== undefined) out.body = body;
-  return out;
-}
-
-/** The canonical text of `record` (RFC 8785 JSON); its UTF-8 bytes are what the chain hashes. */
-export function canonicalRecord(record: AttestedRecord): string {
-  return canonicalJson(canonicalRecordObject(record));
-}
-
-function attestedAttributes(attributes: Readonly<Record<string, AttestedInput>>): { [key: string]: CanonicalValue } {
-  const out: { [key: string]: CanonicalValue } = {};
-  for (const key in attributes) {
-    if (key.startsWith(chainAttrPrefix)) continue;
-    const value = attestedValue(attributes[key]);
-    if (value !== undefined) out[key] = value;
-  }
-  return out;
+export function canonicalRecord(record: AttestedRecord, resourceText?: string): string {
+  const body = record.body === undefined || record.body === null ? '' : `,"body":${canonicalValue(record.body)}`;
+  return (
+    `{"agent":${canonicalString(record.agent)},"attributes":${canonicalAttributes(record.attributes, true)}${body}` +
+    `,"observed":"${record.observedTimeUnixNano.toString()}","resource":${resourceText ?? canonicalAttributes(record.resource)}` +
+    `,"seq":${canonicalNumber(record.seq)},"severity":${canonicalNumber(record.severityNumber)}` +
+    `,"time":"${record.timeUnixNano.toString()}","v":${canonicalVersion}}`
+  );
 }
 
 /**
- * Normalizes one value: strings and booleans as they are; finite numbers as numbers, others as
- * their name ("NaN", "Infinity"); int64 values that are safe integers as numbers, others as
- * decimal strings; bytes as base64; arrays item by item (an empty item becomes null); key-value
- * lists as objects without their empty members. `undefined` (an empty value) is left out.
+ * Attributes (or a key-value list) in canonical form: members sorted, empty members (undefined,
+ * null) left out, and with `skipChain` the chain's own attributes (`ci_audit.chain.*`) too.
  */
-export function attestedValue(value: AttestedInput): CanonicalValue | undefined {
-  if (value === undefined) return undefined;
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
-  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
-  if (typeof value === 'bigint') {
-    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+export function canonicalAttributes(attributes: Readonly<Record<string, AttestedInput>>, skipChain = false): string {
+  const keys = Object.keys(attributes).sort();
+  let out = '{';
+  for (const key of keys) {
+    const value = attributes[key];
+    if (value === undefined || value === null || (skipChain && key.startsWith(chainAttrPrefix))) continue;
+    if (out.length > 1) out += ',';
+    out += `${canonicalKey(key)}:${canonicalValue(value)}`;
   }
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
-  if (Array.isArray(value)) return value.map((item: AttestedInput) => attestedValue(item) ?? null);
-  const out: { [key: string]: CanonicalValue } = {};
-  const object = value as { readonly [key: string]: AttestedInput };
-  for (const key in object) {
-    const member = attestedValue(object[key]);
-    if (member !== undefined) out[key] = member;
+  return `${out}}`;
+}
+
+const minInt64 = -(2 ** 63);
+const maxInt64 = 2 ** 63;
+const minSafe = BigInt(Number.MIN_SAFE_INTEGER);
+const maxSafe = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * One value in canonical form, normalized so that the agent (OpenTelemetry SDK values) and the
+ * aggregator (decoded OTLP values) write the same text: strings and booleans as they are; finite
+ * numbers as JSON numbers, except integers beyond ±(2^53 - 1) within the int64 range (the exporter
+ * sends those as int64, which decode to bigints), written as decimal strings like such bigints;
+ * non-finite numbers as their names ("NaN", "Infinity", "-Infinity"); bytes as base64; arrays item
+ * by item (an empty item is null); key-value lists as objects without their empty members.
+ */
+export function canonicalValue(value: AttestedInput): string {
+  switch (typeof value) {
+    case 'string':
+      return canonicalString(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      return canonicalNumber(value);
+    case 'bigint':
+      return value >= minSafe && value <= maxSafe ? String(Number(value)) : `"${value.toString()}"`;
+    default:
   }
-  return out;
+  if (value === null || value === undefined) return 'null';
+  if (value instanceof Uint8Array) return `"${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')}"`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + canonicalValue(value[i] as AttestedInput);
+    return `${out}]`;
+  }
+  return canonicalAttributes(value as Readonly<Record<string, AttestedInput>>);
+}
+
+/**
+ * A string as RFC 8785 writes it. A lone surrogate (possible in a JavaScript string, not in UTF-8)
+ * becomes U+FFFD first, as the exporter's UTF-8 encoding turns it into, so that both sides agree.
+ */
+function canonicalString(s: string): string {
+  const json = JSON.stringify(s);
+  // JSON.stringify writes a lone surrogate as a \udXXX escape: only then is the slower check due.
+  return json.includes('\\ud') && !s.isWellFormed() ? JSON.stringify(s.toWellFormed()) : json;
+}
+
+/** Attribute keys repeat on every record: their canonical text is kept. */
+const keyTexts = new Map<string, string>();
+const maxKeyTexts = 4096;
+
+function canonicalKey(key: string): string {
+  let text = keyTexts.get(key);
+  if (text === undefined) {
+    text = canonicalString(key);
+    if (keyTexts.size >= maxKeyTexts) keyTexts.clear();
+    keyTexts.set(key, text);
+  }
+  return text;
+}
+
+function canonicalNumber(n: number): string {
+  if (!Number.isFinite(n)) return `"${String(n)}"`;
+  if (Number.isInteger(n) && !Number.isSafeInteger(n) && n >= minInt64 && n < maxInt64) return `"${BigInt(n).toString()}"`;
+  // -0 is written as 0 (RFC 8785 3.2.2.3); String() already does.
+  return String(n);
 }
 
 /** The fields of a canonical record read back from its text; throws CIA_ERR_INTEGRITY_CANONICAL when it is not one. */

@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import type { TestContext } from 'node:test';
 import { decodeProtobufLogs } from '../../../aggregator/receiver/otlp-decode.ts';
-import { recordAttr } from '../../../core/wire.ts';
+import { chainGapAttr, checkpointAttr, recordAttr } from '../../../core/wire.ts';
 
 export interface Received {
   id: string;
@@ -44,6 +44,9 @@ export async function startReceiver(t: TestContext): Promise<Receiver> {
       let body = Buffer.concat(chunks);
       if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
       for (const r of decodeProtobufLogs(body)) {
+        // What the agent writes about its own chain (integrity issue) is not a line: its signed
+        // checkpoints, and the record that resumes the chain after a kill.
+        if (r.attributes[checkpointAttr.type] !== undefined || r.attributes[chainGapAttr.reason] === 'unclean_stop') continue;
         receiver.records.push({ id: JSON.stringify(r.attributes[recordAttr.recordId]), body: typeof r.body === 'string' ? r.body : JSON.stringify(r.body), attributes: r.attributes });
       }
       res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();

@@ -118,7 +118,9 @@ test('the saved queries and the search commands answer the audit questions from 
   const all = indexPattern(undefined, namespace);
   const count = async (index: string): Promise<number> => {
     await es.indices.refresh({ index, allow_no_indices: true, ignore_unavailable: true });
-    return (await es.count({ index, allow_no_indices: true, ignore_unavailable: true })).count;
+    // The agent's signed checkpoints (every 10 s and at stop) come and go with timing: not counted.
+    const query = { bool: { must_not: [{ exists: { field: 'ci_audit.checkpoint.type' } }] } };
+    return (await es.count({ index, allow_no_indices: true, ignore_unavailable: true, query })).count;
   };
   const ciLines = 5;
   const expectedTotal = authLines.length + ciLines + 1 + 1;
@@ -140,7 +142,9 @@ test('the saved queries and the search commands answer the audit questions from 
     const r = await es.search<Record<string, unknown>>({ index: indexPattern(q.dataset, namespace), query: buildQuery({ conditions: q.conditions, range: {} }), size: 100, sort: [{ '@timestamp': 'desc' }] });
     const docs = r.hits.hits.map((h) => h._source as { user?: { name?: string }; event?: { action?: string }; cicd?: { pipeline?: { task?: { name?: string } } } });
     if (q.id === 'unverified-sources') {
-      assert.equal(docs.length, expectedTotal, 'nothing is verified yet: every record');
+      // Every record of the agent arrived chained and its hash verified on ingest; what is left
+      // is the aggregator's own retention event, which no agent chain covers.
+      assert.deepEqual(docs.map((d) => d.event?.action), ['retention-delete-index'], 'unverified: only the aggregator\'s own event');
       continue;
     }
     const key = (d: (typeof docs)[number]): string | undefined => (q.id === 'failed-jobs' || q.id === 'pipeline-runs' ? d.cicd?.pipeline?.task?.name : q.id === 'integrity-alerts' ? d.event?.action : d.user?.name);

@@ -2,7 +2,7 @@
 // cluster (scripts/test.sh passes test/fixtures/elasticsearch-security.json through
 // CI_AUDIT_ES_SECURITY_FILE; this distribution cannot create API keys, so API keys with the same
 // role descriptors are documented in docs/storage.md and not tested here).
-//   ci_audit_writer: appends (create) and nothing else: overwrite, update, delete, read refused;
+//   ci_audit_writer: appends (create) and reads chain positions back: overwrite, update, delete refused;
 //   ci_audit_retention: runs the own enforcement, but cannot write or remove documents.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +13,8 @@ import { createClient } from '../../../aggregator/index/client.ts';
 import { ElasticsearchWriter } from '../../../aggregator/index/elasticsearch-writer.ts';
 import { ensureTemplates } from '../../../aggregator/index/setup.ts';
 import { backingStates, enforceRetention } from '../../../aggregator/retention/enforce.ts';
+import type { ChainConflict } from '../../../aggregator/verify/stage.ts';
+import { ElasticsearchChainStore } from '../../../aggregator/verify/chain-store.ts';
 import { esClient, requireEsUrl, uniqueNamespace } from '../../helpers/elasticsearch.ts';
 
 interface Fixture {
@@ -63,7 +65,7 @@ void test('the deploy/ roles are the ones the test cluster runs with', async () 
   }
 });
 
-void test('the aggregator key appends; overwriting, updating, deleting and reading are refused', async (t) => {
+void test('the aggregator key appends and reads; overwriting, updating and deleting are refused', async (t) => {
   const url = requireEsUrl();
   const admin = esClient(url);
   await ensureTemplates(admin, url); // `ci-audit setup`, run by an operator
@@ -92,13 +94,69 @@ void test('the aggregator key appends; overwriting, updating, deleting and readi
   assert.equal(await statusOf(asWriter.index({ index: backing!, id: 'lp:1', document: doc, ...seq })), 403, 'overwrite');
   assert.equal(await statusOf(asWriter.update({ index: backing!, id: 'lp:1', doc })), 403, 'update');
   assert.equal(await statusOf(asWriter.delete({ index: backing!, id: 'lp:1' })), 403, 'delete');
-  assert.equal(await statusOf(asWriter.search({ index: stream })), 403, 'read');
+  // Read is granted: the verify stage reads chain positions back (docs/storage.md, "Least privilege").
+  assert.equal(await statusOf(asWriter.search({ index: stream })), 200, 'read');
   assert.equal(await statusOf(asWriter.indices.delete({ index: backing! })), 403, 'delete index');
   assert.equal(await statusOf(asWriter.indices.rollover({ alias: stream })), 403, 'rollover');
   assert.equal(await statusOf(asWriter.indices.putIndexTemplate({ name: 'ci-audit-logs', index_patterns: ['x-*'] })), 403, 'templates');
   await admin.indices.refresh({ index: stream });
   const kept = await admin.search<{ message: string }>({ index: stream });
   assert.deepEqual(kept.hits.hits.map((h) => h._source!.message), ['Accepted publickey for deploy']);
+});
+
+void test('the aggregator key appends a chained record and reads it back on a conflict, but cannot overwrite or delete it', async (t) => {
+  const url = requireEsUrl();
+  const admin = esClient(url);
+  await ensureTemplates(admin, url);
+  const namespace = uniqueNamespace('lpc');
+  const stream = dataStreamName('auth', namespace);
+  const conflicts: ChainConflict[] = [];
+  const writer = new ElasticsearchWriter({
+    elasticsearch: { ...userConfig(url, 'ci_audit_writer'), namespace },
+    logger: pino({ level: 'silent' }),
+    installTemplates: false,
+    onChainConflicts: (found) => {
+      conflicts.push(...found);
+      return Promise.resolve();
+    },
+  });
+  const { client: asWriter } = createClient(userConfig(url, 'ci_audit_writer'));
+  t.after(async () => {
+    await writer.close();
+    await asWriter.close();
+    await admin.close();
+  });
+  writer.start();
+  await writer.whenReady();
+  const chained = (hash: string, message: string) => ({
+    dataStream: stream,
+    id: 'lp-agent:seq:1',
+    document: { '@timestamp': new Date().toISOString(), message, agent: { id: 'lp-agent' }, ci_audit: { chain: { seq: 1, hash, prev_hash: '0'.repeat(64), record: `{"seq":1,"m":"${message}"}` } } },
+    issues: [],
+  });
+  const stored = 'aa'.repeat(32);
+  assert.equal((await writer.write([chained(stored, 'Accepted publickey for deploy')])).created, 1);
+  assert.equal((await writer.write([chained(stored, 'Accepted publickey for deploy')])).duplicates, 1);
+  assert.deepEqual(conflicts, [], 'a re-send with the same hash is a quiet duplicate');
+  assert.equal((await writer.write([chained('bb'.repeat(32), 'Accepted publickey for root')])).duplicates, 1);
+  assert.deepEqual(conflicts, [
+    { agentId: 'lp-agent', seq: 1, docId: 'lp-agent:seq:1', receivedHash: 'bb'.repeat(32), storedHash: stored, receivedRecord: '{"seq":1,"m":"Accepted publickey for root"}' },
+  ]);
+  // The chain head as a restarted aggregator reads it with this key.
+  const store = new ElasticsearchChainStore({ client: asWriter, url, namespace });
+  assert.deepEqual(await store.head('lp-agent'), { seq: 1, hash: stored, docId: 'lp-agent:seq:1' });
+
+  const [backing] = (await backingStates(admin, url, stream)).map((s) => s.index);
+  const forged = chained('bb'.repeat(32), 'Accepted publickey for root').document;
+  assert.equal(await statusOf(asWriter.index({ index: backing!, id: 'lp-agent:seq:1', document: forged, ...(await seqOf(admin, stream, 'lp-agent:seq:1')) })), 403, 'overwrite (index op)');
+  // Without seq_no and term, data streams refuse an overwrite to everyone (400), superusers included.
+  assert.equal(await statusOf(asWriter.index({ index: backing!, id: 'lp-agent:seq:1', document: forged })), 400, 'overwrite (index op without version)');
+  assert.equal(await statusOf(asWriter.index({ index: stream, id: 'lp-agent:seq:1', document: forged })), 400, 'overwrite through the data stream');
+  assert.equal(await statusOf(asWriter.update({ index: backing!, id: 'lp-agent:seq:1', doc: { message: 'x' } })), 403, 'update');
+  assert.equal(await statusOf(asWriter.delete({ index: backing!, id: 'lp-agent:seq:1' })), 403, 'delete');
+  const kept = await admin.get<{ message: string; ci_audit: { chain: { hash: string } } }>({ index: backing!, id: 'lp-agent:seq:1' });
+  assert.equal(kept._source!.ci_audit.chain.hash, stored);
+  assert.equal(kept._source!.message, 'Accepted publickey for deploy');
 });
 
 void test('the retention key enforces retention but cannot write, overwrite or delete documents', async (t) => {

@@ -49,3 +49,17 @@ test('a value that does not fit its field type stays an attribute and is flagged
   assert.equal((at('ci_audit.attributes') as Record<string, unknown>)['source.ip'], 'not-an-ip');
   assert.ok(mapped.issues.includes('ecs_field_invalid'));
 });
+
+test('a sender\'s key naming __proto__ stays a flat attribute and pollutes no prototype', () => {
+  const mapped = mapToEcs(record({ 'ci_audit.dataset': 'auth', 'labels.__proto__.polluted': 'yes', 'cicd.constructor.prototype.x': 'y', ['__proto__']: 'scalar' }), { namespace: 'default', ingested: new Date(0) });
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  assert.equal((Object.prototype as Record<string, unknown>).x, undefined);
+  const attributes = (mapped.document.ci_audit as Record<string, Record<string, unknown>>).attributes ?? {};
+  assert.equal(attributes['labels.__proto__.polluted'], 'yes');
+  assert.equal(attributes['cicd.constructor.prototype.x'], 'y');
+  assert.ok(Object.hasOwn(attributes, '__proto__'));
+  assert.equal(Object.getOwnPropertyDescriptor(attributes, '__proto__')?.value, 'scalar');
+  assert.ok(mapped.issues.includes('ecs_field_invalid'));
+  // And it survives the way to Elasticsearch: JSON text keeps the key.
+  assert.match(JSON.stringify(mapped.document), /"labels\.__proto__\.polluted":"yes".*"__proto__":"scalar"/);
+});

@@ -183,3 +183,89 @@ void test('values nested deeper than the limit are refused instead of exhausting
   const body = JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: value }] }] }] });
   assert.throws(() => decodeJsonLogs(body), /nested deeper than 64 levels/);
 });
+
+/** A length-delimited protobuf field: tag, varint length, payload. */
+function lengthField(number: number, payload: Uint8Array | number[]): Buffer {
+  const bytes = Buffer.from(payload);
+  const length: number[] = [];
+  for (let n = bytes.byteLength; ; n >>>= 7) {
+    if (n < 0x80) {
+      length.push(n);
+      break;
+    }
+    length.push((n & 0x7f) | 0x80);
+  }
+  return Buffer.concat([Buffer.from([(number << 3) | 2, ...length]), bytes]);
+}
+
+/** resource_logs { scope_logs { log_records { <fields> } } }: the record's fields start at byte 6. */
+const inRecord = (fields: Uint8Array | number[]): Buffer => lengthField(1, lengthField(2, lengthField(2, fields)));
+
+void test('malformed protobuf bodies are refused with the field path and the byte where it went wrong', () => {
+  const record = '<request>.resourceLogs[0].scopeLogs[0].logRecords[0]';
+  let deep = lengthField(1, Buffer.from('x'));
+  for (let i = 0; i < 50; i++) deep = lengthField(5, lengthField(1, deep));
+  const cases: Array<[string, Buffer, string]> = [
+    ['a string longer than its record', inRecord([0x1a, 0x05, 0x41]), `index out of range: a string of 5 bytes at byte 8 runs past the end of its message at byte 9, in ${record}.severityText`],
+    ['a varint cut off', inRecord([0x10, 0x80]), `index out of range: a varint at byte 7 is cut off by the end of its message at byte 8, in ${record}.severityNumber`],
+    ['a varint of 11 bytes', inRecord([0x10, ...Array<number>(10).fill(0xff), 0x01]), `${record}.severityNumber: invalid varint encoding (more than 10 bytes) (byte 7)`],
+    ['a known field with the wrong wire type', inRecord([0x0a, 0x00]), `${record}.timeUnixNano: field 1 has wire type 2, which does not fit its type fixed64 (byte 6)`],
+    ['field number 0', inRecord([0x02, 0x00]), `${record}: illegal tag: field number 0 (byte 6)`],
+    ['wire type 7 on an unknown field', inRecord([0x7f]), `${record}: invalid wire type 7 (byte 7)`],
+    ['a group closed by another field', inRecord([0xa3, 0x01, 0x08, 0x01, 0xac, 0x01]), `${record}: group of field 20 ends with the end tag of field 21 (byte 12)`],
+    [
+      'invalid UTF-8 in an attribute key',
+      inRecord(lengthField(6, Buffer.concat([lengthField(1, [0x61, 0xc3]), lengthField(2, lengthField(1, [0x62]))]))),
+      `${record}.attributes[0].key: a string of 2 bytes is not UTF-8: the encoded data was not valid for encoding utf-8 (byte 10)`,
+    ],
+    // A field the aggregator does not keep is still checked.
+    ['invalid UTF-8 in schema_url', lengthField(1, lengthField(3, [0xff])), '<request>.resourceLogs[0].schemaUrl: a string of 1 byte is not UTF-8: the encoded data was not valid for encoding utf-8 (byte 4)'],
+    [
+      'the second attribute cut short',
+      inRecord(Buffer.concat([lengthField(6, lengthField(1, [0x61])), lengthField(6, lengthField(2, [0x10, 0x80]))])),
+      `index out of range: a varint at byte 16 is cut off by the end of its message at byte 17, in ${record}.attributes[1].value.boolValue`,
+    ],
+    [
+      'values nested beyond 100 messages',
+      inRecord(lengthField(5, deep)),
+      `${record}.body.arrayValue.values[0].arrayValue.(88 more).values[0].arrayValue.values[0].arrayValue.values[0].arrayValue: messages nested deeper than 100 levels (byte 243)`,
+    ],
+  ];
+  for (const [name, body, message] of cases) {
+    assert.throws(
+      () => decodeProtobufLogs(body),
+      (err: unknown) => {
+        assert.ok(hasErrorCode(err, 'CIA_ERR_RECEIVER_DECODE'), `${name}: code of ${String(err)}`);
+        assert.equal(err.message, `body is not a protobuf ExportLogsServiceRequest: ${message}`, name);
+        return true;
+      },
+    );
+  }
+});
+
+void test('protobuf strings: a BOM is kept, unknown fields are skipped, "__proto__" is an attribute like any other', () => {
+  const body = inRecord(
+    Buffer.concat([
+      Buffer.from([0x78, 0x05]), // field 15 (unknown), varint
+      lengthField(3, Buffer.from('\uFEFFWARN')),
+      lengthField(6, Buffer.concat([lengthField(1, Buffer.from('__proto__')), lengthField(2, lengthField(6, lengthField(1, Buffer.concat([lengthField(1, Buffer.from('polluted')), lengthField(2, [0x10, 0x01])]))))])),
+    ]),
+  );
+  const [record] = decodeProtobufLogs(body);
+  assert.ok(record);
+  assert.equal(record.severityText, '\uFEFFWARN');
+  assert.deepEqual(Object.keys(record.attributes), ['__proto__']);
+  assert.equal(Object.getPrototypeOf(record.attributes), Object.prototype);
+  assert.deepEqual(Object.getOwnPropertyDescriptor(record.attributes, '__proto__')?.value, { polluted: true });
+  assert.equal((record.attributes as Record<string, unknown>).polluted, undefined);
+});
+
+void test('OTLP/JSON: an attribute named "__proto__" is kept as an attribute, not made the prototype', () => {
+  const [record] = decodeJsonLogs(
+    JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ attributes: [{ key: '__proto__', value: { kvlistValue: { values: [{ key: 'polluted', value: { boolValue: true } }] } } }] }] }] }] }),
+  );
+  assert.ok(record);
+  assert.deepEqual(Object.keys(record.attributes), ['__proto__']);
+  assert.equal(Object.getPrototypeOf(record.attributes), Object.prototype);
+  assert.equal((record.attributes as Record<string, unknown>).polluted, undefined);
+});

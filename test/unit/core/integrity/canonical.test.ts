@@ -15,7 +15,7 @@ describe('canonical JSON (RFC 8785)', () => {
       ['\r', '1', '\u0080', '\u00f6', '\u20ac', '\ud83d\ude00', '\ufb33'],
     );
     // RFC 8785 section 3.2.2.3 number examples.
-    assert.equal(canonicalJson([333333333.33333329, 1e30, 4.5, 2e-3, 0.000000000000000000000000001, -0]), '[333333333.3333333,1e+30,4.5,0.002,1e-27,0]');
+    assert.equal(canonicalJson([Number('333333333.33333329'), 1e30, 4.5, 2e-3, 0.000000000000000000000000001, -0]), '[333333333.3333333,1e+30,4.5,0.002,1e-27,0]');
     assert.equal(canonicalJson({ b: [true, null, 'x\n"'], a: { d: 1, c: 2 } }), '{"a":{"c":2,"d":1},"b":[true,null,"x\\n\\""]}');
   });
 
@@ -76,5 +76,13 @@ describe('signed checkpoints', () => {
     assert.equal(verifyCheckpoint({ ...signed, signature: 'bm90IGEgc2lnbmF0dXJl' }, pem), false);
     assert.match(keyId(pem), /^[0-9a-f]{32}$/);
     assert.throws(() => keyId('not a key'), { code: 'CIA_ERR_INTEGRITY_KEY' });
+  });
+});
+
+describe('canonical strings', () => {
+  it('writes a lone surrogate as U+FFFD, as the exporter\'s UTF-8 encoding does, and leaves a literal backslash-u text alone', () => {
+    const base = { agent: 'a', seq: 1, timeUnixNano: 0n, observedTimeUnixNano: 0n, severityNumber: 0, resource: {} };
+    assert.equal(canonicalRecord({ ...base, body: 'x\ud800y', attributes: {} }), canonicalRecord({ ...base, body: 'x\ufffdy', attributes: {} }));
+    assert.match(canonicalRecord({ ...base, body: 'literal \\ud800', attributes: { k: 'v' } }), /"body":"literal \\\\ud800"/);
   });
 });

@@ -1,0 +1,80 @@
+// The agents' public signing keys for verify: from the aggregator's registry file (each agent's
+// `public_key`, registered at enrollment) or from a keys file of one's own:
+//   {"<agent id>": "<PEM>" | ["<PEM>", ...], ...}
+// A registry is only read here, never changed.
+import { readFile } from 'node:fs/promises';
+import { CiAuditError } from '../../core/errors.ts';
+import { keyId } from '../../core/integrity/checkpoint.ts';
+
+export type PublicKeys = Map<string, string[]>;
+
+/** The registry stores PEM, or the base64 of the SPKI DER alone; both become PEM. */
+function pemOf(text: string): string {
+  const trimmed = text.trim();
+  if (trimmed.includes('-----BEGIN')) return `${trimmed}\n`;
+  const lines = trimmed.replace(/\s+/g, '').match(/.{1,64}/g) ?? [];
+  return `-----BEGIN PUBLIC KEY-----\n${lines.join('\n')}\n-----END PUBLIC KEY-----\n`;
+}
+
+async function readJson(file: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new CiAuditError('CIA_ERR_INTEGRITY_KEY', `cannot read the ${what} ${file}: ${(cause as Error).message}`, { cause, details: { file } });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new CiAuditError('CIA_ERR_INTEGRITY_KEY', `the ${what} ${file} is not JSON: ${(cause as Error).message}`, { cause, details: { file } });
+  }
+}
+
+function add(keys: PublicKeys, agent: string, pem: string, file: string): void {
+  const key = pemOf(pem);
+  try {
+    keyId(key);
+  } catch (cause) {
+    throw new CiAuditError('CIA_ERR_INTEGRITY_KEY', `the public key of agent ${agent} in ${file} is not an Ed25519 public key`, { cause, details: { file, agent } });
+  }
+  const list = keys.get(agent) ?? [];
+  list.push(key);
+  keys.set(agent, list);
+}
+
+/**
+ * Public keys of the aggregator's registry (auth.registry_file): the enrolled key and the keys
+ * learned from rotations. Revoked agents keep theirs: their old checkpoints stay verifiable.
+ */
+export async function keysFromRegistry(file: string): Promise<PublicKeys> {
+  const data = (await readJson(file, 'agent registry')) as { agents?: unknown };
+  if (!Array.isArray(data?.agents)) throw new CiAuditError('CIA_ERR_INTEGRITY_KEY', `${file} is not an agent registry (no "agents" list)`, { details: { file } });
+  const keys: PublicKeys = new Map();
+  for (const entry of data.agents as { id?: unknown; public_key?: unknown; signing_keys?: unknown }[]) {
+    if (typeof entry.id !== 'string') continue;
+    if (typeof entry.public_key === 'string' && entry.public_key !== '') add(keys, entry.id, entry.public_key, file);
+    // Keys the aggregator learned from valid rotations: a rotation checkpoint that is no longer in
+    // the index (or the anchor) still leaves the later checkpoints verifiable.
+    for (const learned of Array.isArray(entry.signing_keys) ? (entry.signing_keys as { public_key?: unknown }[]) : []) {
+      if (typeof learned.public_key === 'string' && learned.public_key !== '') add(keys, entry.id, learned.public_key, file);
+    }
+  }
+  return keys;
+}
+
+/** A keys file: {"<agent id>": "<PEM>" | ["<PEM>", ...]}. */
+export async function keysFromFile(file: string): Promise<PublicKeys> {
+  const data = await readJson(file, 'keys file');
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new CiAuditError('CIA_ERR_INTEGRITY_KEY', `the keys file ${file} must be a JSON object: {"<agent id>": "<PEM public key>" or a list of them}`, { details: { file } });
+  }
+  const keys: PublicKeys = new Map();
+  for (const [agent, value] of Object.entries(data as Record<string, unknown>)) {
+    const list = Array.isArray(value) ? value : [value];
+    for (const pem of list) {
+      if (typeof pem !== 'string') throw new CiAuditError('CIA_ERR_INTEGRITY_KEY', `the keys file ${file} gives agent ${agent} something other than PEM text`, { details: { file, agent } });
+      add(keys, agent, pem, file);
+    }
+  }
+  return keys;
+}

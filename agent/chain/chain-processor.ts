@@ -1,0 +1,330 @@
+// The agent's hash chain (docs/integrity.md): the last processor before the batch processor or the
+// disk buffer gives each record the next sequence number and hash_seq = SHA-256(hash_{seq-1} ||
+// canonical record), and sets them on the record (`ci_audit.chain.*`). Checkpoint records
+// (`ci_audit.checkpoint.type` set) are not chained.
+//
+// Commits: the record's ack, wrapped by `wrapAck`, tells the chain when the record is committed
+// (acknowledged by the aggregator, or durable in the disk buffer). `committed` is the highest seq
+// with every seq up to it committed; it is saved to chain.json in the background.
+//
+// Start: after a clean stop (every handed-out seq committed) the chain goes on at committed + 1.
+// Otherwise the numbers committed+1..reserved may or may not have reached the aggregator, and their
+// lines are read again by the sources: the first record is then a gap record `unclean_stop` with
+// seq reserved + 1, linked to the committed head, declaring committed+1..reserved.
+import type { Attributes, HrTime } from '@opentelemetry/api';
+import type { LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
+import type { Logger } from '../../core/logger.ts';
+import { hash as sha } from 'node:crypto';
+import type { ChainHead } from '../../core/integrity/chain.ts';
+import { canonicalAttributes, canonicalRecord, type AttestedInput } from '../../core/integrity/record.ts';
+import { chainAttr, chainGapAttr, checkpointAttr, recordAttr } from '../../core/wire.ts';
+import type { AckFn } from '../sources/source.ts';
+import type { ChainStateData, ChainStateWriter } from './chain-state.ts';
+
+export interface ChainProcessorOptions {
+  agentId: string;
+  /** The saved state (readChainState) and its writer. */
+  state: ChainStateData;
+  writer: ChainStateWriter;
+  /** Id of the signing key, recorded in the state. */
+  keyId: string;
+  /** Sequence numbers reserved at a time (`integrity.reserve_block`). */
+  reserveBlock: number;
+  logger: Logger;
+  /** After this many chained records `due` turns true (the checkpointer's trigger). */
+  everyRecords?: number;
+}
+
+/** What the chain declares lost when it resumes after an unclean stop. */
+export interface ResumeGap {
+  firstSeq: number;
+  lastSeq: number;
+  /** The committed head the resume record links to. */
+  committed: ChainHead;
+}
+
+/** Dataset of the records the agent itself writes about its chain (resume gap). */
+export const chainGapDataset = 'agent';
+
+
+/**
+ * Commits are saved at most this often (reservations at once): a write per acknowledged batch
+ * would fsync hundreds of times a second. A crash loses at most this much of `committed`; the
+ * records in between are then declared by the resume record although they arrived.
+ */
+const commitSaveMs = 100;
+
+export class ChainProcessor implements LogRecordProcessor {
+  #o: ChainProcessorOptions;
+  /** The last record chained (seq 0: none yet). */
+  #head: ChainHead;
+  #committed: ChainHead;
+  /** Commits that arrived before a lower seq was committed. */
+  #early = new Map<number, string>();
+  /** The numbers an unclean stop left behind (declared by the resume record; never committed). */
+  #lostFirst = 0;
+  #lostLast = -1;
+  #resume: ResumeGap | undefined;
+  /** Highest seq that may be handed out now / is being reserved. */
+  #reservedTarget: number;
+  /** The record just chained, for `wrapAck`. */
+  #pendingSeq = 0;
+  #pendingHash = '';
+  #sinceEvery = 0;
+  /**
+   * `everyRecords` records were chained since the last checkpoint. The Pipeline signs one right
+   * after it handed the record on: a checkpoint cannot be emitted from inside another record's emit.
+   */
+  due = false;
+  #keyId: string;
+  /** hash_head as raw bytes, to hash the next record without decoding hex. */
+  #headRaw: Buffer;
+  #scratch = Buffer.allocUnsafe(4096);
+  /** `"agent":<id>` in canonical form, and the canonical resource of the last resource seen. */
+  #resourceOf: unknown;
+  #resourceText = '';
+  #commitsSaved = true;
+  #commitTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #closing: Promise<{ clean: boolean }> | undefined;
+
+  constructor(o: ChainProcessorOptions) {
+    this.#o = o;
+    const s = o.state;
+    this.#committed = { ...s.committed };
+    this.#keyId = o.keyId;
+    if (s.clean && s.committed.seq === s.reserved) {
+      this.#head = { ...s.committed };
+    } else {
+      this.#resume = { firstSeq: s.committed.seq + 1, lastSeq: s.reserved, committed: { ...s.committed } };
+      this.#lostFirst = s.committed.seq + 1;
+      this.#lostLast = s.reserved;
+      // The next record (the resume record) gets reserved + 1 and links to the committed hash.
+      this.#head = { seq: s.reserved, hash: s.committed.hash };
+    }
+    this.#headRaw = Buffer.from(this.#head.hash, 'hex');
+    this.#reservedTarget = this.#head.seq + o.reserveBlock;
+    // From here on the state says "not clean": a crash must be detected at the next start.
+    o.writer.writeSync(this.#snapshot());
+  }
+
+  /** The last record chained. */
+  get head(): ChainHead {
+    return this.#head;
+  }
+
+  get committed(): ChainHead {
+    return this.#committed;
+  }
+
+  get keyId(): string {
+    return this.#keyId;
+  }
+
+  set keyId(id: string) {
+    this.#keyId = id;
+    this.#saveSoon();
+  }
+
+  /** Set when the agent did not stop cleanly: the gap the first record must declare. Cleared by `resumeRecord`. */
+  get resume(): ResumeGap | undefined {
+    return this.#resume;
+  }
+
+  /** Body and attributes of the resume record (an unclean_stop gap); undefined when the chain continues cleanly. */
+  resumeRecord(): { body: string; attributes: Attributes } | undefined {
+    const r = this.#resume;
+    if (r === undefined) return undefined;
+    this.#resume = undefined;
+    const empty = r.lastSeq < r.firstSeq;
+    return {
+      body: empty
+        ? `chain resumed after an unclean stop at seq ${r.committed.seq}; no sequence numbers were lost`
+        : `chain resumed after an unclean stop: sequence numbers ${r.firstSeq} to ${r.lastSeq} were handed out or reserved but not committed; their lines are read again and sent under new numbers`,
+      attributes: {
+        [recordAttr.dataset]: chainGapDataset,
+        [recordAttr.recordId]: `chain:resume:${r.lastSeq + 1}`,
+        [recordAttr.gap]: true,
+        [chainGapAttr.firstSeq]: r.firstSeq,
+        [chainGapAttr.lastSeq]: r.lastSeq,
+        [chainGapAttr.reason]: 'unclean_stop',
+      },
+    };
+  }
+
+  onEmit(logRecord: ReadWriteLogRecord): void {
+    this.#pendingSeq = 0;
+    if (this.#closed) return;
+    if (logRecord.attributes[checkpointAttr.type] !== undefined) return;
+    this.chain(logRecord);
+  }
+
+  /** Chains one record (also those that bypass the SDK: gap records of the disk buffer). */
+  chain(record: ReadableLogRecord): void {
+    const seq = this.#head.seq + 1;
+    this.#reserveFor(seq);
+    const attributes = record.attributes;
+    if (record.resource !== this.#resourceOf) {
+      // The agent's resource is one object for every record: its canonical text is written once.
+      this.#resourceOf = record.resource;
+      this.#resourceText = canonicalAttributes(record.resource.attributes as Record<string, AttestedInput>);
+    }
+    const text = canonicalRecord(
+      {
+        agent: this.#o.agentId,
+        seq,
+        timeUnixNano: nanosText(record.hrTime),
+        observedTimeUnixNano: nanosText(record.hrTimeObserved),
+        severityNumber: record.severityNumber ?? 0,
+        body: record.body as AttestedInput,
+        attributes: attributes as Record<string, AttestedInput>,
+        resource: {},
+      },
+      this.#resourceText,
+    );
+    const prev = this.#head.hash;
+    // chainHash (core/integrity/chain.ts) in one call over a reused buffer: cheaper than a Hash
+    // object per record.
+    if (this.#scratch.length < 32 + 3 * text.length) this.#scratch = Buffer.allocUnsafe(2 * (32 + 3 * text.length));
+    this.#scratch.set(this.#headRaw, 0);
+    const bytes = this.#scratch.write(text, 32, 'utf8');
+    const raw = sha('sha256', this.#scratch.subarray(0, 32 + bytes), 'buffer');
+    const hash = raw.toString('hex');
+    attributes[chainAttr.seq] = seq;
+    attributes[chainAttr.hash] = hash;
+    attributes[chainAttr.prevHash] = prev;
+    this.#head = { seq, hash };
+    this.#headRaw = raw;
+    this.#pendingSeq = seq;
+    this.#pendingHash = hash;
+    const every = this.#o.everyRecords;
+    if (every !== undefined && ++this.#sinceEvery >= every) {
+      this.#sinceEvery = 0;
+      this.due = true;
+    }
+  }
+
+  /**
+   * The ack to hand downstream for the record just chained: commits it, then runs the source's
+   * ack. Any other record (unchained, or not taken) gets `ack` back unchanged.
+   */
+  wrapAck(ack: AckFn | undefined): AckFn | undefined {
+    const seq = this.#pendingSeq;
+    if (seq === 0) return ack;
+    this.#pendingSeq = 0;
+    const hash = this.#pendingHash;
+    if (ack === undefined) return () => this.#commit(seq, hash);
+    return () => {
+      this.#commit(seq, hash);
+      ack();
+    };
+  }
+
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Nothing: the provider shuts processors down together, but the chain's state is saved after the batch processor's last acks (`close`). */
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Stops chaining and saves the final state: clean when every handed-out seq is committed. Safe to call twice. */
+  close(): Promise<{ clean: boolean }> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<{ clean: boolean }> {
+    this.#closed = true;
+    clearTimeout(this.#commitTimer);
+    await this.#o.writer.idle();
+    const clean = this.#committed.seq === this.#head.seq;
+    const state = clean ? { ...this.#snapshot(), reserved: this.#committed.seq, clean: true } : this.#snapshot();
+    this.#o.writer.writeSync(state);
+    return { clean };
+  }
+
+  #commit(seq: number, hash: string): void {
+    let next = this.#committed.seq + 1;
+    if (next === this.#lostFirst) next = this.#lostLast + 1;
+    if (seq === next && this.#early.size === 0) {
+      this.#committed = { seq, hash };
+    } else {
+      this.#early.set(seq, hash);
+      for (;;) {
+        next = this.#committed.seq + 1;
+        if (next === this.#lostFirst) next = this.#lostLast + 1;
+        const h = this.#early.get(next);
+        if (h === undefined) break;
+        this.#early.delete(next);
+        this.#committed = { seq: next, hash: h };
+      }
+    }
+    if (this.#commitTimer === undefined && !this.#closed) {
+      this.#commitTimer = setTimeout(() => {
+        this.#commitTimer = undefined;
+        this.#saveSoon();
+      }, commitSaveMs);
+      this.#commitTimer.unref();
+    }
+  }
+
+  #reserveFor(seq: number): void {
+    const durable = this.#o.writer.durable.reserved;
+    if (seq > durable) {
+      // Records outran the reservation written ahead: reserve now, before the number is used.
+      this.#reservedTarget = Math.max(this.#reservedTarget, seq - 1 + this.#o.reserveBlock);
+      this.#o.writer.writeSync(this.#snapshot());
+      return;
+    }
+    // Less than a block left and no larger reservation on its way to disk: reserve the next
+    // block in the background, so that the synchronous write above stays a fallback.
+    if (this.#reservedTarget <= durable && seq > durable - this.#o.reserveBlock) {
+      this.#reservedTarget = durable + this.#o.reserveBlock;
+      this.#saveSoon();
+    }
+  }
+
+  #saveSoon(): void {
+    if (!this.#commitsSaved || this.#closed) return;
+    this.#commitsSaved = false;
+    // One write per turn of the event loop at most; the writer coalesces further calls.
+    queueMicrotask(() => {
+      this.#commitsSaved = true;
+      if (this.#closed) return;
+      this.#o.writer.schedule(
+        () => this.#snapshot(),
+        (err) => {
+          // A failed reservation is retried by the next record (synchronously once it is needed).
+          this.#reservedTarget = Math.min(this.#reservedTarget, this.#o.writer.durable.reserved);
+          this.#o.logger.error({ code: 'CIA_ERR_INTEGRITY_STATE', err: err.message }, 'cannot save the chain state; retrying with the next commit');
+        },
+      );
+    });
+  }
+
+  #snapshot(): ChainStateData {
+    return {
+      version: 1,
+      agent: this.#o.agentId,
+      committed: this.#committed,
+      reserved: Math.max(this.#reservedTarget, this.#head.seq),
+      clean: false,
+      key: this.#keyId,
+    };
+  }
+}
+
+/** Nanoseconds since the epoch of an HrTime, as the OTLP exporter computes them. */
+export function hrTimeNanos(time: HrTime): bigint {
+  return BigInt(Math.trunc(time[0])) * 1_000_000_000n + BigInt(Math.trunc(time[1]));
+}
+
+/** hrTimeNanos as decimal text, without BigInt arithmetic in the common case. */
+function nanosText(time: HrTime): string {
+  const [s, ns] = time;
+  if (Number.isSafeInteger(s) && s > 0 && Number.isInteger(ns) && ns >= 0 && ns < 1e9) return `${s}${String(ns).padStart(9, '0')}`;
+  return hrTimeNanos(time).toString();
+}
+

@@ -1,0 +1,34 @@
+// The first check of the verify stage, a pure function: does a chained record hash to what it
+// claims? The canonical text is recomputed from the record as the aggregator decoded it, with the
+// agent id the credential proved (the receiver refused a request whose records claim another id),
+// so a record re-labelled as another agent's, or changed on the way, no longer matches its hash.
+import { chainHash } from '../../core/integrity/chain.ts';
+import { canonicalRecord } from '../../core/integrity/record.ts';
+import type { DecodedLogRecord } from '../log-record.ts';
+import { chainPosition } from '../map/ecs.ts';
+import type { ChainPosition } from '../map/ecs.ts';
+
+export type RecordCheck =
+  /** The record carries no (well-formed) chain position: not chained, nothing to check. */
+  | { kind: 'unchained' }
+  /** `canonical` is the text the aggregator hashed; `hashOk` whether chainHash(prev, canonical) is the claimed hash. */
+  | { kind: 'chained'; position: ChainPosition; canonical: string; hashOk: boolean; computedHash: string };
+
+/** Checks one record against its claimed chain hash, as agent `agentId`. */
+export function checkRecord(record: DecodedLogRecord, agentId: string): RecordCheck {
+  const position = chainPosition(record.attributes);
+  if (position === undefined) return { kind: 'unchained' };
+  // Never throws: canonicalValue writes non-finite numbers as their names, so every decoded value has a form.
+  const canonical = canonicalRecord({
+    agent: agentId,
+    seq: position.seq,
+    timeUnixNano: record.timeUnixNano,
+    observedTimeUnixNano: record.observedTimeUnixNano,
+    severityNumber: record.severityNumber,
+    body: record.body,
+    attributes: record.attributes,
+    resource: record.resource,
+  });
+  const computedHash = chainHash(position.prevHash, canonical);
+  return { kind: 'chained', position, canonical, hashOk: computedHash === position.hash, computedHash };
+}

@@ -1,0 +1,112 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { chainGapAttr } from '../../../../core/wire.ts';
+import { AgentRegistry } from '../../../../aggregator/auth/registry.ts';
+import { AnchorFile } from '../../../../aggregator/verify/anchor.ts';
+import type { IntegrityEvent } from '../../../../aggregator/verify/events.ts';
+import { missingRanges, VerifyStage } from '../../../../aggregator/verify/stage.ts';
+import { ChainBuilder, checkpointRecord, newKey } from './chain-fixtures.ts';
+
+const logger = pino({ level: 'silent' });
+
+async function enrolled(dir: string, agentId: string, publicKey: string): Promise<AgentRegistry> {
+  const registry = await AgentRegistry.open(join(dir, 'agents.json'));
+  const { token } = await registry.createEnrollmentToken({ uses: 1, ttlSeconds: 60 });
+  await registry.enroll(token, agentId, publicKey);
+  return registry;
+}
+
+void test('a clean chain verifies record by record with no events; a changed record is flagged and kept', async () => {
+  const stage = new VerifyStage({ logger, gapGraceMs: 1000 });
+  const chain = new ChainBuilder('runner-01');
+  const records = [chain.next('one'), chain.next('two'), chain.next('three')];
+  const clean = await stage.verify(records);
+  assert.deepEqual(clean.events, []);
+  assert.deepEqual(clean.verdicts.map((v) => v.chain?.verified), [true, true, true]);
+
+  const changed = chain.next('four');
+  changed.body = 'four, changed';
+  const result = await stage.verify([changed, chain.next('five')]);
+  assert.deepEqual(result.verdicts.map((v) => v.chain?.verified), [false, true]);
+  assert.deepEqual(result.events.map((e) => [e.action, e.firstSeq, e.docId]), [['chain_hash_mismatch', 4, 'runner-01:seq:4']]);
+  assert.match(result.events[0]!.message, /does not hash to the hash it carries/);
+  await stage.close();
+});
+
+void test('a broken link and a declared gap are events at once; a hole becomes chain_gap only after the grace', async () => {
+  let now = 0;
+  const emitted: IntegrityEvent[] = [];
+  const stage = new VerifyStage({ logger, gapGraceMs: 1000, now: () => now });
+  stage.start((events) => {
+    emitted.push(...events);
+    return Promise.resolve();
+  }, 60_000);
+  const chain = new ChainBuilder('runner-02');
+  await stage.verify([chain.next('1'), chain.next('2')]);
+  const broken = chain.next('3', { prevHash: 'ee'.repeat(32) });
+  const result = await stage.verify([broken]);
+  assert.deepEqual(result.events.map((e) => [e.action, e.firstSeq]), [['chain_link_broken', 3]]);
+  assert.equal(result.verdicts[0]!.chain?.verified, false);
+
+  // 4 and 5 lost on the way; 6 arrives.
+  chain.next('4');
+  chain.next('5');
+  await stage.verify([chain.next('6')]);
+  now = 999;
+  await stage.sweep();
+  assert.equal(emitted.length, 0);
+  now = 1000;
+  await stage.sweep();
+  assert.deepEqual(emitted.map((e) => [e.action, e.firstSeq, e.lastSeq]), [['chain_gap', 4, 5]]);
+  await stage.sweep();
+  assert.equal(emitted.length, 1, 'reported once');
+
+  const declaring = chain.next('resumed', { attributes: { [chainGapAttr.firstSeq]: 7, [chainGapAttr.lastSeq]: 9, [chainGapAttr.reason]: 'buffer_dropped' }, seq: 10 });
+  const declared = await stage.verify([declaring]);
+  assert.deepEqual(declared.events.map((e) => [e.action, e.firstSeq, e.lastSeq, e.details?.reason]), [['chain_gap_declared', 7, 9, 'buffer_dropped']]);
+  now = 5000;
+  await stage.sweep();
+  assert.equal(emitted.length, 1, 'a declared gap is no hole');
+  await stage.close();
+});
+
+void test('checkpoints: valid ones are anchored, key rotations register the next key in the registry file, unknown keys and bad signatures are events', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'verify-stage-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const key = newKey();
+  const next = newKey();
+  const stranger = newKey();
+  const registry = await enrolled(dir, 'runner-03', key.pem);
+  const anchor = await AnchorFile.open(join(dir, 'anchors.jsonl'));
+  const stage = new VerifyStage({ logger, gapGraceMs: 1000, keys: registry, anchor });
+  const chain = new ChainBuilder('runner-03');
+  const r1 = chain.next('one');
+  const first = await stage.verify([r1, checkpointRecord('runner-03', chain.head, key)]);
+  assert.deepEqual(first.events, []);
+  assert.equal(first.verdicts[1]!.checkpointVerified, true);
+
+  // Rotation signed by the old key, then a checkpoint signed by the new one, in one request.
+  const r2 = chain.next('two');
+  const rotated = await stage.verify([r2, checkpointRecord('runner-03', chain.head, key, { type: 'key_rotation', next }), checkpointRecord('runner-03', chain.head, next)]);
+  assert.deepEqual(rotated.events, []);
+  assert.deepEqual(rotated.verdicts.map((v) => v.checkpointVerified), [undefined, true, true]);
+  const reopened = await AgentRegistry.open(join(dir, 'agents.json'));
+  assert.deepEqual(await reopened.signingKeys('runner-03'), [key.pem, next.pem]);
+
+  const bad = await stage.verify([checkpointRecord('runner-03', chain.head, next, { signer: stranger }), checkpointRecord('runner-03', chain.head, stranger)]);
+  assert.deepEqual(bad.events.map((e) => [e.action, e.details?.key]), [['checkpoint_signature_invalid', next.id], ['checkpoint_key_unknown', stranger.id]]);
+  assert.deepEqual(bad.verdicts.map((v) => v.checkpointVerified), [false, false]);
+  await anchor.close();
+  const lines = (await readFile(join(dir, 'anchors.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(lines.map((l) => [l.type, l.key, l.seq]), [['checkpoint', key.id, 1], ['key_rotation', key.id, 2], ['checkpoint', next.id, 2]]);
+  await stage.close();
+});
+
+void test('missingRanges: the seqs of a hole that nobody indexed, as ranges', () => {
+  assert.deepEqual(missingRanges({ first: 3, last: 9 }, new Set([4, 5, 8])), [{ first: 3, last: 3 }, { first: 6, last: 7 }, { first: 9, last: 9 }]);
+  assert.deepEqual(missingRanges({ first: 3, last: 4 }, new Set([3, 4])), []);
+});
