@@ -1,8 +1,11 @@
 // `npm run quickstart`: the whole pipeline on the sample logs in deploy/quickstart/logs.
 // Starts Elasticsearch (unless ES_URL names a cluster), the aggregator and an agent as real
-// processes, waits until every sample line is indexed, prints what Elasticsearch holds, and stops
-// everything it started — or keeps it running with --keep.
+// processes, waits until every sample line is indexed, prints what Elasticsearch holds, verifies
+// the agent's hash chain (`ci-audit verify`), alters one document and shows verify naming it, and
+// stops everything it started — or keeps it running with --keep.
 import { Client } from '@elastic/elasticsearch';
+import { spawnSync } from 'node:child_process';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { CliProcess } from './lib/cli-process.ts';
 import { clusterInfo } from '../aggregator/index/cluster-info.ts';
 import { redactUrl, startElasticsearch, type RunningElasticsearch } from './elasticsearch.ts';
+import { publicKeyPem } from '../core/integrity/checkpoint.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const quickstartDir = join(root, 'deploy', 'quickstart');
@@ -77,8 +81,10 @@ async function main(): Promise<number> {
   const info = await clusterInfo(client);
   say(`quickstart: Elasticsearch ${info.version} at ${redactUrl(esUrl)}`);
 
-  // Fresh agent state each run: the agent ships every sample line again. Record ids are
-  // deterministic and indexing is create-only, so a cluster that already holds them keeps one copy.
+  // Fresh agent state and a new agent id each run: the agent ships every sample line again in a
+  // chain of its own, so that a cluster named by ES_URL that holds an earlier run's chain sees a
+  // second agent, not a rewritten chain.
+  const agentId = `quickstart-${randomBytes(3).toString('hex')}`;
   await rm(runDir, { recursive: true, force: true });
   await mkdir(runDir, { recursive: true });
 
@@ -95,6 +101,7 @@ async function main(): Promise<number> {
   const agent = new CliProcess(['agent', 'run', '--config', join(quickstartDir, 'agent.yaml')], {
     CI_AUDIT_AGGREGATOR_URL: aggregatorUrl,
     CI_AUDIT_STATE_DIR: join(runDir, 'agent-state'),
+    CI_AUDIT_AGENT_ID: agentId,
   });
   started.push(agent);
   await agent.waitForLog((l) => l.msg === 'agent started');
@@ -104,17 +111,57 @@ async function main(): Promise<number> {
 
   const pattern = 'logs-ci_audit.*-default';
   const deadline = Date.now() + Number(args.timeout) * 1000;
+  // This run's agent's lines; its signed checkpoints (dataset integrity) are counted apart.
+  const ofAgent = { term: { 'agent.id': agentId } };
+  const lines = { bool: { filter: [ofAgent], must_not: [{ exists: { field: 'ci_audit.checkpoint.type' } }] } };
+  const checkpoints = { bool: { filter: [ofAgent, { exists: { field: 'ci_audit.checkpoint.type' } }] } };
+  const countOf = async (query: object): Promise<number> => {
+    await client.indices.refresh({ index: pattern, allow_no_indices: true, ignore_unavailable: true }).catch(() => undefined);
+    return (await client.count({ index: pattern, allow_no_indices: true, ignore_unavailable: true, query }).catch(() => ({ count: 0 }))).count;
+  };
   let count: number;
   for (;;) {
-    await client.indices.refresh({ index: pattern, allow_no_indices: true, ignore_unavailable: true }).catch(() => undefined);
-    count = (await client.count({ index: pattern, allow_no_indices: true, ignore_unavailable: true }).catch(() => ({ count: 0 }))).count;
+    count = await countOf(lines);
     if (count >= expected) break;
     if (!agent.running || !aggregator.running) throw new Error(`the ${agent.running ? 'aggregator' : 'agent'} exited early; see its log above`);
     if (Date.now() > deadline) throw new Error(`only ${count} of ${expected} sample lines were indexed within ${args.timeout} s`);
     await new Promise((r) => setTimeout(r, 500));
   }
 
-  await printSummary(client, pattern, expected);
+  await printSummary(client, pattern, expected, lines);
+
+  // A graceful stop makes the agent sign where its chain stands; then verify checks every hash,
+  // the signature (with the agent's public key) and that each document is what its record maps to.
+  await agent.stop();
+  for (;;) {
+    if ((await countOf(checkpoints)) > 0) break;
+    if (Date.now() > deadline) throw new Error(`the agent's signed checkpoint was not indexed within ${args.timeout} s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const keysFile = join(runDir, 'agent-keys.json');
+  const privateKey = await readFile(join(runDir, 'agent-state', 'signing-key.pem'), 'utf8');
+  await writeFile(keysFile, JSON.stringify({ [agentId]: publicKeyPem(createPublicKey(privateKey)) }), { mode: 0o600 });
+  const verifyArgs = ['verify', '--namespace', 'default', '--agent', agentId, '--keys', keysFile];
+  say('');
+  say(`Verifying the agent's hash chain: ci-audit ${verifyArgs.join(' ').replace(runDir, relative(root, runDir))}`);
+  const clean = verify(verifyArgs, esUrl);
+  if (clean !== 0) throw new Error(`verify found problems in a chain nobody touched (exit ${clean})`);
+
+  // Tamper with one document, as someone with write rights on the cluster could, and verify again.
+  const victim = await client.search<{ user?: { name?: string } }>({
+    index: 'logs-ci_audit.auth-default',
+    size: 1,
+    query: { bool: { filter: [ofAgent, { exists: { field: 'user.name' } }] } },
+    sort: [{ 'ci_audit.chain.seq': 'asc' }],
+  });
+  const hit = victim.hits.hits[0];
+  if (hit?._id === undefined) throw new Error('no document with a user.name to alter');
+  say('');
+  say(`Altering one document as a cluster administrator could: ${hit._id} user.name ${String(hit._source?.user?.name)} -> mallory`);
+  await client.update({ index: hit._index, id: hit._id, doc: { user: { name: 'mallory' } }, refresh: true });
+  const tampered = verify(verifyArgs, esUrl);
+  if (tampered !== 2) throw new Error(`verify did not report the altered document (exit ${tampered})`);
+  say('verify named the altered document and exited 2, as it does for any finding.');
 
   if (args.keep) {
     const envFile = join(runDir, 'es.env');
@@ -132,10 +179,22 @@ async function main(): Promise<number> {
   return 0;
 }
 
-async function printSummary(client: Client, pattern: string, expected: number): Promise<void> {
+/** Runs `ci-audit verify` with the output shown, and returns its exit code. */
+function verify(verifyArgs: string[], esUrl: string): number {
+  const result = spawnSync(process.execPath, [join(root, 'bin', 'ci-audit.js'), ...verifyArgs], {
+    env: { ...process.env, ES_URL: esUrl },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+  });
+  for (const line of `${result.stdout}${result.stderr}`.split('\n')) if (line.trim() !== '') say(`  ${line}`);
+  return result.status ?? 1;
+}
+
+async function printSummary(client: Client, pattern: string, expected: number, query: object): Promise<void> {
   const byStream = await client.search({
     index: pattern,
     size: 0,
+    query,
     aggs: { streams: { terms: { field: '_index', size: 50 } } },
   });
   const buckets = (byStream.aggregations?.streams as { buckets: { key: string; doc_count: number }[] } | undefined)?.buckets ?? [];
@@ -155,7 +214,7 @@ async function printSummary(client: Client, pattern: string, expected: number): 
       index: stream,
       size: 3,
       sort: [{ '@timestamp': 'asc' }, { 'log.offset': 'asc' }],
-      query: { match_all: {} },
+      query,
     });
     say('');
     say(`First documents of ${stream}, read back from Elasticsearch:`);

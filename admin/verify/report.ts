@@ -32,7 +32,7 @@ export function textReport(out: Writer): Report {
       for (const n of notices) out.write(`notice ${n.kind} agent=${n.agent}${range(n.seq, n.last_seq)}: ${n.detail}\n`);
       const verdict = s.findings === 0 ? 'no findings' : `${s.findings} finding${s.findings === 1 ? '' : 's'}`;
       out.write(
-        `verified ${s.records} records of ${s.agents} agent${s.agents === 1 ? '' : 's'} and ${s.checkpoints} checkpoints in ${s.seconds.toFixed(1)} s ` +
+        `verified ${s.records} records of ${s.agents} agent${s.agents === 1 ? '' : 's'} and ${s.checkpoints} checkpoint${s.checkpoints === 1 ? '' : 's'} in ${s.seconds.toFixed(1)} s ` +
           `(${s.records_per_second} records/s): ${verdict}, ${s.notices} notice${s.notices === 1 ? '' : 's'}\n`,
       );
     },

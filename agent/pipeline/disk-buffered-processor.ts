@@ -26,6 +26,12 @@ export interface DiskBufferedProcessorOptions {
   readBatch: number;
   /** The hash chain: the buffer's own gap records are chained too. */
   chain?: ChainProcessor | undefined;
+  /**
+   * How long a stop keeps sending what the buffer holds, in ms (the agent's shutdown timeout), so
+   * that the final checkpoint and the last lines leave now rather than after the next start.
+   * Default: 5000.
+   */
+  drainTimeoutMs?: number;
 }
 
 /** Dataset of the gap records the buffer itself reports. */
@@ -130,6 +136,16 @@ export class DiskBufferedProcessor implements LogRecordProcessor {
     this.#shutdown ??= (async () => {
       // Everything taken is made durable first: from then on the buffer owns its delivery.
       await this.#o.buffer.flushed();
+      // A graceful stop delivers what the buffer holds (the final checkpoint among it) while the
+      // aggregator answers, for at most the drain timeout; what is left is sent after the restart.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.forceFlush(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, this.#o.drainTimeoutMs ?? 5000);
+        }),
+      ]);
+      clearTimeout(timer);
       this.#stopped = true;
       // The sender tries to deliver what it holds for its shutdown timeout; what it cannot is
       // still in the buffer and is sent after the restart. Its shutdown also wakes the pump should

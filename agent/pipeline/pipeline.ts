@@ -79,6 +79,7 @@ export class Pipeline {
         currentAck,
         readBatch: batch.maxBatchRecords ?? 512,
         chain,
+        drainTimeoutMs: batch.shutdownTimeoutMs,
       });
       diskBuffer.buffer.onDrop = (dropped) => buffered.reportDrop(dropped);
       damaged = () => buffered.reportDamage(diskBuffer.damage);

@@ -103,7 +103,7 @@ test('the text and JSON reports: findings as found, then notices and the summary
     text,
     'FINDING missing agent=a seq=2..3 @timestamp=2026-11-26T10:00:00.000000000Z _id=a:seq:4 _index=.ds-x: seqs 2..3 are missing\n' +
       'notice not_signed agent=a seq=4..4: not yet signed\n' +
-      'verified 3 records of 1 agent and 1 checkpoints in 0.5 s (6 records/s): 1 finding, 1 notice\n',
+      'verified 3 records of 1 agent and 1 checkpoint in 0.5 s (6 records/s): 1 finding, 1 notice\n',
   );
   let json = '';
   const j = jsonReport({ write: (s) => (json += s) });
