@@ -13,6 +13,7 @@ export type IntegrityAction =
   | 'chain_fork'
   | 'chain_gap'
   | 'chain_gap_declared'
+  | 'source_gap'
   | 'checkpoint_signature_invalid'
   | 'checkpoint_key_unknown'
   | 'checkpoint_malformed';

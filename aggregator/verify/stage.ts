@@ -16,7 +16,7 @@ import type { SignedCheckpoint } from '../../core/integrity/checkpoint.ts';
 import { chainDocumentId, checkpointDocumentId } from '../../core/integrity/document.ts';
 import { emptyChainHead } from '../../core/integrity/chain.ts';
 import type { Logger } from '../../core/logger.ts';
-import { chainGapAttr, checkpointAttr, resourceAttr } from '../../core/wire.ts';
+import { chainGapAttr, checkpointAttr, recordAttr, resourceAttr } from '../../core/wire.ts';
 import type { LearnedKey } from '../auth/registry.ts';
 import type { Attributes, DecodedLogRecord } from '../log-record.ts';
 import type { AnchorFile } from './anchor.ts';
@@ -133,6 +133,7 @@ export class VerifyStage {
         const declared = declaredGap(record.attributes);
         const findings = chain.observe({ seq, hash, prevHash, docId, declared }, now);
         for (const finding of findings) events.push(continuityEvent(agentId, finding));
+        if (record.attributes[recordAttr.gap] === true && declared === undefined) events.push(sourceGapEvent(agentId, seq, docId, record));
         const linkBroken = findings.some((f) => f.kind === 'link_broken' && f.seq === seq);
         verdict.chain = { canonical: check.canonical, verified: check.hashOk && !linkBroken };
         continue;
@@ -395,6 +396,25 @@ function continuityEvent(agentId: string, finding: ContinuityFinding): Integrity
     docId: finding.docId,
     message: `Agent ${agentId} declares seqs ${seqRangeText(gap.first, gap.last)} will not arrive (${gapReasonText(gap.reason)}); record ${finding.seq} (${finding.docId}) says so.`,
     details: { reason: gap.reason, declared_by_seq: finding.seq },
+  };
+}
+
+/**
+ * A loss the agent found at a source (a file pruned while it was stopped, a journal vacuumed past
+ * its cursor): the record says why; the event puts it among the integrity events.
+ */
+function sourceGapEvent(agentId: string, seq: number, docId: string, record: DecodedLogRecord): IntegrityEvent {
+  const body = typeof record.body === 'string' ? record.body : 'records may be missing at a source';
+  const path = record.attributes[recordAttr.logFilePath];
+  return {
+    action: 'source_gap',
+    agentId,
+    idKey: String(seq),
+    firstSeq: seq,
+    lastSeq: seq,
+    docId,
+    message: `Agent ${agentId} reports lines lost at a source before it could read them: ${body}`,
+    details: { reason: 'source', log_file_path: typeof path === 'string' ? path : undefined },
   };
 }
 

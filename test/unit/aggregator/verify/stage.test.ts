@@ -110,3 +110,17 @@ void test('missingRanges: the seqs of a hole that nobody indexed, as ranges', ()
   assert.deepEqual(missingRanges({ first: 3, last: 9 }, new Set([4, 5, 8])), [{ first: 3, last: 3 }, { first: 6, last: 7 }, { first: 9, last: 9 }]);
   assert.deepEqual(missingRanges({ first: 3, last: 4 }, new Set([3, 4])), []);
 });
+
+void test('a loss the agent found at a source (ci_audit.record.gap) becomes a source_gap event that says why', async () => {
+  const stage = new VerifyStage({ logger, gapGraceMs: 1000 });
+  const chain = new ChainBuilder('runner-04');
+  const before = chain.next('before');
+  const gap = chain.next('file gap: /var/log/auth.log.1 disappeared while the agent was stopped', {
+    attributes: { 'ci_audit.record.gap': true, 'log.file.path': '/var/log/auth.log.1' },
+  });
+  const result = await stage.verify([before, gap]);
+  assert.deepEqual(result.events.map((e) => [e.action, e.firstSeq, e.docId]), [['source_gap', 2, 'runner-04:seq:2']]);
+  assert.match(result.events[0]!.message, /disappeared while the agent was stopped/);
+  assert.equal(result.events[0]!.details?.log_file_path, '/var/log/auth.log.1');
+  await stage.close();
+});
