@@ -2,12 +2,14 @@
 // the `_id` that makes indexing append-only (a second `create` of the same agent + sequence number
 // is a 409 conflict, never an overwrite). One place for these names: the aggregator's mapping, its
 // index template and `verify` all use them.
+import { chainAttr, checkpointAttr } from '../wire.ts';
 
-/** Document fields (dotted paths) of a chained record. */
+/**
+ * Document fields (dotted paths) of a chained record. The chain and checkpoint attributes keep
+ * their wire names (core/wire.ts) as paths in the document.
+ */
 export const chainField = {
-  seq: 'ci_audit.chain.seq',
-  hash: 'ci_audit.chain.hash',
-  prevHash: 'ci_audit.chain.prev_hash',
+  ...chainAttr,
   /** The canonical record text (core/integrity/record.ts), stored verbatim and not indexed. */
   record: 'ci_audit.chain.record',
   agentId: 'agent.id',
@@ -15,14 +17,7 @@ export const chainField = {
 
 /** Document fields of a checkpoint document (dataset `integrity`). */
 export const checkpointField = {
-  type: 'ci_audit.checkpoint.type',
-  seq: 'ci_audit.checkpoint.seq',
-  hash: 'ci_audit.checkpoint.hash',
-  time: 'ci_audit.checkpoint.time',
-  key: 'ci_audit.checkpoint.key',
-  signature: 'ci_audit.checkpoint.signature',
-  nextKey: 'ci_audit.checkpoint.next_key',
-  nextPublicKey: 'ci_audit.checkpoint.next_public_key',
+  ...checkpointAttr,
   /** Set by the aggregator: whether the signature verified against the agent's registered key. */
   verified: 'ci_audit.checkpoint.verified',
 } as const;

@@ -198,3 +198,15 @@ void test('trace context, severity text, event name and dropped attributes are c
   assert.equal(doc.ci_audit!.trace_flags, 1);
   assert.equal(doc.ci_audit!.dropped_attributes_count, 2);
 });
+
+void test('nanosToRfc3339 stays right across seconds, whatever second it wrote last', () => {
+  const seq = [1_795_688_521_999_999_999n, 1_795_688_522_000_000_000n, 1_795_688_521_000_000_001n, 1_795_688_522_482_113_789n, 2n ** 63n - 1n, 1n];
+  assert.deepEqual(seq.map(nanosToRfc3339), [
+    '2026-11-26T10:22:01.999999999Z',
+    '2026-11-26T10:22:02.000000000Z',
+    '2026-11-26T10:22:01.000000001Z',
+    '2026-11-26T10:22:02.482113789Z',
+    '2262-04-11T23:47:16.854775807Z',
+    '1970-01-01T00:00:00.000000001Z',
+  ]);
+});
