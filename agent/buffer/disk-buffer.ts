@@ -286,6 +286,7 @@ export class DiskBuffer {
     const prefixes: Record<string, number> = {};
     for (const seg of this.#segments) if (seg.prefix > 0) prefixes[segmentFileName(seg.index)] = seg.prefix;
     this.#cursorSaving = writeFileDurably(join(this.#o.dir, cursorFileName), JSON.stringify({ version: 1, prefixes }))
+      .then(() => undefined)
       .catch((err: unknown) => {
         // Only costs re-sent records (same ids) after a restart.
         this.#cursorDirty = true;

@@ -10,13 +10,12 @@
 //
 // Writes come from two places: the asynchronous writer (commits, reservations ahead of need) and a
 // synchronous fallback when records outran the reservation. Each write carries a generation; a write
-// only renames its file into place when no newer generation has been renamed, and renames run on the
-// main thread, so the file never goes back to an older reservation.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { open, readFile, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { temporaryPrefix } from '../../core/durable-file.ts';
+// only renames its file into place when no newer generation has been renamed (core/durable-file.ts
+// checks and renames in one turn of the event loop), so the file never goes back to an older
+// reservation.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileDurably, writeFileDurablySync } from '../../core/durable-file.ts';
 import { CiAuditError } from '../../core/errors.ts';
 import { emptyChainHead, isChainHash, type ChainHead } from '../../core/integrity/chain.ts';
 
@@ -135,68 +134,36 @@ export class ChainStateWriter {
   /** Writes `state` before returning (the fallback when records outran the reservation, and start-up). */
   writeSync(state: ChainStateData): void {
     const generation = ++this.#generation;
-    const tmp = this.#tmp();
     try {
-      const fd = openSync(tmp, 'wx', 0o600);
-      try {
-        writeSync(fd, `${JSON.stringify(state)}\n`);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, this.file);
-      this.#renamed = generation;
-      const dir = openSync(dirname(this.file), 'r');
-      try {
-        fsyncSync(dir);
-      } finally {
-        closeSync(dir);
-      }
+      writeFileDurablySync(this.file, `${JSON.stringify(state)}\n`);
     } catch (cause) {
-      rmSync(tmp, { force: true });
       throw stateError(`cannot write the chain state ${this.file}: ${(cause as Error).message}`, this.file, cause);
     }
+    this.#renamed = generation;
     this.#noteDurable(state);
   }
 
   async #writeAsync(state: ChainStateData): Promise<void> {
     const generation = ++this.#generation;
-    const tmp = this.#tmp();
+    let replaced: boolean;
     try {
-      const handle = await open(tmp, 'wx', 0o600);
-      try {
-        await handle.writeFile(`${JSON.stringify(state)}\n`, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      if (generation < this.#renamed) {
-        // A newer state was written meanwhile (synchronously); this one must not replace it.
-        await rm(tmp, { force: true });
-        return;
-      }
-      renameSync(tmp, this.file);
-      this.#renamed = generation;
-      const dir = await open(dirname(this.file), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      // A newer state written meanwhile (synchronously) must not be replaced by this older one.
+      replaced = await writeFileDurably(this.file, `${JSON.stringify(state)}\n`, {
+        replaceIf: () => {
+          if (generation < this.#renamed) return false;
+          this.#renamed = generation;
+          return true;
+        },
+      });
     } catch (cause) {
-      await rm(tmp, { force: true }).catch(() => undefined);
       throw stateError(`cannot write the chain state ${this.file}: ${(cause as Error).message}`, this.file, cause);
     }
-    this.#noteDurable(state);
+    if (replaced) this.#noteDurable(state);
   }
 
   #noteDurable(state: ChainStateData): void {
     // Reservations only grow in what is on disk (see the generation check); keep the largest.
     if (state.reserved >= this.#durable.reserved || state.clean) this.#durable = state;
     else this.#durable = { ...state, reserved: this.#durable.reserved };
-  }
-
-  #tmp(): string {
-    return `${temporaryPrefix(this.file)}${process.pid}-${randomBytes(4).toString('hex')}`;
   }
 }

@@ -7,9 +7,8 @@
 // key replaces the old file once the announcement is committed; a crash before that announces it
 // again at the next start.
 import type { Attributes } from '@opentelemetry/api';
-import { signCheckpoint, type CheckpointStatement, type SignedCheckpoint } from '../../core/integrity/checkpoint.ts';
+import { checkpointAttributes, signCheckpoint, type CheckpointStatement, type SignedCheckpoint } from '../../core/integrity/checkpoint.ts';
 import type { Logger } from '../../core/logger.ts';
-import { checkpointAttr, integrityDataset, recordAttr } from '../../core/wire.ts';
 import type { AckFn } from '../sources/source.ts';
 import type { ChainProcessor } from './chain-processor.ts';
 import { adoptNextKey, readNextKey, type SigningKey } from './signing-key.ts';
@@ -27,23 +26,6 @@ export interface CheckpointerOptions {
   logger: Logger;
   /** Current time in ns (tests). Default: Date.now() in ns. */
   now?: () => bigint;
-}
-
-/** The attributes of a checkpoint record. */
-export function checkpointAttributes(c: SignedCheckpoint): Attributes {
-  const attributes: Attributes = {
-    [recordAttr.dataset]: integrityDataset,
-    [recordAttr.recordId]: `checkpoint:${c.key}:${c.seq}`,
-    [checkpointAttr.type]: c.type,
-    [checkpointAttr.seq]: c.seq,
-    [checkpointAttr.hash]: c.hash,
-    [checkpointAttr.time]: c.timeUnixNano.toString(),
-    [checkpointAttr.key]: c.key,
-    [checkpointAttr.signature]: c.signature,
-  };
-  if (c.nextKey !== undefined) attributes[checkpointAttr.nextKey] = c.nextKey;
-  if (c.nextPublicKey !== undefined) attributes[checkpointAttr.nextPublicKey] = c.nextPublicKey;
-  return attributes;
 }
 
 export class Checkpointer {

@@ -68,7 +68,7 @@ export async function readSigningKey(file: string): Promise<SigningKey | undefin
 async function writeNewKey(file: string): Promise<SigningKey> {
   const { privateKey } = generateKeyPairSync('ed25519');
   try {
-    await writeFileDurably(file, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600);
+    await writeFileDurably(file, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
   } catch (cause) {
     throw keyError(`cannot write the signing key ${file}: ${(cause as Error).message}`, file, cause);
   }

@@ -46,8 +46,6 @@ export const builtInDatasets = ['auth', 'ci', 'generic', 'integrity', 'deadlette
 
 /** Dataset of the dead-letter data stream (records Elasticsearch refused, with the error). */
 export const deadLetterDataset = 'deadletter';
-/** Dataset of integrity events and checkpoints (one place: core/wire.ts). */
-export { integrityDataset } from '../../core/wire.ts';
 
 // Every keyword has ignore_above: a longer value (a crafted host name, say) stays in _source
 // unindexed instead of failing the document with Lucene's 32 KiB term limit.

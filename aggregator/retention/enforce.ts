@@ -13,9 +13,8 @@
 import type { Client } from '@elastic/elasticsearch';
 import { CiAuditError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
-import { dataStreamName } from '../../core/wire.ts';
+import { dataStreamName, integrityDataset } from '../../core/wire.ts';
 import { toEsError } from '../index/es-errors.ts';
-import { integrityDataset } from '../index/templates.ts';
 import { acquireLock } from './lock.ts';
 import type { DatasetPolicy } from './policy.ts';
 

@@ -9,6 +9,7 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { CiAuditError } from '../errors.ts';
 import { canonicalJson } from './canonical-json.ts';
+import { checkpointAttr, integrityDataset, recordAttr } from '../wire.ts';
 
 export const checkpointVersion = 1;
 
@@ -92,4 +93,24 @@ export function verifyCheckpoint(checkpoint: SignedCheckpoint, publicKey: Public
   }
   if (signature.length !== 64) return false;
   return verify(null, Buffer.from(checkpointText(checkpoint), 'utf8'), publicKeyObject(publicKey), signature);
+}
+
+/**
+ * A signed checkpoint as the attributes of the unchained record that carries it (dataset
+ * `integrity`, record id `checkpoint:<key id>:<seq>`); the aggregator reads them back.
+ */
+export function checkpointAttributes(c: SignedCheckpoint): Record<string, string | number> {
+  const attributes: Record<string, string | number> = {
+    [recordAttr.dataset]: integrityDataset,
+    [recordAttr.recordId]: `checkpoint:${c.key}:${c.seq}`,
+    [checkpointAttr.type]: c.type,
+    [checkpointAttr.seq]: c.seq,
+    [checkpointAttr.hash]: c.hash,
+    [checkpointAttr.time]: c.timeUnixNano.toString(),
+    [checkpointAttr.key]: c.key,
+    [checkpointAttr.signature]: c.signature,
+  };
+  if (c.nextKey !== undefined) attributes[checkpointAttr.nextKey] = c.nextKey;
+  if (c.nextPublicKey !== undefined) attributes[checkpointAttr.nextPublicKey] = c.nextPublicKey;
+  return attributes;
 }

@@ -13,10 +13,10 @@ import type { LogRecord } from '@opentelemetry/api';
 import pino from 'pino';
 import { aggregatorConfigSchema } from '../../../config/schema.ts';
 import { chainHash, genesisHash } from '../../../core/integrity/chain.ts';
-import { keyId, publicKeyPem, signCheckpoint } from '../../../core/integrity/checkpoint.ts';
+import { checkpointAttributes, keyId, publicKeyPem, signCheckpoint } from '../../../core/integrity/checkpoint.ts';
 import type { CheckpointType } from '../../../core/integrity/checkpoint.ts';
 import { canonicalRecord } from '../../../core/integrity/record.ts';
-import { chainAttr, chainGapAttr, checkpointAttr, dataStreamName, recordAttr } from '../../../core/wire.ts';
+import { chainAttr, chainGapAttr, dataStreamName, recordAttr } from '../../../core/wire.ts';
 import { AgentRegistry } from '../../../aggregator/auth/registry.ts';
 import { startAggregator } from '../../../aggregator/run.ts';
 import type { AggregatorHandle } from '../../../aggregator/run.ts';
@@ -95,18 +95,7 @@ class Agent {
       },
       (options.signer ?? key).privateKey,
     );
-    const attributes: Record<string, string | number> = {
-      [recordAttr.dataset]: 'integrity',
-      [recordAttr.recordId]: `checkpoint:${key.id}:${this.head.seq}`,
-      [checkpointAttr.type]: signed.type,
-      [checkpointAttr.seq]: signed.seq,
-      [checkpointAttr.hash]: signed.hash,
-      [checkpointAttr.time]: time.toString(),
-      [checkpointAttr.key]: signed.key,
-      [checkpointAttr.signature]: signed.signature,
-    };
-    if (signed.nextKey !== undefined) attributes[checkpointAttr.nextKey] = signed.nextKey;
-    if (signed.nextPublicKey !== undefined) attributes[checkpointAttr.nextPublicKey] = signed.nextPublicKey;
+    const attributes = checkpointAttributes(signed);
     return { timestamp: [Number(time / 1_000_000_000n), 0], body: `checkpoint ${this.head.seq}`, attributes };
   }
 }

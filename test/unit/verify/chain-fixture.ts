@@ -6,9 +6,9 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mapToEcs, type EcsDocument } from '../../../aggregator/map/ecs.ts';
 import type { Attributes, DecodedLogRecord } from '../../../aggregator/log-record.ts';
 import { chainHash, genesisHash } from '../../../core/integrity/chain.ts';
-import { keyId, publicKeyPem, signCheckpoint, type CheckpointType, type SignedCheckpoint } from '../../../core/integrity/checkpoint.ts';
+import { checkpointAttributes, keyId, publicKeyPem, signCheckpoint, type CheckpointType, type SignedCheckpoint } from '../../../core/integrity/checkpoint.ts';
 import { canonicalRecord } from '../../../core/integrity/record.ts';
-import { chainAttr, checkpointAttr, recordAttr, resourceAttr } from '../../../core/wire.ts';
+import { chainAttr, recordAttr, resourceAttr } from '../../../core/wire.ts';
 
 // The anchor file's lines as the aggregator writes them.
 export { anchorLine } from '../../../aggregator/verify/anchor.ts';
@@ -127,18 +127,7 @@ export function checkpoint(agent: string, namespace: string, key: SigningKey, se
     },
     key.privateKey,
   );
-  const attributes: Attributes = {
-    [recordAttr.dataset]: 'integrity',
-    [recordAttr.recordId]: `checkpoint:${key.id}:${seq}`,
-    [checkpointAttr.type]: statement.type,
-    [checkpointAttr.seq]: seq,
-    [checkpointAttr.hash]: hash,
-    [checkpointAttr.time]: statement.timeUnixNano.toString(),
-    [checkpointAttr.key]: key.id,
-    [checkpointAttr.signature]: statement.signature,
-  };
-  if (statement.nextKey !== undefined) attributes[checkpointAttr.nextKey] = statement.nextKey;
-  if (statement.nextPublicKey !== undefined) attributes[checkpointAttr.nextPublicKey] = statement.nextPublicKey;
+  const attributes: Attributes = checkpointAttributes(statement);
   const record: DecodedLogRecord = { ...lineRecord(agent, seq), body: `checkpoint at seq ${seq}`, timeUnixNano: statement.timeUnixNano, attributes };
   const mapped = mapToEcs(record, { namespace, ingested });
   return { statement, doc: { _id: mapped.id!, stream: mapped.dataStream, document: mapped.document } };

@@ -3,10 +3,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { chainHash, genesisHash } from '../../../../core/integrity/chain.ts';
-import { keyId, publicKeyPem, signCheckpoint } from '../../../../core/integrity/checkpoint.ts';
+import { checkpointAttributes, keyId, publicKeyPem, signCheckpoint } from '../../../../core/integrity/checkpoint.ts';
 import type { CheckpointType } from '../../../../core/integrity/checkpoint.ts';
 import { canonicalRecord } from '../../../../core/integrity/record.ts';
-import { chainAttr, checkpointAttr, recordAttr, resourceAttr } from '../../../../core/wire.ts';
+import { chainAttr, recordAttr, resourceAttr } from '../../../../core/wire.ts';
 import type { Attributes, DecodedLogRecord } from '../../../../aggregator/log-record.ts';
 
 export function decoded(agentId: string, attributes: Attributes, body: string, timeUnixNano = 1_795_688_521_482_113_789n): DecodedLogRecord {
@@ -91,17 +91,6 @@ export function checkpointRecord(
     ...(options.next === undefined ? {} : { nextKey: options.next.id, nextPublicKey: options.next.pem }),
   };
   const signed = signCheckpoint(statement, (options.signer ?? key).privateKey);
-  const attributes: Attributes = {
-    [recordAttr.dataset]: 'integrity',
-    [recordAttr.recordId]: `checkpoint:${key.id}:${head.seq}`,
-    [checkpointAttr.type]: signed.type,
-    [checkpointAttr.seq]: signed.seq,
-    [checkpointAttr.hash]: signed.hash,
-    [checkpointAttr.time]: time.toString(),
-    [checkpointAttr.key]: signed.key,
-    [checkpointAttr.signature]: signed.signature,
-  };
-  if (signed.nextKey !== undefined) attributes[checkpointAttr.nextKey] = signed.nextKey;
-  if (signed.nextPublicKey !== undefined) attributes[checkpointAttr.nextPublicKey] = signed.nextPublicKey;
+  const attributes: Attributes = checkpointAttributes(signed);
   return decoded(agentId, attributes, `checkpoint ${head.seq}`, time);
 }
