@@ -87,7 +87,10 @@ export class DiskBufferedProcessor implements LogRecordProcessor {
         'disk buffer segment damaged (torn write or disk damage); its intact entries are sent, the rest is reported as a gap',
       );
       this.#appendGap(
-        `buffer gap: ${d.lostBytes} bytes at offset ${d.offset} of disk buffer segment ${d.segment} were unreadable (${describe(d.reason)}); the records in them are lost`,
+        `buffer gap: ${d.lostBytes} bytes at offset ${d.offset} of disk buffer segment ${d.segment} were unreadable (${describe(d.reason)}); ` +
+          // A write cut short never acknowledged its records to their source, which reads them
+          // again; a write the machine's crash undid (fsync not "always") may have: those are lost.
+          `the records in them are lost unless their source had not yet acknowledged them, in which case it reads them again`,
         `buffer:${d.segment}:${d.offset}:${d.reason}`,
         { reason: 'buffer_damaged' },
       );

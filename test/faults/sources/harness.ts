@@ -20,6 +20,13 @@ export interface Received {
 export interface Receiver {
   url: string;
   records: Received[];
+  /**
+   * The disk buffer's declarations of damage (`buffer_damaged`): a SIGKILL in the middle of a write
+   * can leave a torn entry at a segment's end (Linux stops a large write at a page boundary on a
+   * fatal signal). They are not lines: the lines in a torn entry were never acknowledged, so the
+   * source reads them again from its checkpoint.
+   */
+  bufferDamage: Received[];
   /** While true the receiver answers 503: downstream is blocked. */
   blocked: boolean;
   /** Distinct bodies received. */
@@ -30,6 +37,7 @@ export async function startReceiver(t: TestContext): Promise<Receiver> {
   const receiver: Receiver = {
     url: '',
     records: [],
+    bufferDamage: [],
     blocked: false,
     bodies: () => new Set(receiver.records.map((r) => r.body)),
   };
@@ -47,7 +55,9 @@ export async function startReceiver(t: TestContext): Promise<Receiver> {
         // What the agent writes about its own chain (integrity issue) is not a line: its signed
         // checkpoints, and the record that resumes the chain after a kill.
         if (r.attributes[checkpointAttr.type] !== undefined || r.attributes[chainGapAttr.reason] === 'unclean_stop') continue;
-        receiver.records.push({ id: JSON.stringify(r.attributes[recordAttr.recordId]), body: typeof r.body === 'string' ? r.body : JSON.stringify(r.body), attributes: r.attributes });
+        const received = { id: JSON.stringify(r.attributes[recordAttr.recordId]), body: typeof r.body === 'string' ? r.body : JSON.stringify(r.body), attributes: r.attributes };
+        if (r.attributes[chainGapAttr.reason] === 'buffer_damaged') receiver.bufferDamage.push(received);
+        else receiver.records.push(received);
       }
       res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
     });
@@ -153,6 +163,9 @@ export function assertExactlyOnceAfterDedup(records: readonly Received[], expect
   assert.equal(missing.length, 0, `${missing.length} lines never delivered, first: ${missing.slice(0, 3).join(', ')}`);
   const doubled = [...counts].filter(([, n]) => n > 1);
   assert.equal(doubled.length, 0, `${doubled.length} lines delivered under two ids, first: ${doubled.slice(0, 3).map(([b]) => b.slice(0, 20)).join(', ')}`);
+  const wanted = new Set(expected);
+  const extra = [...byId].filter(([, body]) => !wanted.has(body));
+  assert.equal(extra.length, 0, `${extra.length} records that are no line written, first: ${extra.slice(0, 3).map(([id, b]) => `${id} ${JSON.stringify(b.slice(0, 120))}`).join('; ')}`);
   assert.equal(byId.size, expected.length);
   return { duplicates: records.length - byId.size };
 }
