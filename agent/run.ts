@@ -15,6 +15,8 @@ import { ExportStats } from './http/export-stats.ts';
 import { startAgentHttp, type AgentHttpHandle } from './http/server.ts';
 import { collectAgentStatus } from './http/status.ts';
 import { Pipeline } from './pipeline/pipeline.ts';
+import { setAsideRejected } from './pipeline/set-aside.ts';
+import { RejectedStore, rejectedDir } from './rejected/rejected-store.ts';
 import { ChainProcessor } from './chain/chain-processor.ts';
 import { chainStatePath, ChainStateWriter, readChainState } from './chain/chain-state.ts';
 import { Checkpointer } from './chain/checkpointer.ts';
@@ -88,6 +90,8 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
       'the agent did not stop cleanly: the chain resumes with a gap record for the sequence numbers not committed; their lines are read again',
     );
   }
+  // Batches the aggregator rejects as malformed are set aside here and declared as chain gaps.
+  const rejected = await RejectedStore.open({ dir: rejectedDir(stateDir), maxBytes: config.output.rejected.max_bytes, logger });
   // Counted for /status and /metrics (http.listen).
   const exportStats = new ExportStats();
   const startedAt = new Date();
@@ -125,6 +129,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
     maxDelayMs: config.output.batch.max_delay_ms,
     diskBuffer,
     chain,
+    onRejected: setAsideRejected({ store: rejected, logger, emit: (record, ack) => pipeline.emitAgentRecord(record, ack) }),
     ...(options.shutdownTimeoutMs === undefined ? {} : { shutdownTimeoutMs: options.shutdownTimeoutMs }),
   });
 

@@ -1,85 +1,194 @@
 // Aggregator benchmark: OTLP request -> ECS documents -> bulk body, on one core, Elasticsearch excluded.
-// Each request is what the agent sends: 1,000 records of a CI/auth line with the agent's resource and
-// attributes, protobuf, gzip. Per request: gunzip, decode (otlp-decode.ts), the record bounds check
-// (limits/record-bounds.ts), mapToEcs (map/ecs.ts), and the bulk lines serialized as
-// ElasticsearchWriter.write does, joined into the NDJSON body the client sends.
+// Each request is 1,000 records of a CI/auth line with the agent's resource and attributes, protobuf,
+// gzip, measured in two kinds:
+//   - plain: records without a chain, as any OpenTelemetry SDK sends them;
+//   - chained: what the ci-audit agent sends, each record chained (seq, hash, prev_hash) and a signed
+//     checkpoint after every 1,000, so that the verify stage recomputes every record's canonical text
+//     and SHA-256, follows the chain and checks one Ed25519 signature per request.
+// Per request, as the pipeline does it: gunzip, decode (otlp-decode.ts), the record bounds check
+// (limits/record-bounds.ts), the verify stage (verify/stage.ts), mapToEcs (map/ecs.ts) and the bulk
+// lines (index/bulk-line.ts, what ElasticsearchWriter.write sends), joined into the NDJSON body.
+// Figures are events per CPU second (process.cpuUsage: user + system, all threads), so that other
+// load on the machine weighs less than on wall-clock figures.
 // Usage: node bench/aggregator.ts [records] (default 500,000). Target: >= 100,000 events/s per core.
+import { generateKeyPairSync } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import pino from 'pino';
+import { chainHash, genesisHash } from '../core/integrity/chain.ts';
+import { keyId, publicKeyPem, signCheckpoint } from '../core/integrity/checkpoint.ts';
+import { canonicalRecord } from '../core/integrity/record.ts';
+import { chainAttr, checkpointAttr, recordAttr } from '../core/wire.ts';
+import { bulkLine } from '../aggregator/index/bulk-line.ts';
 import { checkRecordBounds } from '../aggregator/limits/record-bounds.ts';
 import { mapToEcs } from '../aggregator/map/ecs.ts';
 import { decodeProtobufLogs } from '../aggregator/receiver/otlp-decode.ts';
+import { VerifyStage } from '../aggregator/verify/stage.ts';
+import type { KeySource, VerifyResult } from '../aggregator/verify/stage.ts';
 import { agentAttributes, agentResource, emitRecords, protobufBody } from '../test/unit/aggregator/otlp-fixtures.ts';
 
 const total = Number(process.argv[2] ?? 500_000);
 const perRequest = 1000;
+/** Requests per workload; the chained ones are one chain, replayed by a fresh verify stage. */
+const requestCount = 10;
 const bounds = { maxAttributes: 1000, maxValueBytes: 1024 * 1024 };
+const agentId = 'bench-agent-01';
+const resource = agentResource(agentId, 'runner-01');
+const scope = { name: 'ci-audit.file', version: '0.1.0' };
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const pem = publicKeyPem(publicKey);
+const key = keyId(pem);
+const keys: KeySource = { signingKeys: () => Promise.resolve([pem]), addSigningKey: () => Promise.resolve(false) };
+const logger = pino({ level: 'silent' });
 
-async function request(n: number): Promise<Buffer> {
-  const records = await emitRecords({
-    resource: agentResource('bench-agent-01', 'runner-01'),
-    scope: { name: 'ci-audit.file', version: '0.1.0' },
-    records: Array.from({ length: perRequest }, (_, i) => {
-      const id = n * perRequest + i;
-      return {
-        timestamp: [1795688521 + id, 482113789] as [number, number],
-        severityNumber: 9,
-        body: `runner-01 sshd[2811]: Accepted publickey for deploy from 203.0.113.17 port ${50000 + (id % 10000)} ssh2: ED25519 SHA256:Xk3b${id}`,
-        attributes: { ...agentAttributes('auth', `auth-${id}`, '/var/log/auth.log', 120 * id), 'user.name': 'deploy', 'source.ip': '203.0.113.17' },
-      };
-    }),
-  });
-  return gzipSync(protobufBody(records));
+function line(id: number): { seconds: number; body: string; attributes: Record<string, string | number> } {
+  return {
+    seconds: 1795688521 + id,
+    body: `runner-01 sshd[2811]: Accepted publickey for deploy from 203.0.113.17 port ${50000 + (id % 10000)} ssh2: ED25519 SHA256:Xk3b${id}`,
+    attributes: { ...agentAttributes('auth', `auth-${id}`, '/var/log/auth.log', 120 * id), 'user.name': 'deploy', 'source.ip': '203.0.113.17' },
+  };
 }
 
-function handle(body: Buffer, ingested: Date): number {
+async function plainRequest(n: number): Promise<Buffer> {
+  const records = Array.from({ length: perRequest }, (_, i) => {
+    const { seconds, body, attributes } = line(n * perRequest + i);
+    return { timestamp: [seconds, 482113789] as [number, number], severityNumber: 9, body, attributes };
+  });
+  return gzipSync(protobufBody(await emitRecords({ resource, scope, records })));
+}
+
+/** One chain of `requestCount` requests, each 1,000 chained records and the checkpoint over them. */
+async function chainedRequests(): Promise<Buffer[]> {
+  let head = { seq: 0, hash: genesisHash };
+  const requests: Buffer[] = [];
+  for (let n = 0; n < requestCount; n++) {
+    const records = Array.from({ length: perRequest }, (_, i) => {
+      const seq = n * perRequest + i + 1;
+      const { seconds, body, attributes } = line(seq);
+      const time = BigInt(seconds) * 1_000_000_000n + 482113789n;
+      const canonical = canonicalRecord({ agent: agentId, seq, timeUnixNano: time, observedTimeUnixNano: BigInt(seconds) * 1_000_000_000n, severityNumber: 9, body, attributes, resource });
+      const hash = chainHash(head.hash, canonical);
+      const record = {
+        timestamp: [seconds, 482113789] as [number, number],
+        observedTimestamp: [seconds, 0] as [number, number],
+        severityNumber: 9,
+        body,
+        attributes: { ...attributes, [chainAttr.seq]: seq, [chainAttr.hash]: hash, [chainAttr.prevHash]: head.hash },
+      };
+      head = { seq, hash };
+      return record;
+    });
+    const time = 1_795_700_000_000_000_000n + BigInt(head.seq);
+    const signed = signCheckpoint({ type: 'checkpoint', agent: agentId, key, seq: head.seq, hash: head.hash, timeUnixNano: time }, privateKey);
+    const checkpoint = {
+      timestamp: [Number(time / 1_000_000_000n), 0] as [number, number],
+      body: `checkpoint ${head.seq}`,
+      attributes: {
+        [recordAttr.dataset]: 'integrity',
+        [checkpointAttr.type]: 'checkpoint',
+        [checkpointAttr.seq]: head.seq,
+        [checkpointAttr.hash]: head.hash,
+        [checkpointAttr.time]: time.toString(),
+        [checkpointAttr.key]: key,
+        [checkpointAttr.signature]: signed.signature,
+      },
+    };
+    requests.push(gzipSync(protobufBody(await emitRecords({ resource, scope, records: [...records, checkpoint] }))));
+  }
+  return requests;
+}
+
+/** One request the whole way; returns the records and the bulk body's length. */
+async function handle(body: Buffer, stage: VerifyStage | undefined): Promise<{ records: number; bytes: number }> {
   const records = decodeProtobufLogs(gunzipSync(body));
   const problem = checkRecordBounds(records, bounds);
   if (problem !== undefined) throw new Error(problem);
+  const verified = stage === undefined ? undefined : await stage.verify(records);
+  if (verified !== undefined && verified.events.length > 0) throw new Error(`unexpected finding: ${verified.events[0]!.message}`);
+  const ingested = new Date();
   const operations: string[] = [];
-  for (const record of records) {
-    const mapped = mapToEcs(record, { namespace: 'bench', ingested });
-    operations.push(JSON.stringify({ create: mapped.id === undefined ? { _index: mapped.dataStream } : { _index: mapped.dataStream, _id: mapped.id } }));
-    operations.push(JSON.stringify(mapped.document));
+  for (const [i, record] of records.entries()) {
+    const verdict = verified?.verdicts[i];
+    const lines = bulkLine(mapToEcs(record, { namespace: 'bench', ingested, chain: verdict?.chain, checkpointVerified: verdict?.checkpointVerified }));
+    operations.push(lines.action, lines.document);
   }
-  return `${operations.join('\n')}\n`.length;
+  return { records: records.length, bytes: `${operations.join('\n')}\n`.length };
 }
 
-const bodies = await Promise.all(Array.from({ length: 10 }, (_, i) => request(i)));
-const requestBytes = bodies.reduce((sum, b) => sum + b.byteLength, 0) / bodies.length;
-// Warm-up: let the JIT settle before measuring.
-for (let i = 0; i < 20; i++) handle(bodies[i % bodies.length]!, new Date());
+interface Figures {
+  events: number;
+  perCpu: number;
+  perWall: number;
+  requestKiB: number;
+  bulkKiB: number;
+}
 
-const requests = Math.ceil(total / perRequest);
-let bulkBytes = 0;
-const start = process.hrtime.bigint();
-const cpu = process.cpuUsage();
-for (let i = 0; i < requests; i++) bulkBytes += handle(bodies[i % bodies.length]!, new Date());
-const used = process.cpuUsage(cpu);
-const wallS = Number(process.hrtime.bigint() - start) / 1e9;
-const cpuS = (used.user + used.system) / 1e6;
-const events = requests * perRequest;
-const perCpu = Math.round(events / cpuS);
-console.log(`aggregator: ${events} records in ${requests} requests (${Math.round(requestBytes / 1024)} KiB gzip protobuf each -> ${Math.round(bulkBytes / requests / 1024)} KiB bulk body)`);
-console.log(`  ${Math.round(events / wallS).toLocaleString('en')} events/s wall, ${perCpu.toLocaleString('en')} events/s per CPU second (target >= 100,000)`);
+/** Runs `requests` requests round the bodies; a chained run starts a fresh verify stage at each pass over the chain. */
+async function run(bodies: readonly Buffer[], requests: number, chained: boolean): Promise<Figures> {
+  let stage: VerifyStage | undefined;
+  let events = 0;
+  let bytes = 0;
+  const start = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
+  for (let i = 0; i < requests; i++) {
+    if (chained && i % bodies.length === 0) {
+      await stage?.close();
+      stage = new VerifyStage({ logger, gapGraceMs: 30_000, keys });
+    }
+    const done = await handle(bodies[i % bodies.length]!, stage);
+    events += done.records;
+    bytes += done.bytes;
+  }
+  await stage?.close();
+  const used = process.cpuUsage(cpu);
+  const wallS = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpuS = (used.user + used.system) / 1e6;
+  const requestKiB = bodies.reduce((sum, b) => sum + b.byteLength, 0) / bodies.length / 1024;
+  return { events, perCpu: Math.round(events / cpuS), perWall: Math.round(events / wallS), requestKiB, bulkKiB: bytes / requests / 1024 };
+}
+
+const workloads = { plain: await Promise.all(Array.from({ length: requestCount }, (_, n) => plainRequest(n))), chained: await chainedRequests() };
+const requests = Math.ceil(total / perRequest / requestCount) * requestCount;
+for (const [name, bodies] of Object.entries(workloads)) {
+  const chained = name === 'chained';
+  await run(bodies, 2 * requestCount, chained); // warm-up: let the JIT settle
+  const f = await run(bodies, requests, chained);
+  console.log(`aggregator, ${name}: ${f.events} records in ${requests} requests (${Math.round(f.requestKiB)} KiB gzip protobuf each -> ${Math.round(f.bulkKiB)} KiB bulk body)`);
+  console.log(`  ${f.perWall.toLocaleString('en')} events/s wall, ${f.perCpu.toLocaleString('en')} events/s per CPU second (target >= 100,000)${f.perCpu < 100_000 ? ' BELOW TARGET' : ''}`);
+}
 console.log(`  peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`);
-if (perCpu < 100_000) console.log('  BELOW TARGET');
 
 // Where the time goes: each stage alone, CPU microseconds per record.
-const raw = bodies.map((b) => gunzipSync(b));
-const decoded = raw.map((b) => decodeProtobufLogs(b));
-const ingested = new Date();
-const mappedAll = decoded.map((records) => records.map((r) => mapToEcs(r, { namespace: 'bench', ingested })));
-const stage = (name: string, run: (i: number) => void): string => {
-  const rounds = Math.max(10, Math.ceil(requests / 5));
-  const before = process.cpuUsage();
-  for (let i = 0; i < rounds; i++) run(i % bodies.length);
-  const spent = process.cpuUsage(before);
-  return `${name} ${(((spent.user + spent.system) / rounds / perRequest)).toFixed(2)}`;
-};
-console.log(`  µs CPU per record: ${[
-  stage('gunzip', (i) => gunzipSync(bodies[i]!)),
-  stage('decode', (i) => decodeProtobufLogs(raw[i]!)),
-  stage('bounds', (i) => checkRecordBounds(decoded[i]!, bounds)),
-  stage('map', (i) => decoded[i]!.map((r) => mapToEcs(r, { namespace: 'bench', ingested }))),
-  stage('serialize', (i) => mappedAll[i]!.map((m) => JSON.stringify(m.document))),
-].join(', ')}`);
+for (const [name, bodies] of Object.entries(workloads)) {
+  const raw = bodies.map((b) => gunzipSync(b));
+  const decoded = raw.map((b) => decodeProtobufLogs(b));
+  const ingested = new Date();
+  const rounds = Math.max(2, Math.ceil(requests / 5 / bodies.length));
+  const stage = async (label: string, work: (i: number) => unknown): Promise<string> => {
+    const before = process.cpuUsage();
+    for (let r = 0; r < rounds; r++) for (let i = 0; i < bodies.length; i++) await work(i);
+    const spent = process.cpuUsage(before);
+    return `${label} ${((spent.user + spent.system) / (rounds * bodies.length * perRequest)).toFixed(2)}`;
+  };
+  let verifier = new VerifyStage({ logger, gapGraceMs: 30_000, keys });
+  const verdicts: VerifyResult[] = [];
+  for (const records of decoded) verdicts.push(await verifier.verify(records)); // in order, as one agent sends them
+  const mappedAll = decoded.map((records, n) => records.map((r, i) => mapToEcs(r, { namespace: 'bench', ingested, chain: verdicts[n]!.verdicts[i]!.chain, checkpointVerified: verdicts[n]!.verdicts[i]!.checkpointVerified })));
+  const figures = [
+    await stage('gunzip', (i) => gunzipSync(bodies[i]!)),
+    await stage('decode', (i) => decodeProtobufLogs(raw[i]!)),
+    await stage('bounds', (i) => checkRecordBounds(decoded[i]!, bounds)),
+  ];
+  if (name === 'chained') {
+    figures.push(await stage('verify', async (i) => {
+      if (i === 0) {
+        await verifier.close();
+        verifier = new VerifyStage({ logger, gapGraceMs: 30_000, keys });
+      }
+      await verifier.verify(decoded[i]!);
+    }));
+  }
+  figures.push(await stage('map', (i) => decoded[i]!.map((r, j) => mapToEcs(r, { namespace: 'bench', ingested, chain: verdicts[i]!.verdicts[j]!.chain, checkpointVerified: verdicts[i]!.verdicts[j]!.checkpointVerified }))));
+  figures.push(await stage('bulk lines', (i) => mappedAll[i]!.map(bulkLine)));
+  await verifier.close();
+  console.log(`  ${name}, µs CPU per record: ${figures.join(', ')}`);
+}

@@ -76,6 +76,27 @@ export function buildProgram(): Command {
       process.stdout.write(await runRotateKey(opts.config));
     });
 
+  // Batches the aggregator rejected as malformed, set aside by the agent (docs/operations.md).
+  const rejected = agent.command('rejected').description('batches the aggregator rejected as malformed, set aside in <agent.state_dir>/rejected');
+  rejected
+    .command('list')
+    .description('list the set-aside batches, oldest first: id, time, HTTP status, records, chain seqs, the aggregator\'s message')
+    .requiredOption('-c, --config <file>', 'agent configuration file (YAML)')
+    .option('--json', 'print the list as JSON')
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const { runRejectedList } = await import('../agent/rejected/commands.ts');
+      process.stdout.write(await runRejectedList(opts.config, opts.json === true));
+    });
+  rejected
+    .command('resend <id>')
+    .description('send a set-aside batch to output.url again, unchanged, and remove it once the aggregator accepts it')
+    .requiredOption('-c, --config <file>', 'agent configuration file (YAML)')
+    .option('--keep', 'keep the set-aside copy after the aggregator accepted it')
+    .action(async (id: string, opts: { config: string; keep?: boolean }) => {
+      const { runRejectedResend } = await import('../agent/rejected/commands.ts');
+      process.stdout.write(await runRejectedResend(opts.config, id, { keep: opts.keep === true }));
+    });
+
   // Run by the CI runner around each job (docs/runners.md); exits 0 with a warning when the agent
   // cannot be handed the context, unless --strict.
   const hook = program.command('hook').description('job hooks: hand a CI job\'s context to the local agent');

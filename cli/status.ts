@@ -67,6 +67,9 @@ export function formatStatus(status: AgentStatus, unreachable?: string): string 
   const percent = (buffer.used_ratio * 100).toFixed(1);
   lines.push(buffer.type === 'disk' ? `  buffer: ${buffer.bytes} of ${buffer.max_bytes} bytes (${percent}%), ${buffer.segments} segments` : '  buffer: memory');
   lines.push(chain === null ? '  chain head: none yet' : `  chain head: seq ${chain.seq}, ${chain.hash}`);
+  if (status.rejected.batches > 0) {
+    lines.push(`  rejected batches set aside: ${status.rejected.batches} (${status.rejected.bytes} of ${status.rejected.max_bytes} bytes): ci-audit agent rejected list`);
+  }
   lines.push('sources:');
   for (const source of status.sources) {
     const head = `  ${source.id} (${source.type}, dataset ${source.dataset})`;

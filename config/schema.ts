@@ -202,6 +202,13 @@ export const agentConfigSchema = z.strictObject({
         max_delay_ms: z.int().positive().default(1000),
       })
       .prefault({}),
+    /** Batches the aggregator rejected as malformed, set aside in `<state_dir>/rejected/` (docs/operations.md). */
+    rejected: z
+      .strictObject({
+        /** Bytes of set-aside batches beyond which the oldest is deleted (its records were already declared as a chain gap). */
+        max_bytes: z.int().positive().default(100 * 1024 * 1024),
+      })
+      .prefault({}),
   }),
   /** The agent's own HTTP endpoint: `/healthz`, `/metrics` (Prometheus) and `/status` (docs/install.md). Absent: off. */
   http: z

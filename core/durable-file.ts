@@ -34,7 +34,7 @@ export interface DurableWriteOptions {
  * Resolves true once the new content is in place, false when `replaceIf` declined. Throws the
  * underlying error; callers wrap it with their own code.
  */
-export async function writeFileDurably(file: string, text: string, options: DurableWriteOptions = {}): Promise<boolean> {
+export async function writeFileDurably(file: string, text: string | Uint8Array, options: DurableWriteOptions = {}): Promise<boolean> {
   const { mode = 0o600, replaceIf } = options;
   const dir = dirname(file);
   const tmp = temporaryName(file);
@@ -42,7 +42,7 @@ export async function writeFileDurably(file: string, text: string, options: Dura
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const handle = await open(tmp, 'wx', mode);
     try {
-      await handle.writeFile(text, 'utf8');
+      await handle.writeFile(text, typeof text === 'string' ? 'utf8' : null);
       await handle.sync();
     } finally {
       await handle.close();

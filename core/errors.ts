@@ -21,7 +21,9 @@ export const errorCodes = {
   CIA_ERR_HOOK_WRITE: 'The job hook could not write its file into the agent\'s job hook folder (missing folder, permissions).',
   CIA_ERR_HOOK_REJECTED: 'The agent refused a job hook file: untrusted owner, malformed, or a job not matching its runner\'s running job.',
   // agent -> aggregator shipping
-  CIA_ERR_SHIP_REJECTED: 'The aggregator rejected a batch as malformed (4xx other than 408/429); it is not retried.',
+  CIA_ERR_SHIP_REJECTED: 'The aggregator rejected a batch as malformed (4xx other than 401, 403, 408, 429); it is not retried but set aside under <state_dir>/rejected and declared as a chain gap (reason rejected).',
+  CIA_ERR_REJECTED_IO: 'The agent cannot write, read or remove a set-aside batch under <state_dir>/rejected (permissions, disk full); the rejected batch is held, unacknowledged, and the write retried.',
+  CIA_ERR_REJECTED_EVICTED: 'The set-aside batches reached output.rejected.max_bytes and the oldest was deleted; its records were already declared as a chain gap when it was set aside.',
   CIA_ERR_SHIP_UNAVAILABLE: 'The aggregator could not be reached or asked to retry later (network error, 408, 429, 5xx).',
   CIA_ERR_BUFFER_IO: 'The agent cannot open, write, fsync or remove its disk buffer under <state_dir>/buffer (permissions, disk full).',
   CIA_ERR_BUFFER_CORRUPT: 'A disk buffer segment holds a torn or damaged entry (crash during a write, disk damage); the rest of it is skipped and reported as a gap record.',

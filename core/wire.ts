@@ -198,7 +198,9 @@ export const chainAttr = {
  * the canonical record (attested). Reasons: `unclean_stop` (numbers handed out before a crash and
  * never acknowledged; the lines are read again under new numbers; the declaring record links to
  * the hash of `first_seq - 1`), `buffer_dropped` (the disk buffer dropped them, overflow
- * drop_oldest: a real loss), `buffer_damaged` (unreadable in the disk buffer: a real loss).
+ * drop_oldest: a real loss), `buffer_damaged` (unreadable in the disk buffer: a real loss),
+ * `rejected` (the aggregator refused the batch as malformed; the agent set it aside in
+ * `<state_dir>/rejected/`, from where an operator may send it again).
  */
 export const chainGapAttr = {
   firstSeq: 'ci_audit.gap.first_seq',
@@ -206,7 +208,7 @@ export const chainGapAttr = {
   reason: 'ci_audit.gap.reason',
 } as const;
 
-export type ChainGapReason = 'unclean_stop' | 'buffer_dropped' | 'buffer_damaged';
+export type ChainGapReason = 'unclean_stop' | 'buffer_dropped' | 'buffer_damaged' | 'rejected';
 
 /**
  * A signed checkpoint travels as an unchained record of the `integrity` dataset with these

@@ -340,7 +340,9 @@ export class ChainChecker {
   /** A record that declares a known loss: the holes it covers become notices. */
   #declare(state: AgentState, entry: Entry): void {
     const gap = entry.gap!;
-    this.#sink.notice({ kind: 'declared_gap', agent: state.agent, seq: gap.first, last_seq: gap.last, detail: `${gap.reason}: declared by ${entry.id}` });
+    // A rejected batch still exists on the agent's host and can be sent again: say where to look.
+    const hint = gap.reason === 'rejected' ? ' (set aside on the agent\'s host: ci-audit agent rejected list)' : '';
+    this.#sink.notice({ kind: 'declared_gap', agent: state.agent, seq: gap.first, last_seq: gap.last, detail: `${gap.reason}: declared by ${entry.id}${hint}` });
     const open: Hole[] = [];
     for (const hole of state.holes) {
       if (hole.last < gap.first || hole.first > gap.last) {

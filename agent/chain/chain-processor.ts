@@ -77,8 +77,6 @@ export class ChainProcessor implements LogRecordProcessor {
    */
   due = false;
   #keyId: string;
-  /** hash_head as raw bytes, to hash the next record without decoding hex. */
-  #headRaw: Buffer;
   #scratch = Buffer.allocUnsafe(4096);
   /** `"agent":<id>` in canonical form, and the canonical resource of the last resource seen. */
   #resourceOf: unknown;
@@ -102,7 +100,6 @@ export class ChainProcessor implements LogRecordProcessor {
       // The next record (the resume record) gets reserved + 1 and links to the committed hash.
       this.#head = { seq: s.reserved, hash: s.committed.hash };
     }
-    this.#headRaw = Buffer.from(this.#head.hash, 'hex');
     this.#reservedTarget = this.#head.seq + o.reserveBlock;
     // From here on the state says "not clean": a crash must be detected at the next start.
     o.writer.writeSync(this.#snapshot());
@@ -184,17 +181,16 @@ export class ChainProcessor implements LogRecordProcessor {
     );
     const prev = this.#head.hash;
     // chainHash (core/integrity/chain.ts) in one call over a reused buffer: cheaper than a Hash
-    // object per record.
+    // object per record. The previous hash is decoded from its hex into the buffer, and the new one
+    // comes out as hex: no Buffer per record (each is an ArrayBuffer V8 tracks until a GC).
     if (this.#scratch.length < 32 + 3 * text.length) this.#scratch = Buffer.allocUnsafe(2 * (32 + 3 * text.length));
-    this.#scratch.set(this.#headRaw, 0);
+    this.#scratch.write(prev, 0, 32, 'hex');
     const bytes = this.#scratch.write(text, 32, 'utf8');
-    const raw = sha('sha256', this.#scratch.subarray(0, 32 + bytes), 'buffer');
-    const hash = raw.toString('hex');
+    const hash = sha('sha256', this.#scratch.subarray(0, 32 + bytes), 'hex');
     attributes[chainAttr.seq] = seq;
     attributes[chainAttr.hash] = hash;
     attributes[chainAttr.prevHash] = prev;
     this.#head = { seq, hash };
-    this.#headRaw = raw;
     this.#pendingSeq = seq;
     this.#pendingHash = hash;
     const every = this.#o.everyRecords;
@@ -324,7 +320,8 @@ export function hrTimeNanos(time: HrTime): bigint {
 /** hrTimeNanos as decimal text, without BigInt arithmetic in the common case. */
 function nanosText(time: HrTime): string {
   const [s, ns] = time;
-  if (Number.isSafeInteger(s) && s > 0 && Number.isInteger(ns) && ns >= 0 && ns < 1e9) return `${s}${String(ns).padStart(9, '0')}`;
+  // toFixed(0), not String(): see canonicalNumber (core/integrity/record.ts).
+  if (Number.isSafeInteger(s) && s > 0 && Number.isInteger(ns) && ns >= 0 && ns < 1e9) return `${s.toFixed(0)}${ns.toFixed(0).padStart(9, '0')}`;
   return hrTimeNanos(time).toString();
 }
 

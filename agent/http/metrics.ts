@@ -39,6 +39,8 @@ export function agentMetrics(status: () => Promise<AgentStatus>): Registry {
   });
   gauge('ci_audit_agent_buffer_bytes', 'Bytes of disk buffer segments (records not yet acknowledged).', [], (g, s) => g.set(s.buffer.bytes));
   gauge('ci_audit_agent_buffer_max_bytes', 'buffer.max_bytes.', [], (g, s) => g.set(s.buffer.max_bytes));
+  gauge('ci_audit_agent_rejected_batches', 'Batches the aggregator rejected as malformed, set aside in <state_dir>/rejected (declared as chain gaps).', [], (g, s) => g.set(s.rejected.batches));
+  gauge('ci_audit_agent_rejected_bytes', 'Bytes of set-aside rejected batches; output.rejected.max_bytes bounds them.', [], (g, s) => g.set(s.rejected.bytes));
   gauge('ci_audit_agent_chain_seq', 'Sequence number of the committed chain head; -1 before the first.', [], (g, s) => g.set(s.chain?.seq ?? -1));
   return registry;
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { AgentConfig } from '../../config/schema.ts';
 import { redactUrl } from '../../core/secrets.ts';
 import { version } from '../../core/version.ts';
+import { rejectedDir, rejectedUsage } from '../rejected/rejected-store.ts';
 import { checkpointPath, readCheckpoints } from '../sources/file/checkpoint.ts';
 import { cursorPath, readCursor } from '../sources/journald/cursor-store.ts';
 import type { ExportStatsSnapshot } from './export-stats.ts';
@@ -49,6 +50,8 @@ export interface AgentStatus {
   buffer: { type: 'memory' | 'disk'; bytes: number; max_bytes: number; used_ratio: number; segments: number };
   /** The last committed link of the hash chain (`<state_dir>/chain.json`); null before the first. */
   chain: { seq: number; hash: string } | null;
+  /** Batches the aggregator rejected, set aside in `<state_dir>/rejected/` (ci-audit agent rejected list). */
+  rejected: { batches: number; bytes: number; max_bytes: number };
 }
 
 export interface RunningInfo {
@@ -81,6 +84,7 @@ export async function collectAgentStatus(config: AgentConfig, running?: RunningI
     sources,
     buffer,
     chain: await chainHead(stateDir),
+    rejected: { ...(await rejectedUsage(rejectedDir(stateDir))), max_bytes: config.output.rejected.max_bytes },
   };
 }
 

@@ -2,7 +2,9 @@
 // BatchLogRecordProcessor, it never drops a record: the queue is bounded by backpressure
 // (`waitForRoom`, which the sink awaits, so sources stop reading while it is full) instead of by
 // dropping, a failed export is retried until it succeeds or the agent stops, and each record's ack
-// is called only after the aggregator accepted its batch.
+// is called only after the aggregator accepted its batch. A batch the aggregator rejects for good
+// (malformed) is handed to `onRejected`, which sets it aside durably and declares its records as a
+// chain gap (set-aside.ts); it is acknowledged once that declaration is committed.
 //
 // One batch is exported at a time, so batches complete, and records are acknowledged, in order.
 // A batch is exported when it holds `maxBatchRecords` records, when its oldest record has waited
@@ -15,6 +17,7 @@ import type { AckFn } from '../sources/source.ts';
 import { ackFromContext } from './ack.ts';
 import { backoffDelay } from './backoff.ts';
 import { isPermanentExportFailure, retryAfterOf } from './export-failure.ts';
+import type { RejectedBatchHandler } from './set-aside.ts';
 
 export interface AuditBatchProcessorOptions {
   exporter: LogRecordExporter;
@@ -40,6 +43,11 @@ export interface AuditBatchProcessorOptions {
    * Pipeline does); otherwise it is looked for in the emit's Context (ack.ts).
    */
   currentAck?: () => AckFn | undefined;
+  /**
+   * Takes a batch the aggregator rejected for good (setAsideRejected). Absent: the batch is held in
+   * memory, never acknowledged, so its sources re-read it after a restart.
+   */
+  onRejected?: RejectedBatchHandler | undefined;
   /** Upper bound of the first retry delay, in ms. Default: 250. */
   initialBackoffMs?: number;
   /** Largest retry delay, in ms. Default: 30000. */
@@ -99,8 +107,11 @@ export class AuditBatchProcessor implements LogRecordProcessor {
   #aborted = false;
   #cancelSleep: (() => void) | undefined;
   #shutdown: Promise<void> | undefined;
-  /** Batches the aggregator refused; held until the shipping issue adds a dead-letter set-aside. */
+  #onRejected: RejectedBatchHandler | undefined;
+  /** Records the aggregator refused, held when there is no `onRejected`. */
   #rejected: Entry[] = [];
+  #setAsideBatches = 0;
+  #setAsideRecords = 0;
   /** Reason of the failure being retried, to log each change of state once. */
   #failing: string | undefined;
 
@@ -112,6 +123,7 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     this.#maxQueue = Math.max(options.maxQueueRecords ?? 4 * this.#maxBatch, this.#maxBatch);
     this.#maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
     this.#currentAck = options.currentAck;
+    this.#onRejected = options.onRejected;
     this.#backoff = { initialMs: options.initialBackoffMs ?? 250, maxMs: options.maxBackoffMs ?? 30_000 };
     this.#maxRetryAfterMs = options.maxRetryAfterMs ?? 300_000;
     this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? 5000;
@@ -122,9 +134,14 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     return this.#waiting.length + this.#exporting.length;
   }
 
-  /** Records of batches the aggregator rejected (held, never acknowledged). */
+  /** Records of batches the aggregator rejected and that are held in memory (no `onRejected`). */
   get rejected(): number {
     return this.#rejected.length;
+  }
+
+  /** Batches and records the aggregator rejected that were set aside since the start. */
+  get setAside(): { batches: number; records: number } {
+    return { batches: this.#setAsideBatches, records: this.#setAsideRecords };
   }
 
   onEmit(logRecord: ReadWriteLogRecord, context?: Context): void {
@@ -202,6 +219,17 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     }
   }
 
+  #ack(batch: readonly Entry[]): void {
+    for (const entry of batch) {
+      if (entry.ack === undefined) continue;
+      try {
+        entry.ack();
+      } catch (err) {
+        this.#logger.error({ err: (err as Error).message }, 'record ack failed');
+      }
+    }
+  }
+
   #hasRoom(): boolean {
     return (this.queued < this.#maxQueue && this.#queuedBytes < this.#maxQueueBytes) || this.#closing;
   }
@@ -247,11 +275,14 @@ export class AuditBatchProcessor implements LogRecordProcessor {
         this.#settle(batch, true);
         return;
       }
+      if (isPermanentExportFailure(result.error) && this.#onRejected !== undefined) {
+        await this.#setAsideBatch(batch, this.#onRejected, result.error);
+        return;
+      }
       if (isPermanentExportFailure(result.error)) {
         // A permanent rejection: sending the same batch again would fail again. The records are
         // kept and never acknowledged, so their sources' checkpoints do not move past them (later
-        // batches are still sent; a restart re-reads from the first rejected line). The shipping
-        // issue replaces this with a dead-letter set-aside.
+        // batches are still sent; a restart re-reads from the first rejected line).
         this.#logger.error(
           { code: 'CIA_ERR_SHIP_REJECTED', records: batch.length, err: result.error?.message },
           'aggregator rejected a batch; it is held and its sources stop advancing their checkpoints',
@@ -275,6 +306,45 @@ export class AuditBatchProcessor implements LogRecordProcessor {
       await this.#sleep(delay);
       if (this.#aborted) return;
     }
+  }
+
+  /**
+   * Hands a rejected batch to `onRejected` until it is set aside (a write error is retried with
+   * backoff; later batches wait, since acknowledging past a batch that is neither delivered nor
+   * set aside would lose it). Its records are acknowledged once the declaration is committed.
+   */
+  async #setAsideBatch(batch: Entry[], onRejected: RejectedBatchHandler, error: Error | undefined): Promise<void> {
+    const records = batch.map((e) => e.record);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await onRejected(records, error, () => this.#ack(batch));
+        break;
+      } catch (err) {
+        if (attempt === 0) {
+          this.#logger.error(
+            { code: 'CIA_ERR_REJECTED_IO', records: batch.length, err: (err as Error).message },
+            'cannot set aside a batch the aggregator rejected; it is held and the write retried',
+          );
+        }
+        if (this.#aborted) return;
+        await this.#sleep(backoffDelay(attempt, this.#backoff));
+        if (this.#aborted) return;
+      }
+    }
+    this.#setAsideBatches += 1;
+    this.#setAsideRecords += batch.length;
+    // The declaration was emitted after the flushes now waiting for this batch were asked for; they
+    // wait for it too, so that a graceful stop delivers it (and with it the batch's acks).
+    const declared = this.#nextSeq - 1;
+    const last = batch.at(-1)?.seq ?? -1;
+    let extended = false;
+    for (const w of this.#flushWaiters) {
+      if (w.target < last) continue;
+      w.target = Math.max(w.target, declared);
+      extended = true;
+    }
+    if (extended) this.#flushTarget = Math.max(this.#flushTarget, declared);
+    this.#settle(batch, false);
   }
 
   #exportOnce(records: ReadableLogRecord[]): Promise<ExportResult> {
@@ -302,16 +372,7 @@ export class AuditBatchProcessor implements LogRecordProcessor {
 
   /** The batch is done: acknowledge it (or not), make room, and resolve the flushes it completes. */
   #settle(batch: Entry[], acknowledged: boolean): void {
-    if (acknowledged) {
-      for (const entry of batch) {
-        if (entry.ack === undefined) continue;
-        try {
-          entry.ack();
-        } catch (err) {
-          this.#logger.error({ err: (err as Error).message }, 'record ack failed');
-        }
-      }
-    }
+    if (acknowledged) this.#ack(batch);
     for (const entry of batch) this.#queuedBytes -= entry.bytes;
     this.#exporting = [];
     this.#settledSeq = batch.at(-1)?.seq ?? this.#settledSeq;

@@ -81,11 +81,19 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
       // Our own records failed to serialize: a bug, and the same batch would fail again.
       return this.#rejected(0, `cannot serialize ${logs.length} records as an OTLP request`, logs.length);
     }
+    return this.sendEncoded(await gzip(serialized), logs.length);
+  }
+
+  /**
+   * One attempt to deliver an ExportLogsServiceRequest already encoded and gzipped (`count`
+   * records): a batch set aside after a rejection, sent again unchanged. Never rejects.
+   */
+  async sendEncoded(body: Uint8Array, count: number): Promise<ExportResult> {
+    if (this.#shutdown !== undefined) return this.#unavailable('exporter is shut down');
     const controller = new AbortController();
     this.#inFlight.add(controller);
     const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(this.#timeoutMs)]);
     try {
-      const body = await gzip(serialized);
       const response = await request(this.endpoint, {
         dispatcher: this.#dispatcher,
         method: 'POST',
@@ -99,7 +107,7 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
         case 'success':
           if (outcome.rejected > 0) {
             this.#logger.error(
-              { code: 'CIA_ERR_SHIP_REJECTED', url: this.redactedEndpoint, rejected: outcome.rejected, sent: logs.length, message: outcome.message },
+              { code: 'CIA_ERR_SHIP_REJECTED', url: this.redactedEndpoint, rejected: outcome.rejected, sent: count, message: outcome.message },
               'aggregator accepted the batch but rejected some of its records (OTLP partial success)',
             );
           }
@@ -107,7 +115,7 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
         case 'retryable':
           return this.#unavailable(outcome.reason, outcome.status, outcome.retryAfterMs);
         case 'permanent':
-          return this.#rejected(outcome.status, outcome.reason, logs.length);
+          return this.#rejected(outcome.status, outcome.reason, count);
       }
     } catch (err) {
       if (controller.signal.aborted) return this.#unavailable('request aborted: exporter shutting down');

@@ -32,6 +32,7 @@ import { dataStreamName } from '../../core/wire.ts';
 import type { FailedItem } from './bulk-result.ts';
 import { BulkBatcher } from './bulk-batcher.ts';
 import type { BatchLine, ItemResult } from './bulk-batcher.ts';
+import { bulkLine, createAction } from './bulk-line.ts';
 
 export interface ElasticsearchWriterOptions {
   /** Where and as whom; the bulk limits are the options below (run.ts passes `elasticsearch.bulk`). */
@@ -156,11 +157,7 @@ export class ElasticsearchWriter implements DocumentWriter {
     if (this.#state !== 'ready') {
       throw new CiAuditError('CIA_ERR_ES_UNAVAILABLE', `Elasticsearch at ${this.url} is not ready (${this.#state}); retry later`);
     }
-    // Serialized once; the client passes strings through as NDJSON lines.
-    const lines = records.map((record) => ({
-      action: JSON.stringify({ create: record.id === undefined ? { _index: record.dataStream } : { _index: record.dataStream, _id: record.id } }),
-      document: JSON.stringify(record.document),
-    }));
+    const lines = records.map(bulkLine);
     const outcomes = await this.#batcher.submit(lines);
     const chained: Array<{ record: MappedRecord; index: string | undefined }> = [];
     for (const [index, outcome] of outcomes.entries()) {
@@ -217,7 +214,7 @@ export class ElasticsearchWriter implements DocumentWriter {
       const record = records[item.index]!;
       const document = deadLetterDocument(record, item, at, this.#deadLetterStream);
       return {
-        action: JSON.stringify({ create: record.id === undefined ? { _index: this.#deadLetterStream } : { _index: this.#deadLetterStream, _id: record.id } }),
+        action: createAction(this.#deadLetterStream, record.id),
         document: JSON.stringify(document),
       };
     });

@@ -33,6 +33,34 @@ function kindOf(key: string): Kind | undefined {
   return keywordPrefixes.some((p) => key.startsWith(p)) ? 'keyword' : undefined;
 }
 
+/** Where a known key goes: its type and its path, split once (keys repeat on every record). */
+interface Placement {
+  kind: Kind;
+  /** The dotted key split; undefined when a segment could reach a prototype, and the key stays a flat attribute. */
+  parts: string[] | undefined;
+}
+
+const placements = new Map<string, Placement | null>();
+const maxPlacements = 4096;
+
+function placementOf(key: string): Placement | undefined {
+  let placement = placements.get(key);
+  if (placement === undefined) {
+    const kind = kindOf(key);
+    if (kind === undefined || reserved.has(key)) {
+      placement = null;
+    } else {
+      const parts = key.split('.');
+      // A sender's key such as `labels.__proto__.x` would otherwise walk onto Object.prototype and
+      // pollute every object of the process; such a key stays a flat attribute instead.
+      placement = { kind, parts: parts.some((part) => unsafeSegments.has(part)) ? undefined : parts };
+    }
+    if (placements.size >= maxPlacements) placements.clear();
+    placements.set(key, placement);
+  }
+  return placement ?? undefined;
+}
+
 /**
  * Moves every known attribute from `attributes` into `document` (dotted key -> nested objects).
  * Returns the keys left behind because their value did not fit the field's type.
@@ -40,17 +68,23 @@ function kindOf(key: string): Kind | undefined {
 export function placeEcsFields(attributes: Attributes, document: Record<string, unknown>): string[] {
   const rejected: string[] = [];
   for (const key of Object.keys(attributes)) {
-    const kind = kindOf(key);
-    if (kind === undefined || reserved.has(key)) continue;
-    const value = convert(attributes[key], kind);
-    if (value === undefined) {
-      rejected.push(key);
-      continue;
-    }
-    if (setPath(document, key, value)) delete attributes[key];
-    else rejected.push(key);
+    const placed = placeEcsField(key, attributes[key], document);
+    if (placed === 'placed') delete attributes[key];
+    else if (placed === 'rejected') rejected.push(key);
   }
   return rejected;
+}
+
+/**
+ * Places one attribute in `document` when its key is a known field: 'placed', or 'rejected' when
+ * its value does not fit the field's type (or a scalar is in the way); undefined for other keys.
+ */
+export function placeEcsField(key: string, value: AttributeValue, document: Record<string, unknown>): 'placed' | 'rejected' | undefined {
+  const placement = placementOf(key);
+  if (placement === undefined) return undefined;
+  const converted = convert(value, placement.kind);
+  if (converted === undefined || placement.parts === undefined) return 'rejected';
+  return setPath(document, placement.parts, converted) ? 'placed' : 'rejected';
 }
 
 function convert(value: AttributeValue, kind: Kind): unknown {
@@ -77,12 +111,8 @@ function convert(value: AttributeValue, kind: Kind): unknown {
 
 const unsafeSegments = new Set(['__proto__', 'constructor', 'prototype']);
 
-/** Sets `a.b.c` in nested objects; false when a scalar is in the way (e.g. `user` is a string). */
-function setPath(target: Record<string, unknown>, dotted: string, value: unknown): boolean {
-  const parts = dotted.split('.');
-  // A sender's key such as `labels.__proto__.x` would otherwise walk onto Object.prototype and
-  // pollute every object of the process; such a key stays a flat attribute instead.
-  if (parts.some((part) => unsafeSegments.has(part))) return false;
+/** Sets `a.b.c` (given as its parts) in nested objects; false when a scalar is in the way (e.g. `user` is a string). */
+function setPath(target: Record<string, unknown>, parts: readonly string[], value: unknown): boolean {
   let node = target;
   for (let i = 0; i < parts.length - 1; i++) {
     const part = parts[i] ?? '';

@@ -3,10 +3,10 @@
 // something is still mapped, with what was wrong listed in `issues` and in `ci_audit.issues`.
 import { createHash } from 'node:crypto';
 import { chainDocumentId, checkpointDocumentId } from '../../core/integrity/document.ts';
-import { isChainHash } from '../../core/integrity/chain.ts';
+import { genesisHash, isChainHash } from '../../core/integrity/chain.ts';
 import { agentServiceName, chainAttr, dataStreamName, datasetPattern, defaultDataset, recordAttr, resourceAttr, resourceDetectAttr } from '../../core/wire.ts';
-import type { AttributeValue, Attributes, DecodedLogRecord } from '../log-record.ts';
-import { placeEcsFields } from './ecs-fields.ts';
+import type { AttributeValue, Attributes, DecodedLogRecord, InstrumentationScope } from '../log-record.ts';
+import { placeEcsField } from './ecs-fields.ts';
 
 /** What can be wrong with a record; each is flagged on the document, none stops it being indexed. */
 export type MappingIssue =
@@ -37,9 +37,10 @@ export interface MapOptions {
   ingested: Date;
   /**
    * What the verify stage found for a chained record: the canonical text it hashed (stored as
-   * `ci_audit.chain.record`) and whether the hash and link held (`ci_audit.verified`).
+   * `ci_audit.chain.record`) and whether the hash and link held (`ci_audit.verified`); `position`
+   * is chainPosition of this record's attributes, when the stage read it already.
    */
-  chain?: { canonical: string; verified: boolean } | undefined;
+  chain?: { canonical: string; verified: boolean; position?: ChainPosition | undefined } | undefined;
   /** For a checkpoint record: whether the verify stage found its signature valid (`ci_audit.checkpoint.verified`). */
   checkpointVerified?: boolean | undefined;
 }
@@ -57,12 +58,16 @@ export function chainPosition(attributes: Attributes): ChainPosition | undefined
   const hash = attributes[chainAttr.hash];
   const prevHash = attributes[chainAttr.prevHash];
   const n = typeof seq === 'bigint' ? Number(seq) : seq;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || !isChainHash(hash) || !isChainHash(prevHash)) return undefined;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || !isChainHash(hash)) return undefined;
+  // A record's prev_hash is the hash of the record before it, checked a moment ago: comparing the
+  // two is cheaper than matching the pattern again (both are read per record, in verify and in map).
+  if (prevHash !== lastChainHash && !isChainHash(prevHash)) return undefined;
+  lastChainHash = hash;
   return { seq: n, hash, prevHash };
 }
 
-/** `ci_audit.gap.*` and `ci_audit.checkpoint.*` attributes go to those paths of the document. */
-const nestedCiAuditPrefixes = ['ci_audit.gap.', 'ci_audit.checkpoint.'];
+/** The last hash chainPosition found well formed (never anything else). */
+let lastChainHash = genesisHash;
 
 /** Largest time `date_nanos` can hold: 2262-04-11T23:47:16.854775807Z. */
 const maxDateNanos = 2n ** 63n - 1n;
@@ -89,64 +94,72 @@ function ecsHostValue(key: string, value: string): string {
 
 export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedRecord {
   const issues: MappingIssue[] = [];
-  const attributes = { ...record.attributes };
+  const source = record.attributes;
 
   // Dataset -> data stream. A bad value is kept among the attributes so that nothing is lost.
-  const rawDataset = attributes[recordAttr.dataset];
+  const rawDataset = source[recordAttr.dataset];
   let dataset = defaultDataset;
+  let datasetTaken = false;
   if (rawDataset === undefined) {
     issues.push('dataset_missing');
   } else if (typeof rawDataset === 'string' && datasetPattern.test(rawDataset)) {
     dataset = rawDataset;
-    delete attributes[recordAttr.dataset];
+    datasetTaken = true;
   } else {
     issues.push('dataset_invalid');
   }
 
   // The chain position: to ci_audit.chain, and the `_id` (agent + sequence number) that makes a
   // re-sent record a 409 conflict. Malformed chain attributes stay attributes, flagged.
-  const hasChainAttributes = attributes[chainAttr.seq] !== undefined || attributes[chainAttr.hash] !== undefined || attributes[chainAttr.prevHash] !== undefined;
-  const chain = chainPosition(attributes);
-  if (chain !== undefined) {
-    delete attributes[chainAttr.seq];
-    delete attributes[chainAttr.hash];
-    delete attributes[chainAttr.prevHash];
-  } else if (hasChainAttributes) {
+  const chain = options.chain?.position ?? chainPosition(source);
+  if (chain === undefined && (source[chainAttr.seq] !== undefined || source[chainAttr.hash] !== undefined || source[chainAttr.prevHash] !== undefined)) {
     issues.push('chain_invalid');
   }
-  const ciAuditNested: Record<string, unknown> = {};
-  for (const key of Object.keys(attributes)) {
-    const prefix = nestedCiAuditPrefixes.find((p) => key.startsWith(p));
-    const value = attributes[key];
-    if (prefix === undefined || value === undefined || typeof value === 'object') continue;
-    const group = prefix.slice('ci_audit.'.length, -1);
-    ((ciAuditNested[group] ??= {}) as Record<string, unknown>)[key.slice(prefix.length)] = typeof value === 'bigint' ? value.toString() : value;
-    delete attributes[key];
-  }
 
-  const recordId = scalarString(attributes[recordAttr.recordId]);
-  if (recordId !== undefined) delete attributes[recordAttr.recordId];
-  else issues.push('record_id_missing');
+  const recordId = scalarString(source[recordAttr.recordId]);
+  if (recordId === undefined) issues.push('record_id_missing');
 
-  const logFilePath = scalarString(attributes[recordAttr.logFilePath]);
-  if (logFilePath !== undefined) delete attributes[recordAttr.logFilePath];
+  const logFilePath = scalarString(source[recordAttr.logFilePath]);
 
   let logOffset: number | string | undefined;
-  const rawOffset = attributes[recordAttr.logOffset];
+  const rawOffset = source[recordAttr.logOffset];
   if (rawOffset !== undefined) {
     logOffset = offsetValue(rawOffset);
     if (logOffset === undefined) issues.push('log_offset_invalid');
-    else delete attributes[recordAttr.logOffset];
   }
 
-  const hostName = scalarString(record.resource[resourceAttr.hostName]);
-  const agentId = scalarString(record.resource[resourceAttr.agentId]);
-  const serviceName = scalarString(record.resource[resourceAttr.serviceName]);
-  const serviceVersion = scalarString(record.resource[resourceAttr.serviceVersion]);
-  const otherResource: Attributes = {};
-  for (const [key, value] of Object.entries(record.resource)) {
-    if (!consumedResource.has(key)) otherResource[key] = value;
+  // One pass over the attributes, in their order: what was taken above is left out, `ci_audit.gap.*`
+  // and `ci_audit.checkpoint.*` go to those groups, the agent's parsed ECS / CI/CD fields to their
+  // ECS paths (what does not fit stays an attribute, flagged), and the rest stays an attribute.
+  // Copying the whole object and deleting from it made every copy a slow dictionary object.
+  const attributes: Attributes = {};
+  const placed: Record<string, unknown> = {};
+  let ciAuditNested: Record<string, Record<string, unknown>> | undefined;
+  let ecsFieldInvalid = false;
+  let kept = 0;
+  for (const key of Object.keys(source)) {
+    const value = source[key];
+    if (key.startsWith('ci_audit.')) {
+      if (key === recordAttr.dataset ? datasetTaken : key === recordAttr.recordId ? recordId !== undefined : chain !== undefined && isChainKey(key)) continue;
+      if (value !== undefined && typeof value !== 'object') {
+        const group = key.startsWith('ci_audit.gap.') ? 'gap' : key.startsWith('ci_audit.checkpoint.') ? 'checkpoint' : undefined;
+        if (group !== undefined) {
+          ((ciAuditNested ??= {})[group] ??= {})[key.slice(group.length + 'ci_audit..'.length)] = typeof value === 'bigint' ? value.toString() : value;
+          continue;
+        }
+      }
+    } else if ((key === recordAttr.logFilePath && logFilePath !== undefined) || (key === recordAttr.logOffset && logOffset !== undefined)) {
+      continue;
+    }
+    const placement = placeEcsField(key, value, placed);
+    if (placement === 'placed') continue;
+    if (placement === 'rejected') ecsFieldInvalid = true;
+    setOwn(attributes, key, value);
+    kept++;
   }
+
+  const resource = resourceParts(record.resource);
+  const { hostName, agentId, serviceName, serviceVersion } = resource;
 
   // @timestamp: the event's time, else when the sender saw it, else when we received it.
   let timestamp: string;
@@ -160,9 +173,7 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
         : nanosToRfc3339(BigInt(options.ingested.getTime()) * 1_000_000n);
   }
 
-  // The agent's parsed ECS / CI/CD fields go to their ECS paths; what does not fit stays an attribute.
-  const placed: Record<string, unknown> = {};
-  if (placeEcsFields(attributes, placed).length > 0) issues.push('ecs_field_invalid');
+  if (ecsFieldInvalid) issues.push('ecs_field_invalid');
 
   const body = bodyString(record.body);
   const stream = dataStreamName(dataset, options.namespace);
@@ -178,23 +189,21 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
     if (options.chain !== undefined) stored.record = options.chain.canonical;
     ciAudit.chain = stored;
   }
-  Object.assign(ciAudit, ciAuditNested);
-  if (ciAuditNested.checkpoint !== undefined) (ciAuditNested.checkpoint as Record<string, unknown>).verified = options.checkpointVerified ?? false;
+  if (ciAuditNested !== undefined) {
+    Object.assign(ciAudit, ciAuditNested);
+    if (ciAuditNested.checkpoint !== undefined) ciAuditNested.checkpoint.verified = options.checkpointVerified ?? false;
+  }
   if (record.timeUnixNano > maxDateNanos) ciAudit.time_unix_nano = record.timeUnixNano.toString();
   if (issues.length > 0) ciAudit.issues = [...issues];
-  setIfNotEmpty(ciAudit, 'attributes', flattenAttributes(attributes));
-  const resourceOut = flattenAttributes(otherResource);
-  if (Object.keys(resourceOut).length > 0) ciAudit.resource = { attributes: resourceOut };
-  const scope: Record<string, unknown> = {};
-  if (record.scope.name !== '') scope.name = record.scope.name;
-  if (record.scope.version !== '') scope.version = record.scope.version;
-  setIfNotEmpty(scope, 'attributes', flattenAttributes(record.scope.attributes));
-  if (Object.keys(scope).length > 0) ciAudit.scope = scope;
+  if (kept > 0) setIfNotEmpty(ciAudit, 'attributes', flattenAttributes(attributes));
+  if (resource.attributes !== undefined) ciAudit.resource = { attributes: { ...resource.attributes } };
+  const scope = scopePart(record.scope);
+  if (scope !== undefined) ciAudit.scope = { ...scope };
   if (record.eventName !== '') ciAudit.event_name = record.eventName;
   if (record.flags !== 0) ciAudit.trace_flags = record.flags;
   if (record.droppedAttributesCount !== 0) ciAudit.dropped_attributes_count = record.droppedAttributesCount;
 
-  const event: Record<string, unknown> = { dataset: eventDataset, ingested: options.ingested.toISOString() };
+  const event: Record<string, unknown> = { dataset: eventDataset, ingested: isoText(options.ingested) };
   if (body !== undefined) event.original = body;
   if (recordId !== undefined) event.id = recordId;
   if (record.observedTimeUnixNano > 0n && record.observedTimeUnixNano <= maxDateNanos) {
@@ -211,38 +220,101 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
   if (logFilePath !== undefined) log.file = { path: logFilePath };
   if (logOffset !== undefined) log.offset = logOffset;
   if (Object.keys(log).length > 0) document.log = log;
-  const host: Record<string, unknown> = {};
-  if (hostName !== undefined) host.name = hostName;
-  for (const [key, path] of hostFromResource) {
-    const value = scalarString(record.resource[key]);
-    if (value === undefined) continue;
-    if (path.length === 1) host[path[0] ?? ''] = ecsHostValue(key, value);
-    else ((host.os ??= {}) as Record<string, unknown>)[path[1] ?? ''] = ecsHostValue(key, value);
+  if (hostName !== undefined || resource.host.length > 0) {
+    const host: Record<string, unknown> = {};
+    if (hostName !== undefined) host.name = hostName;
+    for (const [path, value] of resource.host) {
+      if (path.length === 1) host[path[0] ?? ''] = value;
+      else ((host.os ??= {}) as Record<string, unknown>)[path[1] ?? ''] = value;
+    }
+    document.host = host;
   }
-  if (Object.keys(host).length > 0) document.host = host;
-  const agent: Record<string, unknown> = {};
-  if (agentId !== undefined) agent.id = agentId;
-  if (serviceName !== undefined) agent.type = serviceName;
-  if (serviceVersion !== undefined) agent.version = serviceVersion;
-  if (Object.keys(agent).length > 0) document.agent = agent;
+  if (agentId !== undefined || serviceName !== undefined || serviceVersion !== undefined) {
+    const agent: Record<string, unknown> = {};
+    if (agentId !== undefined) agent.id = agentId;
+    if (serviceName !== undefined) agent.type = serviceName;
+    if (serviceVersion !== undefined) agent.version = serviceVersion;
+    document.agent = agent;
+  }
   if (record.traceId !== '') document.trace = { id: record.traceId };
   if (record.spanId !== '') document.span = { id: record.spanId };
   document.data_stream = { type: 'logs', dataset: eventDataset, namespace: options.namespace };
   document.ci_audit = ciAudit;
   // The parsed message (without the syslog header) is `message`; the whole line stays `event.original`.
-  if (typeof placed.message === 'string') {
-    document.message = placed.message;
-    delete placed.message;
-  }
+  // (mergeInto then leaves it be: the document has a message by then.)
+  if (typeof placed.message === 'string') document.message = placed.message;
   mergeInto(document, placed);
 
   const mapped: MappedRecord = { dataStream: stream, document, issues };
-  const checkpoint = ciAuditNested.checkpoint as Record<string, unknown> | undefined;
+  const checkpoint = ciAuditNested?.checkpoint;
   if (chain !== undefined && agentId !== undefined) mapped.id = boundedId(chainDocumentId(agentId, chain.seq));
   else if (agentId !== undefined && typeof checkpoint?.key === 'string' && typeof checkpoint.seq === 'number') {
     mapped.id = boundedId(checkpointDocumentId(agentId, checkpoint.key, checkpoint.seq));
   } else if (recordId !== undefined) mapped.id = documentId(agentId ?? hostName ?? '', recordId);
   return mapped;
+}
+
+/** What a record's resource gives its document: the same for every record of a ResourceLogs. */
+interface ResourceParts {
+  hostName: string | undefined;
+  agentId: string | undefined;
+  serviceName: string | undefined;
+  serviceVersion: string | undefined;
+  /** The detectors' attributes as [path under `host`, value], in hostFromResource's order. */
+  host: ReadonlyArray<readonly [readonly string[], string]>;
+  /** The other resource attributes, flattened (ci_audit.resource.attributes); undefined when none. */
+  attributes: Record<string, unknown> | undefined;
+}
+
+/**
+ * The decoder gives every record of a ResourceLogs the same resource object, and nothing changes it
+ * after decoding: its parts are worked out once per request instead of once per record.
+ */
+const resourcePartsOf = new WeakMap<Attributes, ResourceParts>();
+
+function resourceParts(resource: Attributes): ResourceParts {
+  let parts = resourcePartsOf.get(resource);
+  if (parts !== undefined) return parts;
+  const otherResource: Attributes = {};
+  for (const [key, value] of Object.entries(resource)) {
+    if (!consumedResource.has(key)) otherResource[key] = value;
+  }
+  const host: Array<readonly [readonly string[], string]> = [];
+  for (const [key, path] of hostFromResource) {
+    const value = scalarString(resource[key]);
+    if (value !== undefined) host.push([path, ecsHostValue(key, value)]);
+  }
+  const attributes = flattenAttributes(otherResource);
+  parts = {
+    hostName: scalarString(resource[resourceAttr.hostName]),
+    agentId: scalarString(resource[resourceAttr.agentId]),
+    serviceName: scalarString(resource[resourceAttr.serviceName]),
+    serviceVersion: scalarString(resource[resourceAttr.serviceVersion]),
+    host,
+    attributes: Object.keys(attributes).length > 0 ? attributes : undefined,
+  };
+  resourcePartsOf.set(resource, parts);
+  return parts;
+}
+
+/** `ci_audit.scope` of a scope's records (undefined when the scope is empty), worked out once per scope object. */
+const scopeParts = new WeakMap<InstrumentationScope, Record<string, unknown> | null>();
+
+function scopePart(scope: InstrumentationScope): Record<string, unknown> | undefined {
+  let part = scopeParts.get(scope);
+  if (part === undefined) {
+    const built: Record<string, unknown> = {};
+    if (scope.name !== '') built.name = scope.name;
+    if (scope.version !== '') built.version = scope.version;
+    setIfNotEmpty(built, 'attributes', flattenAttributes(scope.attributes));
+    part = Object.keys(built).length > 0 ? built : null;
+    scopeParts.set(scope, part);
+  }
+  return part ?? undefined;
+}
+
+function isChainKey(key: string): boolean {
+  return key === chainAttr.seq || key === chainAttr.hash || key === chainAttr.prevHash;
 }
 
 /** `<agent id>:<record id>`; hashed (`sha256:<hex>`) when longer than Elasticsearch allows. */
@@ -258,19 +330,55 @@ function boundedId(id: string): string {
 
 /** Nanoseconds since the epoch -> RFC 3339 in UTC with nine fractional digits. */
 export function nanosToRfc3339(nanos: bigint): string {
-  // Two BigInt divisions and a Date per timestamp were a sixth of the mapping's cost; the records of
-  // a request mostly share their second, so the date-and-time part of the last second is kept.
-  const seconds = nanos / 1_000_000_000n;
-  if (seconds !== lastSecond) {
-    lastSecond = seconds;
-    lastSecondText = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
+  // A Date and its toISOString per timestamp were a quarter of the mapping's cost (a record's event
+  // time and observed time alternate, so a cache of the last second missed on every record): the
+  // text is written from integer arithmetic instead, the date part kept per day.
+  if (nanos < 0n) {
+    // Only an ingest clock before 1970 gets here; written as it always was.
+    const before = nanos / 1_000_000_000n;
+    return `${new Date(Number(before) * 1000).toISOString().slice(0, 19)}.${String(Number(nanos - before * 1_000_000_000n)).padStart(9, '0')}Z`;
   }
-  const fraction = String(Number(nanos - seconds * 1_000_000_000n)).padStart(9, '0');
-  return `${lastSecondText}.${fraction}Z`;
+  const seconds = Number(nanos / 1_000_000_000n);
+  const fraction = Number(nanos % 1_000_000_000n);
+  const days = Math.floor(seconds / 86_400);
+  if (days !== lastDay) {
+    lastDay = days;
+    lastDayText = dateText(days);
+  }
+  const ofDay = seconds - days * 86_400;
+  const hours = Math.floor(ofDay / 3600);
+  const minutes = Math.floor((ofDay % 3600) / 60);
+  return `${lastDayText}T${twoDigits[hours]}:${twoDigits[minutes]}:${twoDigits[ofDay % 60]}.${fractionText(fraction)}Z`;
 }
 
-let lastSecond = -1n;
-let lastSecondText = '';
+/** `date.toISOString()`, kept for the last time seen: every record of a request shares its ingest time. */
+function isoText(date: Date): string {
+  const time = date.getTime();
+  if (time !== lastIsoTime) {
+    lastIsoTime = time;
+    lastIsoText = date.toISOString();
+  }
+  return lastIsoText;
+}
+
+let lastIsoTime = Number.NaN;
+let lastIsoText = '';
+
+let lastDay = -1;
+let lastDayText = '';
+
+const twoDigits = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+
+function fractionText(fraction: number): string {
+  const text = String(fraction);
+  return text.length === 9 ? text : '000000000'.slice(text.length) + text;
+}
+
+/** `YYYY-MM-DD` of a day counted from 1970-01-01 (days >= 0, years up to 9999). */
+function dateText(days: number): string {
+  const date = new Date(days * 86_400_000);
+  return `${date.getUTCFullYear()}-${twoDigits[date.getUTCMonth() + 1]}-${twoDigits[date.getUTCDate()]}`;
+}
 
 /** The body as text: strings as they are, other values as JSON (bytes as base64). */
 export function bodyString(body: AttributeValue): string | undefined {
@@ -359,7 +467,8 @@ function setIfNotEmpty(target: Record<string, unknown>, key: string, value: Reco
 
 /** Adds `extra` into `target` without replacing what `target` already has (the aggregator's own fields win). */
 function mergeInto(target: Record<string, unknown>, extra: Record<string, unknown>): void {
-  for (const [key, value] of Object.entries(extra)) {
+  for (const key of Object.keys(extra)) {
+    const value = extra[key];
     const existing = target[key];
     if (existing === undefined) target[key] = value;
     else if (isPlainObject(existing) && isPlainObject(value)) mergeInto(existing, value);

@@ -19,6 +19,7 @@ import type { Logger } from '../../core/logger.ts';
 import { chainGapAttr, checkpointAttr, recordAttr, resourceAttr } from '../../core/wire.ts';
 import type { LearnedKey } from '../auth/registry.ts';
 import type { Attributes, DecodedLogRecord } from '../log-record.ts';
+import type { ChainPosition } from '../map/ecs.ts';
 import type { AnchorFile } from './anchor.ts';
 import { unreadable } from './chain-store.ts';
 import type { ChainStore } from './chain-store.ts';
@@ -51,7 +52,7 @@ export interface VerifyStageOptions {
 /** What the map stage needs of one record. */
 export interface RecordVerdict {
   /** For a chained record: its canonical text and whether its hash (and link, when known) held. */
-  chain?: { canonical: string; verified: boolean } | undefined;
+  chain?: { canonical: string; verified: boolean; position: ChainPosition } | undefined;
   /** For a checkpoint record: whether its signature verified with a registered key. */
   checkpointVerified?: boolean | undefined;
 }
@@ -135,7 +136,7 @@ export class VerifyStage {
         for (const finding of findings) events.push(continuityEvent(agentId, finding));
         if (record.attributes[recordAttr.gap] === true && declared === undefined) events.push(sourceGapEvent(agentId, seq, docId, record));
         const linkBroken = findings.some((f) => f.kind === 'link_broken' && f.seq === seq);
-        verdict.chain = { canonical: check.canonical, verified: check.hashOk && !linkBroken };
+        verdict.chain = { canonical: check.canonical, verified: check.hashOk && !linkBroken, position: check.position };
         continue;
       }
       if (record.attributes[checkpointAttr.type] === undefined) continue;
@@ -426,6 +427,8 @@ function gapReasonText(reason: string): string {
       return 'buffer_dropped: the disk buffer was full and dropped its oldest records, a real loss';
     case 'buffer_damaged':
       return 'buffer_damaged: records were unreadable in the disk buffer, a real loss';
+    case 'rejected':
+      return 'rejected: the aggregator refused the batch as malformed; the agent set it aside on its host (ci-audit agent rejected list), from where it can be sent again';
     default:
       return reason;
   }

@@ -66,7 +66,7 @@ export function canonicalRecord(record: AttestedRecord, resourceText?: string): 
  * null) left out, and with `skipChain` the chain's own attributes (`ci_audit.chain.*`) too.
  */
 export function canonicalAttributes(attributes: Readonly<Record<string, AttestedInput>>, skipChain = false): string {
-  const keys = Object.keys(attributes).sort();
+  const keys = sortedKeys(attributes);
   let out = '{';
   for (const key of keys) {
     const value = attributes[key];
@@ -76,6 +76,25 @@ export function canonicalAttributes(attributes: Readonly<Record<string, Attested
   }
   return `${out}}`;
 }
+
+/**
+ * The keys of `attributes` in code-unit order. The records of one source carry the same keys in the
+ * same order, so the order of the last key list is kept: comparing the lists is cheaper than sorting.
+ */
+function sortedKeys(attributes: object): readonly string[] {
+  const keys = Object.keys(attributes);
+  if (keys.length === lastKeys.length) {
+    let i = 0;
+    while (i < keys.length && keys[i] === lastKeys[i]) i++;
+    if (i === keys.length) return lastSorted;
+  }
+  lastKeys = keys;
+  lastSorted = [...keys].sort();
+  return lastSorted;
+}
+
+let lastKeys: readonly string[] = [];
+let lastSorted: readonly string[] = [];
 
 const minInt64 = -(2 ** 63);
 const maxInt64 = 2 ** 63;
@@ -138,7 +157,13 @@ function canonicalKey(key: string): string {
 
 function canonicalNumber(n: number): string {
   if (!Number.isFinite(n)) return `"${String(n)}"`;
-  if (Number.isInteger(n) && !Number.isSafeInteger(n) && n >= minInt64 && n < maxInt64) return `"${BigInt(n).toString()}"`;
+  if (Number.isInteger(n)) {
+    if (!Number.isSafeInteger(n) && n >= minInt64 && n < maxInt64) return `"${BigInt(n).toString()}"`;
+    // A safe integer (a sequence number, an offset): toFixed(0) writes it as String() does, -0 as
+    // 0 (RFC 8785 3.2.2.3), without putting the text in V8's number-to-string cache, which lives in
+    // the old generation: at a new number per record that was old garbage for every record.
+    if (Number.isSafeInteger(n)) return n.toFixed(0);
+  }
   // -0 is written as 0 (RFC 8785 3.2.2.3); String() already does.
   return String(n);
 }

@@ -85,7 +85,17 @@ export class LineSplitter {
     const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const lines: Line[] = [];
     const max = this.maxLineBytes;
-    let pos = this.#pushAscii(data, lines);
+    let pos = 0;
+    if (this.#partial.length > 0 || this.#skipped > 0) {
+      // A chunk rarely ends at a newline, so most chunks start with the rest of a pending line:
+      // finish it first, so that the fast path below can take the rest of the chunk.
+      const nl = data.indexOf(NEWLINE);
+      this.#append(data, 0, nl === -1 ? data.length : nl, lines);
+      if (nl === -1) return lines;
+      this.#endLine(lines);
+      pos = nl + 1;
+    }
+    pos = this.#pushAscii(data, pos, lines);
     while (pos < data.length) {
       const nl = data.indexOf(NEWLINE, pos);
       const stop = nl === -1 ? data.length : nl;
@@ -104,17 +114,18 @@ export class LineSplitter {
   }
 
   /**
-   * The fast path for the common case: no line pending, and the chunk's complete lines are ASCII
-   * without NUL. They are decoded with one call for the whole run (where a byte is a character, so
-   * byte offsets are string indexes) and cut into substrings, instead of a buffer view, a UTF-8
-   * scan and a decode per line. Stops at the first over-long line. Returns where the rest starts.
+   * The fast path for the common case: no line pending, and the complete lines of `data` from
+   * `from` on are ASCII without NUL. They are decoded with one call for the whole run (where a
+   * byte is a character, so byte offsets are string indexes) and cut into substrings, instead of a
+   * buffer view, a UTF-8 scan and a decode per line. Stops at the first over-long line. Returns
+   * where the rest starts.
    */
-  #pushAscii(data: Buffer, lines: Line[]): number {
-    if (this.#partial.length > 0 || this.#skipped > 0 || this.#continued) return 0;
+  #pushAscii(data: Buffer, from: number, lines: Line[]): number {
+    if (this.#partial.length > 0 || this.#skipped > 0 || this.#continued) return from;
     const last = data.lastIndexOf(NEWLINE);
-    if (last < 0) return 0;
-    const run = data.subarray(0, last + 1);
-    if (!isAscii(run) || run.indexOf(NUL) !== -1) return 0;
+    if (last < from) return from;
+    const run = data.subarray(from, last + 1);
+    if (!isAscii(run) || run.indexOf(NUL) !== -1) return from;
     const text = run.toString('latin1');
     const max = this.maxLineBytes;
     let i = 0;
@@ -127,7 +138,7 @@ export class LineSplitter {
       lines.push({ text: text.slice(i, contentEnd), offset, end: this.#partialOffset, invalidUtf8: false });
       i = nl + 1;
     }
-    return i;
+    return from + i;
   }
 
   /**

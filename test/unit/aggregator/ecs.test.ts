@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DecodedLogRecord } from '../../../aggregator/log-record.ts';
-import { bodyString, documentId, flattenAttributes, mapToEcs, nanosToRfc3339 } from '../../../aggregator/map/ecs.ts';
+import { bodyString, chainPosition, documentId, flattenAttributes, mapToEcs, nanosToRfc3339 } from '../../../aggregator/map/ecs.ts';
 import { decodeProtobufLogs } from '../../../aggregator/receiver/otlp-decode.ts';
 import { agentAttributes, agentResource, emitRecords, protobufBody } from './otlp-fixtures.ts';
 
@@ -209,4 +209,37 @@ void test('nanosToRfc3339 stays right across seconds, whatever second it wrote l
     '2262-04-11T23:47:16.854775807Z',
     '1970-01-01T00:00:00.000000001Z',
   ]);
+});
+
+void test('nanosToRfc3339 writes what Date writes, for days across the whole date_nanos range', () => {
+  const reference = (nanos: bigint): string => {
+    const seconds = nanos / 1_000_000_000n;
+    return `${new Date(Number(seconds) * 1000).toISOString().slice(0, 19)}.${String(nanos % 1_000_000_000n).padStart(9, '0')}Z`;
+  };
+  const day = 86_400_000_000_000n;
+  const samples = [1n, day - 1n, day, 951_782_400_000_000_000n - 1n, 951_782_400_000_000_000n, 4_107_542_400_000_000_000n, 2n ** 63n - 1n];
+  // Leap days, month and year ends, and a spread of times of day over 1970..2262.
+  for (let i = 0n; i < 3000n; i++) samples.push((i * 1_234_567_890_123_456_789n) % (2n ** 63n - 1n) + 1n);
+  for (const nanos of samples) assert.equal(nanosToRfc3339(nanos), reference(nanos), String(nanos));
+});
+
+void test('a chain position handed over by the verify stage maps as the one read from the attributes', () => {
+  const attributes = { 'ci_audit.chain.seq': 7, 'ci_audit.chain.hash': 'ab'.repeat(32), 'ci_audit.chain.prev_hash': 'cd'.repeat(32), 'ci_audit.dataset': 'auth' };
+  const chained = record({ resource: { 'ci_audit.agent.id': 'agent-1' }, attributes });
+  const position = chainPosition(attributes);
+  assert.deepEqual(position, { seq: 7, hash: 'ab'.repeat(32), prevHash: 'cd'.repeat(32) });
+  const read = mapToEcs(chained, { ...options, chain: { canonical: '{"v":1}', verified: true } });
+  const handed = mapToEcs(chained, { ...options, chain: { canonical: '{"v":1}', verified: true, position } });
+  assert.equal(JSON.stringify(handed.document), JSON.stringify(read.document));
+  assert.equal(handed.id, 'agent-1:seq:7');
+  assert.equal(read.id, handed.id);
+});
+
+void test('a prev_hash is checked like the hash, also right after a record whose hash was well formed', () => {
+  const hash = 'ab'.repeat(32);
+  assert.ok(chainPosition({ 'ci_audit.chain.seq': 1, 'ci_audit.chain.hash': hash, 'ci_audit.chain.prev_hash': '0'.repeat(64) }));
+  for (const prevHash of ['', 'AB'.repeat(32), 'zz', 42, undefined]) {
+    assert.equal(chainPosition({ 'ci_audit.chain.seq': 2, 'ci_audit.chain.hash': 'cd'.repeat(32), 'ci_audit.chain.prev_hash': prevHash }), undefined, String(prevHash));
+  }
+  assert.ok(chainPosition({ 'ci_audit.chain.seq': 2, 'ci_audit.chain.hash': 'cd'.repeat(32), 'ci_audit.chain.prev_hash': hash }));
 });

@@ -221,6 +221,21 @@ test('records the disk buffer dropped, declared by a gap record, are a notice, n
   assert.deepEqual(notices.map((n) => `${n.kind} ${n.seq}..${n.last_seq}`), ['declared_gap 8..10']);
 });
 
+test('a batch the aggregator rejected, declared by a rejected gap record, is a notice that says where it was set aside', () => {
+  const agent = 'agent-r';
+  const a = buildChain(agent, ns, 20, 20);
+  const last = a.records[19]!;
+  const gap = chainRecord(agent, ns, 21, last.hash, lineRecord(agent, 21, { body: 'rejected batch: set aside', extra: { [chainGapAttr.firstSeq]: 12, [chainGapAttr.lastSeq]: 15, [chainGapAttr.reason]: 'rejected' } }));
+  a.records.push(gap);
+  a.checkpoints.push(checkpoint(agent, ns, a.key, 21, gap.hash));
+  const input = inputOf(a);
+  input.hits = input.hits.filter((h) => ![12, 13, 14, 15].includes(seqOf(h)));
+  const { findings, notices } = check(input);
+  assert.deepEqual(findings, []);
+  assert.deepEqual(notices.map((n) => `${n.kind} ${n.seq}..${n.last_seq}`), ['declared_gap 12..15']);
+  assert.match(notices[0]!.detail, /^rejected: declared by .*ci-audit agent rejected list/);
+});
+
 test('what the checker holds stays bounded however many records it reads', () => {
   const a = buildChain('agent-big', ns, 20_000, 1000);
   let most = 0;

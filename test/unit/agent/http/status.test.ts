@@ -14,6 +14,7 @@ import { checkpointPath, writeCheckpoints } from '../../../../agent/sources/file
 import { ExportStats } from '../../../../agent/http/export-stats.ts';
 import { startAgentHttp } from '../../../../agent/http/server.ts';
 import { collectAgentStatus } from '../../../../agent/http/status.ts';
+import { RejectedStore, rejectedDir } from '../../../../agent/rejected/rejected-store.ts';
 import { runStatus } from '../../../../cli/status.ts';
 
 const silent = pino({ level: 'silent' });
@@ -127,4 +128,22 @@ void test('a port in use fails with CIA_ERR_AGENT_HTTP_LISTEN naming the option'
     startAgentHttp({ listen: `127.0.0.1:${port}`, status: () => Promise.reject(new Error('unused')), healthy: () => true, logger: silent }),
     (err: Error & { code?: string }) => err.code === 'CIA_ERR_AGENT_HTTP_LISTEN' && /http\.listen/.test(err.message),
   );
+});
+
+void test('set-aside rejected batches show in /status, /metrics and ci-audit status', async (t) => {
+  const { configFile, config } = await fixture(t);
+  const store = await RejectedStore.open({ dir: rejectedDir(config.agent.state_dir), maxBytes: config.output.rejected.max_bytes, logger: silent });
+  await store.setAside(Buffer.alloc(300, 1), { status: 400, message: 'HTTP 400: bad', records: 3, seqRanges: [{ first: 7, last: 9 }] });
+  const held = store.bytes;
+  assert.ok(held > 300);
+  const status = await collectAgentStatus(config);
+  assert.deepEqual(status.rejected, { batches: 1, bytes: held, max_bytes: 100 * 1024 * 1024 });
+  const http = await startAgentHttp({ listen: config.http!.listen, status: () => collectAgentStatus(config), healthy: () => true, logger: silent });
+  t.after(() => http.close());
+  const text = await (await request(`${http.url}/metrics`)).body.text();
+  assert.match(text, /^ci_audit_agent_rejected_batches 1$/m);
+  assert.match(text, new RegExp(`^ci_audit_agent_rejected_bytes ${held}$`, 'm'));
+  let out = '';
+  await runStatus({ configFile, url: http.url, write: (s) => (out += s) });
+  assert.match(out, /rejected batches set aside: 1 \(\d+ of 104857600 bytes\): ci-audit agent rejected list/);
 });

@@ -142,3 +142,21 @@ void test('whole chunks (the ASCII fast path) give the same lines as byte-by-byt
   const mixed = new LineSplitter(0).push(Buffer.from('ascii\nünïcödé\n'));
   assert.deepEqual(mixed.map((l) => [l.text, l.offset, l.end, l.invalidUtf8]), [['ascii', 0, 6, false], ['ünïcödé', 6, 18, false]]);
 });
+
+void test('a chunk that starts with the rest of a pending line gives the same lines as one push, wherever the cut falls', () => {
+  // Chunks rarely end at a newline: the pending line is finished first and the rest of the chunk
+  // takes the fast path, which must not change a line, an offset or a flag.
+  const input = Buffer.from(['alpha', 'beta\r', '', 'x'.repeat(150), 'gamma\r', 'ünï', 'a\0b', 'delta'].join('\n') + '\nepsilon-partial');
+  for (const overLong of ['split', 'truncate'] as const) {
+    const options = { maxLineBytes: 100, overLong };
+    const whole = new LineSplitter(3, options);
+    const expected = whole.push(input);
+    for (let cut = 1; cut < input.length; cut++) {
+      const s = new LineSplitter(3, options);
+      const lines = [...s.push(input.subarray(0, cut)), ...s.push(input.subarray(cut))];
+      assert.deepEqual(lines, expected, `${overLong}, cut at ${cut}`);
+      assert.equal(s.nextOffset, whole.nextOffset);
+      assert.equal(s.partialOffset, whole.partialOffset);
+    }
+  }
+});

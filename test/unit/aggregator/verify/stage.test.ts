@@ -37,6 +37,31 @@ void test('a clean chain verifies record by record with no events; a changed rec
   await stage.close();
 });
 
+void test('a batch set aside after a rejection, declared by the agent, is a chain_gap_declared event that says where it went, never a chain_gap', async () => {
+  let now = 0;
+  const emitted: IntegrityEvent[] = [];
+  const stage = new VerifyStage({ logger, gapGraceMs: 1000, now: () => now });
+  stage.start((events) => {
+    emitted.push(...events);
+    return Promise.resolve();
+  }, 60_000);
+  const chain = new ChainBuilder('runner-rej');
+  await stage.verify([chain.next('1'), chain.next('2')]);
+  // 3..5 refused by the aggregator and set aside; the agent goes on with 6, then declares them.
+  chain.next('3');
+  chain.next('4');
+  chain.next('5');
+  await stage.verify([chain.next('6')]);
+  const declaring = chain.next('rejected batch', { attributes: { [chainGapAttr.firstSeq]: 3, [chainGapAttr.lastSeq]: 5, [chainGapAttr.reason]: 'rejected' } });
+  const declared = await stage.verify([declaring]);
+  assert.deepEqual(declared.events.map((e) => [e.action, e.firstSeq, e.lastSeq, e.details?.reason]), [['chain_gap_declared', 3, 5, 'rejected']]);
+  assert.match(declared.events[0]!.message, /rejected: the aggregator refused the batch as malformed; the agent set it aside on its host \(ci-audit agent rejected list\)/);
+  now = 5000;
+  await stage.sweep();
+  assert.deepEqual(emitted, [], 'no chain_gap for the declared numbers');
+  await stage.close();
+});
+
 void test('a broken link and a declared gap are events at once; a hole becomes chain_gap only after the grace', async () => {
   let now = 0;
   const emitted: IntegrityEvent[] = [];

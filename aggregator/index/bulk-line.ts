@@ -1,0 +1,16 @@
+// One mapped record as the two NDJSON lines of a bulk `create`: the action and the document.
+import type { MappedRecord } from '../map/ecs.ts';
+import type { BatchLine } from './bulk-batcher.ts';
+
+/**
+ * The action line is written as text: the same bytes as JSON.stringify of
+ * `{ create: { _index, _id } }`, without building that object for every record.
+ */
+export function createAction(index: string, id: string | undefined): string {
+  return id === undefined ? `{"create":{"_index":${JSON.stringify(index)}}}` : `{"create":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(id)}}}`;
+}
+
+/** The record's bulk lines, serialized once: the client passes strings through as NDJSON lines. */
+export function bulkLine(record: MappedRecord): BatchLine {
+  return { action: createAction(record.dataStream, record.id), document: JSON.stringify(record.document) };
+}

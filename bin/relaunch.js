@@ -1,0 +1,66 @@
+// How bin/ci-audit.js runs: every command with the compile cache on, and the agent under Node.js
+// options that bound its memory. Those options must be in place when Node.js starts (V8 sizes its
+// heap then), so the agent replaces itself, once, by the same command with them (process.execve:
+// same pid, same file descriptors, same signal handling; the service manager sees no difference).
+// bench/tail.ts relaunches itself the same way, so that it measures what the agent runs.
+// docs/operations.md#memory says why each setting is there and what it is worth.
+import { mkdirSync, statSync } from 'node:fs';
+import { enableCompileCache } from 'node:module';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * - `--max-semi-space-size=8`: the young generation stops growing at 2 × 8 MB. A record, chained
+ *   or not, lives for less than that much allocation (the export queue is bounded), so it still
+ *   dies young; left to itself V8 grows the young generation to 2 × 32 MB at full speed, for little
+ *   less GC time. At 4 MB chained records begin to outlive it and fill the old generation instead.
+ * - `--no-allocation-site-pretenuring`: records wait in the export queue long enough for V8 to take
+ *   their allocation sites for long-lived ones and allocate them straight in the old generation,
+ *   where, once exported, they are garbage until a full GC: tens of MB per million lines.
+ */
+export const agentNodeOptions = ['--max-semi-space-size=8', '--no-allocation-site-pretenuring'];
+
+/** The user's cache folder for compiled code; never a shared one such as /tmp. */
+function compileCacheDir() {
+  const parent = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ci-audit');
+  const dir = join(parent, 'node-compile-cache');
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Another user's folder, or one others can write to (or swap): its entries would run as this process.
+    for (const stats of [statSync(parent), statSync(dir)]) if (stats.uid !== process.getuid?.() || (stats.mode & 0o022) !== 0) return undefined;
+    return dir;
+  } catch {
+    return undefined; // no home folder (a system account): run without the cache
+  }
+}
+
+/**
+ * Turns the compile cache on and, for `options` the process does not run with yet, replaces it by
+ * `node <options> <script> <args>` with the cache on from its start. Options the user chose
+ * otherwise (one of the same name in NODE_OPTIONS) are left out; NODE_COMPILE_CACHE or
+ * NODE_DISABLE_COMPILE_CACHE, if set, decide about the cache. Where the process cannot be replaced
+ * (process.execve is missing on Windows and before Node.js 22.15, or a seccomp filter denies it),
+ * it runs on without the options. Returns only when the process was not replaced.
+ *
+ * The compile cache keeps the compiled modules, and the TypeScript already stripped of its types,
+ * between runs: without it every start strips every source file's types, which loads a WebAssembly
+ * compiler that then stays in memory for the life of the process (about 20 MB).
+ */
+export function relaunch(options) {
+  const userOptions = process.env.NODE_OPTIONS ?? '';
+  const missing = options.filter((o) => {
+    const name = o.split('=')[0];
+    return !process.execArgv.some((a) => a.split('=')[0] === name) && !userOptions.includes(name);
+  });
+  const userCache = process.env.NODE_COMPILE_CACHE !== undefined || process.env.NODE_DISABLE_COMPILE_CACHE !== undefined;
+  const cacheDir = userCache ? undefined : compileCacheDir();
+  if (missing.length > 0 && typeof process.execve === 'function' && process.platform !== 'win32') {
+    const env = cacheDir === undefined ? process.env : { ...process.env, NODE_COMPILE_CACHE: cacheDir };
+    try {
+      process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)], env);
+    } catch {
+      // Not replaced: run on as we are.
+    }
+  }
+  if (cacheDir !== undefined) enableCompileCache(cacheDir);
+}
