@@ -23,13 +23,31 @@ const structuralKeys = new Set<string>([
   parseAttr.status, parseAttr.parser, recordAttr.dataset, recordAttr.recordId, recordAttr.logOffset,
 ]);
 
+/** In RedactionProcessor's `#known`: the key is structural. */
+const structural = Symbol('structural');
+
+function knownKeys(): Map<string, string | typeof structural> {
+  return new Map([...structuralKeys].map((key) => [key, structural]));
+}
+
+type RedactionAttributes = { [K in (typeof parseAttr)['redactedBy']]?: string[] };
+
 /** Short attribute values repeat (host names, programs, users, paths): their results are cached. */
 const cacheableLength = 256;
+/** Longest value remembered per key as clean (`#known`): longer ones rarely repeat. */
+const lastCleanLength = 64;
 const cacheSize = 4096;
 
 export class RedactionProcessor implements LogRecordProcessor {
   #redactor: Redactor;
   #cache = new Map<string, { text: string; rules: string[] }>();
+  /**
+   * Per attribute key: `structural` (see structuralKeys), or the last short value found clean.
+   * Most keys repeat their value from line to line (program, host, method, file path, labels):
+   * one lookup and one comparison settle them. Cleanliness is a property of the text alone (the
+   * rules are fixed), so the key only says where to look.
+   */
+  #known = knownKeys();
   /** Files (log.file.path) inside a private key block. */
   #inKey = new Set<string>();
 
@@ -55,8 +73,14 @@ export class RedactionProcessor implements LogRecordProcessor {
           }
         }
       } else {
-        if (file !== undefined && beginKey.test(body) && !endKey.test(body)) this.#inKey.add(file);
-        this.#redactValueInto(body, fired, (v) => record.setBody(v));
+        // Most lines: one prefilter scan says no rule can match, and nothing is allocated.
+        const result = this.#redactor.mayHoldSecret(body) ? this.#redactor.redact(body) : undefined;
+        if (result !== undefined && result.rules.length > 0) {
+          fired.push(...result.rules);
+          record.setBody(result.text);
+        }
+        // The prefilter looks for `-----begin` too: a line it rejected opens no key block.
+        if (file !== undefined && this.#redactor.mayHoldSecret(body) && beginKey.test(body) && !endKey.test(body)) this.#inKey.add(file);
       }
     } else if (record.body !== undefined) {
       record.setBody(this.#redactAny(record.body, fired));
@@ -73,25 +97,33 @@ export class RedactionProcessor implements LogRecordProcessor {
     for (const key in attributes) {
       const value = attributes[key];
       if (value === undefined || value === null || typeof value === 'number' || typeof value === 'boolean') continue;
-      if (structuralKeys.has(key)) continue;
+      const known = this.#known.get(key);
+      if (known === structural) continue;
+      let redacted: AnyValue;
       if (typeof value === 'string') {
-        if (secretFreeBody !== undefined && secretFreeBody.includes(value)) continue;
+        if (known === value) continue;
+        // The tail test first: it is the cheaper for the longest values (message, key signatures).
         if (cleanBody !== undefined && isCleanTail(cleanBody, value)) continue;
+        const piece = secretFreeBody !== undefined && secretFreeBody.includes(value);
+        if (piece && value.length > lastCleanLength) continue;
+        redacted = piece ? value : this.#redactShort(value, fired);
+        if (redacted === value) {
+          if (value.length <= lastCleanLength) {
+            // Keys are few (the parsers' and the sources'); a journal with many fields of its own is bounded here.
+            if (this.#known.size >= cacheSize) this.#known = knownKeys();
+            this.#known.set(key, value);
+          }
+          continue;
+        }
       } else if (secretFreeBody !== undefined && Array.isArray(value) && allPiecesOf(secretFreeBody, value)) {
         continue; // related.user and the like: names taken from the line
+      } else {
+        redacted = this.#redactAny(value, fired);
       }
-      const redacted = typeof value === 'string' ? this.#redactShort(value, fired) : this.#redactAny(value, fired);
       if (redacted !== value) record.setAttribute(key, redacted);
     }
-    if (fired.length > 0) record.setAttribute(parseAttr.redactedBy, [...new Set(fired)]);
-  }
-
-  #redactValueInto(text: string, fired: string[], set: (v: string) => void): void {
-    const result = this.#redactor.redact(text);
-    if (result.rules.length > 0) {
-      fired.push(...result.rules);
-      set(result.text);
-    }
+    // A literal key, as in writeAuthEvent (auth/fields.ts): it keeps the attributes in fast mode.
+    if (fired.length > 0) (record.attributes as RedactionAttributes)['ci_audit.redacted.rules'] = [...new Set(fired)];
   }
 
   #redactShort(value: string, fired: string[]): string {
@@ -153,8 +185,11 @@ function allPiecesOf(body: string, values: readonly unknown[]): boolean {
 
 /** `tail` ends `body` and starts after a non-word character (or is all of it). */
 function isCleanTail(body: string, tail: string): boolean {
-  if (tail.length > body.length || !body.endsWith(tail)) return false;
+  if (tail.length > body.length) return false;
   const at = body.length - tail.length;
+  // The last characters first: most values are not the tail. A slice and `===` compare faster
+  // than endsWith.
+  if (tail.length > 0 && (body.charCodeAt(body.length - 1) !== tail.charCodeAt(tail.length - 1) || body.slice(at) !== tail)) return false;
   if (at === 0) return true;
   const before = body.charCodeAt(at - 1);
   // After a word character, `\b` at the suffix's start would hold where it does not in the line.

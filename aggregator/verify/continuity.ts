@@ -68,9 +68,12 @@ export class AgentChain {
   /** Records whose link is not seq - 1 (unclean_stop declarations), by the seq they link to. */
   readonly #linkers = new Map<number, number>();
   #holes: OpenHole[] = [];
+  /** The highest seq known beyond base (ahead or skipped); at or below base.seq when there is none. */
+  #top: number;
 
   constructor(base: ChainBase) {
     this.#base = { ...base };
+    this.#top = base.seq;
   }
 
   get base(): Readonly<ChainBase> {
@@ -102,7 +105,10 @@ export class AgentChain {
       findings.push({ kind: 'link_broken', seq: link.seq, docId: link.docId, linkSeq, linkDocId: before.docId, expected: before.hash, prevHash: link.prevHash });
     }
     const entry: AheadEntry = { hash: link.hash, prevHash: link.prevHash, docId: link.docId, linkSeq };
+    const baseBefore = this.#base.seq;
+    const topBefore = Math.max(this.#top, baseBefore);
     this.#ahead.set(link.seq, entry);
+    this.#top = Math.max(this.#top, link.seq);
     if (linkSeq !== link.seq - 1) this.#linkers.set(linkSeq, link.seq);
     // Records that arrived earlier and link to this one.
     const followers = [this.#ahead.get(link.seq + 1)?.linkSeq === link.seq ? link.seq + 1 : undefined, this.#linkers.get(link.seq)];
@@ -112,7 +118,10 @@ export class AgentChain {
       findings.push({ kind: 'link_broken', seq, docId: follower.docId, linkSeq: link.seq, linkDocId: link.docId, expected: link.hash, prevHash: follower.prevHash });
     }
     this.#advance();
-    this.#updateHoles(now);
+    // One record that arrived ahead changes the holes only where it landed; recomputing them all
+    // for each record costs the square of the records waiting (several requests out of order).
+    if (declared === undefined && this.#base.seq === baseBefore) this.#arrivedAhead(link.seq, topBefore, now);
+    else this.#updateHoles(now);
     return findings;
   }
 
@@ -140,6 +149,7 @@ export class AgentChain {
   #skip(range: SeqRange): void {
     const first = Math.max(range.first, this.#base.seq + 1);
     if (first > range.last) return;
+    this.#top = Math.max(this.#top, range.last);
     const merged: SeqRange[] = [];
     let add: SeqRange = { first, last: range.last };
     for (const r of this.#skipped) {
@@ -178,6 +188,30 @@ export class AgentChain {
     if (entry === undefined) return;
     this.#ahead.delete(seq);
     if (this.#linkers.get(entry.linkSeq) === seq) this.#linkers.delete(entry.linkSeq);
+  }
+
+  /**
+   * `seq` arrived beyond base without moving it, and nothing above `top` was known before: the hole
+   * it landed in splits (both parts keep the hole's time), or, past `top`, a hole opens before it.
+   * Gives what #updateHoles would.
+   */
+  #arrivedAhead(seq: number, top: number, now: number): void {
+    const holes = this.#holes;
+    if (seq > top) {
+      if (seq - 1 > top) holes.push({ first: top + 1, last: seq - 1, openedAt: now });
+      return;
+    }
+    // Records mostly arrive near the end: search from there.
+    for (let i = holes.length - 1; i >= 0; i--) {
+      const hole = holes[i]!;
+      if (hole.last < seq) break;
+      if (hole.first > seq) continue;
+      const parts: OpenHole[] = [];
+      if (hole.first < seq) parts.push({ first: hole.first, last: seq - 1, openedAt: hole.openedAt });
+      if (seq < hole.last) parts.push({ first: seq + 1, last: hole.last, openedAt: hole.openedAt });
+      holes.splice(i, 1, ...parts);
+      return;
+    }
   }
 
   #updateHoles(now: number): void {

@@ -1,6 +1,5 @@
 // PAM modules (pam_unix, for any service: sshd, sudo, su, login, cron, passwd) and systemd-logind.
-import { ecsAttr } from '../../../core/wire.ts';
-import { addSource, addUser, event, idOf, type Fields } from './fields.ts';
+import { AuthEvent, idOf } from './fields.ts';
 
 const pamPrefix = /^(pam_unix|pam_sss|pam_systemd|pam_succeed_if)\(([^:)]+):(\w+)\): (.*)$/;
 const sessionOpened = /^session opened for user (\S+?)(?:\(uid=(\d+)\))? by (\S*?)(?:\(uid=(\d+)\))?$/;
@@ -9,64 +8,58 @@ const authFailure = /^authentication failure; (.*)$/;
 const passwordChanged = /^password changed for (\S+)$/;
 const requirementNotMet = /^requirement "(.*)" not met by user "([^"]*)"$/;
 
-export function parsePam(message: string): Fields | undefined {
+export function parsePam(message: string): AuthEvent | undefined {
   const p = pamPrefix.exec(message);
   if (p === null) return undefined;
   const service = p[2] ?? '';
   const rest = p[4] ?? '';
   let m = sessionOpened.exec(rest);
   if (m !== null) {
-    const fields = event('session_opened', ['session'], ['start'], 'success');
+    const e = new AuthEvent('session_opened', ['session'], ['start'], 'success');
     // `for user root by alice(uid=1000)`: alice acts as root, as on sudo's own line (and as
     // Filebeat maps it). `for user builder(uid=1001) by (uid=0)` (sshd, cron): builder alone.
     const by = m[3];
     if (by !== undefined && by !== '') {
-      addUser(fields, ecsAttr.userName, by);
-      const byUid = idOf(m[4]);
-      if (byUid !== undefined) fields[ecsAttr.userId] = byUid;
-      addUser(fields, ecsAttr.userEffectiveName, m[1]);
+      e.user(by);
+      e.userId = idOf(m[4]);
+      e.effectiveUser(m[1]);
     } else {
-      addUser(fields, ecsAttr.userName, m[1]);
-      const uid = idOf(m[2]);
-      if (uid !== undefined) fields[ecsAttr.userId] = uid;
+      e.user(m[1]);
+      e.userId = idOf(m[2]);
     }
-    fields['system.auth.pam.service'] = service;
-    return fields;
+    e.pamService = service;
+    return e;
   }
   m = sessionClosed.exec(rest);
   if (m !== null) {
-    const fields = event('session_closed', ['session'], ['end'], 'success');
-    addUser(fields, ecsAttr.userName, m[1]);
-    fields['system.auth.pam.service'] = service;
-    return fields;
+    const e = new AuthEvent('session_closed', ['session'], ['end'], 'success').user(m[1]);
+    e.pamService = service;
+    return e;
   }
   m = authFailure.exec(rest);
   if (m !== null) {
-    const fields = event('authentication_failure', ['authentication'], ['info'], 'failure');
+    const e = new AuthEvent('authentication_failure', ['authentication'], ['info'], 'failure');
     const kv = keyValues(m[1] ?? '');
-    addUser(fields, ecsAttr.userName, kv.user);
-    const uid = idOf(kv.uid);
-    if (uid !== undefined && kv.user === undefined) fields[ecsAttr.userId] = uid;
-    addSource(fields, kv.rhost);
-    if (kv.tty !== undefined && kv.tty !== '') fields[ecsAttr.sudoTty] = kv.tty;
-    fields['system.auth.pam.service'] = service;
-    return fields;
+    e.user(kv.user);
+    if (kv.user === undefined) e.userId = idOf(kv.uid);
+    e.source(kv.rhost);
+    if (kv.tty !== undefined && kv.tty !== '') e.tty = kv.tty;
+    e.pamService = service;
+    return e;
   }
   m = requirementNotMet.exec(rest);
   if (m !== null) {
     // pam_succeed_if refusing an account (e.g. root over ssh): Filebeat names only the user.
-    const fields = event('pam_requirement_not_met', ['authentication'], ['denied', 'info'], 'failure');
-    addUser(fields, ecsAttr.userName, m[2]);
-    fields[ecsAttr.eventReason] = `requirement "${m[1] ?? ''}" not met`;
-    fields['system.auth.pam.service'] = service;
-    return fields;
+    const e = new AuthEvent('pam_requirement_not_met', ['authentication'], ['denied', 'info'], 'failure').user(m[2]);
+    e.reason = `requirement "${m[1] ?? ''}" not met`;
+    e.pamService = service;
+    return e;
   }
   m = passwordChanged.exec(rest);
   if (m !== null) {
-    const fields = event('password_changed', ['iam'], ['user', 'change'], 'success');
-    addUser(fields, ecsAttr.userName, m[1]);
-    fields['system.auth.pam.service'] = service;
-    return fields;
+    const e = new AuthEvent('password_changed', ['iam'], ['user', 'change'], 'success').user(m[1]);
+    e.pamService = service;
+    return e;
   }
   return undefined;
 }
@@ -81,19 +74,18 @@ function keyValues(text: string): Record<string, string> {
 const newSession = /^New session (\S+) of user (\S+?)\.?$/;
 const removedSession = /^(?:Removed session (\S+?)\.|Session (\S+) logged out\. .*)$/;
 
-export function parseLogind(message: string): Fields | undefined {
+export function parseLogind(message: string): AuthEvent | undefined {
   let m = newSession.exec(message);
   if (m !== null) {
-    const fields = event('logind_new_session', ['session'], ['start'], 'success');
-    fields[ecsAttr.sessionId] = m[1] ?? '';
-    addUser(fields, ecsAttr.userName, m[2]);
-    return fields;
+    const e = new AuthEvent('logind_new_session', ['session'], ['start'], 'success');
+    e.sessionId = m[1] ?? '';
+    return e.user(m[2]);
   }
   m = removedSession.exec(message);
   if (m !== null) {
-    const fields = event(m[1] !== undefined ? 'logind_removed_session' : 'logind_session_logged_out', ['session'], ['end']);
-    fields[ecsAttr.sessionId] = m[1] ?? m[2] ?? '';
-    return fields;
+    const e = new AuthEvent(m[1] !== undefined ? 'logind_removed_session' : 'logind_session_logged_out', ['session'], ['end']);
+    e.sessionId = m[1] ?? m[2] ?? '';
+    return e;
   }
   return undefined;
 }

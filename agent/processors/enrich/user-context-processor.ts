@@ -4,6 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { LogRecordProcessor, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import { ecsAttr, journaldAttr } from '../../../core/wire.ts';
+import type { EcsAttributes } from '../auth/fields.ts';
 import { parsePasswd } from './passwd.ts';
 
 export class UserContextProcessor implements LogRecordProcessor {
@@ -41,8 +42,10 @@ export class UserContextProcessor implements LogRecordProcessor {
     const uid = String(raw);
     const name = this.nameOf(uid);
     if (name === undefined) return;
-    record.setAttribute(ecsAttr.userName, name);
-    if (record.attributes[ecsAttr.userId] === undefined) record.setAttribute(ecsAttr.userId, uid);
+    // Literal keys, straight onto the attributes: see writeAuthEvent (auth/fields.ts).
+    const attributes = record.attributes as EcsAttributes;
+    attributes['user.name'] = name;
+    if (attributes['user.id'] === undefined) attributes['user.id'] = uid;
   }
 
   forceFlush(): Promise<void> {

@@ -53,9 +53,11 @@ export function createRedactor(custom: readonly RedactionRule[] = []): Redactor 
     suffixSafe,
     mayHoldSecret(text) {
       if (custom.length > 0) return true;
-      // The processor asks right after redacting the same line: the answer is known.
+      // The processor asks more than once about the same line: the answer is known.
       if (text === lastScreened) return false;
-      return builtinPrefilter.test(text);
+      if (builtinPrefilter.test(text)) return true;
+      lastScreened = text;
+      return false;
     },
     redact(text) {
       const fired: string[] = [];

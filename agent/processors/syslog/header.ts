@@ -4,7 +4,7 @@
 //   2024-02-03T04:05:06.123456+01:00 host sshd[123]: message       (rsyslog high precision, Debian 12+)
 //   Feb  3 04:05:06 host authpriv.info sshd[123]: message          (busybox syslogd)
 // An optional `<PRI>` prefix is skipped. Pure: never throws; undefined when the line is not syslog.
-import { bsdTime, rfc3339Time, type ParsedTime, type TimeZoneResolver } from './time.ts';
+import { bsdTime, digitsAt, rfc3339Time, type ParsedTime, type TimeZoneResolver } from './time.ts';
 
 export interface SyslogHeader {
   time: ParsedTime;
@@ -16,7 +16,8 @@ export interface SyslogHeader {
 
 // Each pattern matches only its part; the next starts where it ended (sticky `tag`), so the
 // line's tail is neither scanned twice nor copied before the message is cut out.
-const bsd = /^(?:<\d{1,3}>)?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))? (\S+) /;
+// The clock is one group (`hh:mm:ss`): its digits are read in place, with no string per number.
+const bsd = /^(?:<\d{1,3}>)?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))? (\S+) /;
 const iso = /^(?:<\d{1,3}>)?(\d{4}-\d{2}-\d{2}T\S+) (\S+) /;
 // `prog[pid]: msg` or `prog: msg`; program names may hold '/', '-', '.', '(' (e.g. `(sd-pam)`).
 const tag = /(?:[a-z]+\.[a-z]+ )?([^\s[\]:]{1,64})(?:\[(\d{1,10})\])?: */y;
@@ -27,9 +28,10 @@ export function parseSyslog(line: string, observedMs: number, zone: TimeZoneReso
   let at: number;
   const b = bsd.exec(line);
   if (b !== null) {
-    const fraction = b[6] === undefined ? 0 : Number(b[6].padEnd(3, '0').slice(0, 3));
-    time = bsdTime(b[1] ?? '', Number(b[2]), Number(b[3]), Number(b[4]), Number(b[5]), fraction, observedMs, zone);
-    hostname = b[7] ?? '';
+    const clock = b[3] ?? '';
+    const fraction = b[4] === undefined ? 0 : Number(b[4].padEnd(3, '0').slice(0, 3));
+    time = bsdTime(b[1] ?? '', Number(b[2]), digitsAt(clock, 0, 2), digitsAt(clock, 3, 2), digitsAt(clock, 6, 2), fraction, observedMs, zone);
+    hostname = b[5] ?? '';
     at = b[0].length;
   } else {
     const i = iso.exec(line);
@@ -42,7 +44,6 @@ export function parseSyslog(line: string, observedMs: number, zone: TimeZoneReso
   tag.lastIndex = at;
   const t = tag.exec(line);
   if (t === null) return undefined;
-  const header: SyslogHeader = { time, hostname, program: t[1] ?? '', message: line.slice(tag.lastIndex) };
-  if (t[2] !== undefined) header.pid = Number(t[2]);
-  return header;
+  // One shape for every header (pid present, maybe undefined): the readers see one kind of object.
+  return { time, hostname, program: t[1] ?? '', pid: t[2] === undefined ? undefined : digitsAt(t[2], 0, t[2].length), message: line.slice(tag.lastIndex) };
 }

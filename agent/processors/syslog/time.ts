@@ -2,7 +2,7 @@
 // the year comes from when the line was read and the zone from configuration; RFC 3339 stamps
 // carry both. Pure functions: the clock (`observedMs`) is an argument.
 
-const months: Record<string, number> = { Jan: 0, Feb: 1, Mar: 2, Apr: 3, May: 4, Jun: 5, Jul: 6, Aug: 7, Sep: 8, Oct: 9, Nov: 10, Dec: 11 };
+const months = new Map<string, number>(['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'].map((name, i) => [name, i]));
 
 /** A zone for stamps without one: `local` (the agent's), `UTC`, a fixed offset `+02:00`, or an IANA name. */
 export interface TimeZoneResolver {
@@ -74,7 +74,7 @@ export function bsdTime(
   month: string, day: number, hour: number, minute: number, second: number, fractionMs: number,
   observedMs: number, zone: TimeZoneResolver,
 ): ParsedTime | undefined {
-  const mon = months[month];
+  const mon = months.get(month);
   if (mon === undefined || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
   // Lines come in runs of the same minute: the year and zone work is done once per stamp minute
   // and hour of reading (offsets change on whole minutes; the year choice only near its
@@ -112,21 +112,54 @@ function minuteStart(mon: number, day: number, hour: number, minute: number, obs
   return { ms: best, timezone: formatOffset(zone.offsetMs(best)) };
 }
 
-const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})$/i;
+const rfc3339 = /^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})$/i;
+
+/** Zone suffixes (`Z`, `+01:00`, `-0500`) seen so far -> offset and `event.timezone`: a host writes one or two. */
+const zoneSuffixes = new Map<string, { offsetMs: number; timezone: string }>();
+
+/**
+ * The last date and time to the second (`2025-03-04T09:15:02`) and its value as if it were UTC
+ * (undefined: not a valid time). Lines come in runs of the same second.
+ */
+let lastClock: { text: string; wallMs: number | undefined } = { text: '', wallMs: undefined };
 
 /** RFC 3339 (as rsyslog's high-precision format writes it) -> UTC; undefined when it is not one. */
 export function rfc3339Time(text: string): ParsedTime | undefined {
   const m = rfc3339.exec(text);
   if (m === null) return undefined;
-  const [mon, day, hour, minute, second] = [Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])];
-  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
-  const fraction = (m[7] ?? '').padEnd(9, '0');
-  const wall = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), Number(fraction.slice(0, 3)));
-  if (Number.isNaN(wall)) return undefined;
-  const zone = (m[8] ?? 'Z').toUpperCase();
-  let offsetMs = 0;
-  if (zone !== 'Z') {
-    offsetMs = (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2))) * 60_000;
+  const clock = m[1] ?? '';
+  if (clock !== lastClock.text) lastClock = { text: clock, wallMs: clockWallMs(clock) };
+  if (lastClock.wallMs === undefined) return undefined;
+  // Nine digits of fraction as one number: the milliseconds are its first three, the nanoseconds within them the rest.
+  const fraction = m[2] === undefined ? 0 : Number(m[2].length === 9 ? m[2] : m[2].padEnd(9, '0'));
+  const ms = Math.floor(fraction / 1e6);
+  const suffix = m[3] ?? 'Z';
+  let zone = zoneSuffixes.get(suffix);
+  if (zone === undefined) {
+    const upper = suffix.toUpperCase();
+    const offsetMs = upper === 'Z' ? 0 : (upper[0] === '-' ? -1 : 1) * (Number(upper.slice(1, 3)) * 60 + Number(upper.slice(-2))) * 60_000;
+    zone = { offsetMs, timezone: formatOffset(offsetMs) };
+    if (zoneSuffixes.size >= 64) zoneSuffixes.clear();
+    zoneSuffixes.set(suffix, zone);
   }
-  return { ms: wall - offsetMs, subMsNanos: Number(fraction.slice(3)), timezone: formatOffset(offsetMs) };
+  return { ms: lastClock.wallMs + ms - zone.offsetMs, subMsNanos: fraction - ms * 1e6, timezone: zone.timezone };
+}
+
+/** `YYYY-MM-DDThh:mm:ss` (digits checked by the pattern) -> milliseconds as if UTC; undefined when out of range. */
+function clockWallMs(clock: string): number | undefined {
+  const mon = digitsAt(clock, 5, 2);
+  const day = digitsAt(clock, 8, 2);
+  const hour = digitsAt(clock, 11, 2);
+  const minute = digitsAt(clock, 14, 2);
+  const second = digitsAt(clock, 17, 2);
+  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+  const wall = Date.UTC(digitsAt(clock, 0, 4), mon - 1, day, hour, minute, second);
+  return Number.isNaN(wall) ? undefined : wall;
+}
+
+/** The number written by the `count` ASCII digits at `at` (a pattern matched them: no string per number). */
+export function digitsAt(text: string, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) n = n * 10 + text.charCodeAt(i) - 0x30;
+  return n;
 }

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { LoggerProvider, type LogRecordProcessor, type ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import { createRedactor, customRule } from '../../../../agent/processors/redaction/redact.ts';
 import { RedactionProcessor } from '../../../../agent/processors/redaction-processor.ts';
+import { builtinPrefilter, builtinRules } from '../../../../agent/processors/redaction/rules.ts';
 
 // Secret shapes written for this test (none is a live credential). `secret` must vanish; `rule` must fire.
 const a40 = 'Qm9vZ2x5V29vZ2x5MTIzNDU2Nzg5MGFiY2RlZmdo';
@@ -115,4 +116,37 @@ test('a private key written line by line is redacted from BEGIN to END, then lin
   assert.equal(records[2]?.attributes.message, '[REDACTED:private_key]');
   assert.equal(bodies[3], '[REDACTED:private_key]');
   assert.equal(bodies[4], 'Finished: SUCCESS');
+});
+
+test('the prefilter lets through every text a built-in rule matches, and every part of one', () => {
+  // The redactor skips the rules on a text the prefilter rejects, and the processor skips the
+  // attributes cut out of such a line: both are only sound if the prefilter is a superset.
+  const pieces = [
+    ...corpus.map((c) => c.line), 'password', 'passwd', 'Passphrase', 'secret', 'TOKEN', 'api-key', 'apikey', 'access_key', 'private-key', 'credentials',
+    'authorization', 'Proxy-Authorization', '_authToken', 'AccountKey', 'aws_secret_key', 'Bearer', 'bearer', '=', ': ', ':', ' = ', '"', "'", ' ', '\t',
+    ' -u ', ' --user=', ' --proxy-user ', 'ci:', '1000:1000', 'https://', 'x://', '@', 'a:b@', 'AKIA', 'ASIA', 'AIza', 'ya29.', 'sig=', '&sig=', '1Q~', 'ghp_',
+    'github_pat_', 'glpat-', 'glagent-', 'GR1348941', 'npm_', 'xoxb-', 'hooks.slack.com/services/', 'sk_live_', 'rk_test_', 'SG.', 'eyJ', '-----BEGIN RSA PRIVATE KEY-----',
+    'publickey', 'pam_unix(passwd:chauthtok)', 'Failed password for', 'QWERTYUIOPASDFGHJKLZ', 'abcdefghijklmnopqrstuvwxyz0123456789ABCD', '0123456789', '.', '-', '_', '/',
+  ];
+  let s = 7;
+  const random = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
+  let matched = 0;
+  for (let i = 0; i < 30_000; i++) {
+    const n = 1 + Math.floor(random() * 5);
+    let text = '';
+    for (let j = 0; j < n; j++) text += pick(pieces).slice(random() < 0.3 ? Math.floor(random() * 6) : 0);
+    if (random() < 0.5) text = text.toLowerCase();
+    const start = Math.floor(random() * text.length);
+    for (const t of [text, text.slice(start), text.slice(0, start + 1 + Math.floor(random() * 40))]) {
+      const rule = builtinRules.find((r) => {
+        r.pattern.lastIndex = 0;
+        return r.pattern.test(t);
+      });
+      if (rule === undefined) continue;
+      matched++;
+      assert.ok(builtinPrefilter.test(t), `${rule.name} matches what the prefilter rejects: ${JSON.stringify(t)}`);
+    }
+  }
+  assert.ok(matched > 10_000, `only ${matched} texts matched a rule`);
 });

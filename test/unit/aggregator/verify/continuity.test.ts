@@ -112,3 +112,67 @@ void test('a chain followed from an unknown head checks no link until it knows o
   assert.deepEqual(chain.observe(link(1, { prevHash: h(5) }), 0), []);
   assert.equal(chain.observe(link(2, { prevHash: h(5) }), 0)[0]?.kind, 'link_broken');
 });
+
+void test('holes follow a plain model through 5,000 records arriving out of order, with holes settled on the way', () => {
+  // The model: every seq above base that is neither arrived nor settled, grouped into runs; a run
+  // keeps the earliest time any run it overlapped was seen open.
+  let seed = 7;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const chain = new AgentChain({ seq: 0, hash: genesisHash });
+  const known = new Set<number>();
+  let base = 0;
+  let model: { first: number; last: number; openedAt: number }[] = [];
+  const remodel = (now: number): void => {
+    while (known.has(base + 1)) base++;
+    const top = Math.max(base, ...known);
+    const holes: typeof model = [];
+    for (let seq = base + 1; seq <= top; seq++) {
+      if (known.has(seq)) continue;
+      const last = holes.at(-1);
+      if (last !== undefined && last.last === seq - 1) last.last = seq;
+      else holes.push({ first: seq, last: seq, openedAt: now });
+    }
+    for (const hole of holes) for (const old of model) if (old.first <= hole.last && hole.first <= old.last) hole.openedAt = Math.min(hole.openedAt, old.openedAt);
+    model = holes;
+  };
+  // Records come in windows of 40 shuffled seqs; a tenth of them arrives only much later or never.
+  const late: number[] = [];
+  for (let now = 1, start = 1; start <= 5000; start += 40, now++) {
+    const window = Array.from({ length: 40 }, (_, i) => start + i);
+    for (let i = window.length - 1; i > 0; i--) {
+      const j = random(i + 1);
+      [window[i], window[j]] = [window[j]!, window[i]!];
+    }
+    for (const seq of window) {
+      if (random(10) === 0) {
+        late.push(seq);
+        continue;
+      }
+      chain.observe(link(seq), now);
+      known.add(seq);
+      remodel(now);
+      assert.deepEqual(chain.holes, model, `after seq ${seq} at ${now}`);
+    }
+    if (random(4) === 0 && late.length > 0) {
+      const seq = late.splice(random(late.length), 1)[0]!;
+      chain.observe(link(seq), now);
+      known.add(seq);
+      remodel(now);
+      assert.deepEqual(chain.holes, model, `after the late seq ${seq}`);
+    }
+    if (random(8) === 0) {
+      // A hole reported missing after the grace: the chain moves past it.
+      const due = chain.due(now, 5);
+      for (const range of due) {
+        chain.settle(range, now);
+        for (let seq = range.first; seq <= range.last; seq++) known.add(seq);
+        remodel(now);
+      }
+      assert.deepEqual(chain.holes, model, `after settling ${JSON.stringify(due)}`);
+    }
+  }
+  assert.ok(model.length > 0 && chain.aheadCount > 0, 'the run ends with records waiting beyond holes');
+});
