@@ -11,91 +11,24 @@
 // Figures are events per CPU second (process.cpuUsage: user + system, all threads), so that other
 // load on the machine weighs less than on wall-clock figures.
 // Usage: node bench/aggregator.ts [records] (default 500,000). Target: >= 100,000 events/s per core.
-import { generateKeyPairSync } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import pino from 'pino';
-import { chainHash, genesisHash } from '../core/integrity/chain.ts';
-import { keyId, publicKeyPem, signCheckpoint } from '../core/integrity/checkpoint.ts';
-import { canonicalRecord } from '../core/integrity/record.ts';
-import { chainAttr, checkpointAttr, recordAttr } from '../core/wire.ts';
 import { bulkLine } from '../aggregator/index/bulk-line.ts';
 import { checkRecordBounds } from '../aggregator/limits/record-bounds.ts';
 import { mapToEcs } from '../aggregator/map/ecs.ts';
 import { decodeProtobufLogs } from '../aggregator/receiver/otlp-decode.ts';
 import { VerifyStage } from '../aggregator/verify/stage.ts';
-import type { KeySource, VerifyResult } from '../aggregator/verify/stage.ts';
-import { agentAttributes, agentResource, emitRecords, protobufBody } from '../test/unit/aggregator/otlp-fixtures.ts';
+import type { VerifyResult } from '../aggregator/verify/stage.ts';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { protobufBody } from '../test/unit/aggregator/otlp-fixtures.ts';
+import { chainedRequests, plainRequests } from './lib/chained-requests.ts';
 
 const total = Number(process.argv[2] ?? 500_000);
 const perRequest = 1000;
 /** Requests per workload; the chained ones are one chain, replayed by a fresh verify stage. */
 const requestCount = 10;
 const bounds = { maxAttributes: 1000, maxValueBytes: 1024 * 1024 };
-const agentId = 'bench-agent-01';
-const resource = agentResource(agentId, 'runner-01');
-const scope = { name: 'ci-audit.file', version: '0.1.0' };
-const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-const pem = publicKeyPem(publicKey);
-const key = keyId(pem);
-const keys: KeySource = { signingKeys: () => Promise.resolve([pem]), addSigningKey: () => Promise.resolve(false) };
 const logger = pino({ level: 'silent' });
-
-function line(id: number): { seconds: number; body: string; attributes: Record<string, string | number> } {
-  return {
-    seconds: 1795688521 + id,
-    body: `runner-01 sshd[2811]: Accepted publickey for deploy from 203.0.113.17 port ${50000 + (id % 10000)} ssh2: ED25519 SHA256:Xk3b${id}`,
-    attributes: { ...agentAttributes('auth', `auth-${id}`, '/var/log/auth.log', 120 * id), 'user.name': 'deploy', 'source.ip': '203.0.113.17' },
-  };
-}
-
-async function plainRequest(n: number): Promise<Buffer> {
-  const records = Array.from({ length: perRequest }, (_, i) => {
-    const { seconds, body, attributes } = line(n * perRequest + i);
-    return { timestamp: [seconds, 482113789] as [number, number], severityNumber: 9, body, attributes };
-  });
-  return gzipSync(protobufBody(await emitRecords({ resource, scope, records })));
-}
-
-/** One chain of `requestCount` requests, each 1,000 chained records and the checkpoint over them. */
-async function chainedRequests(): Promise<Buffer[]> {
-  let head = { seq: 0, hash: genesisHash };
-  const requests: Buffer[] = [];
-  for (let n = 0; n < requestCount; n++) {
-    const records = Array.from({ length: perRequest }, (_, i) => {
-      const seq = n * perRequest + i + 1;
-      const { seconds, body, attributes } = line(seq);
-      const time = BigInt(seconds) * 1_000_000_000n + 482113789n;
-      const canonical = canonicalRecord({ agent: agentId, seq, timeUnixNano: time, observedTimeUnixNano: BigInt(seconds) * 1_000_000_000n, severityNumber: 9, body, attributes, resource });
-      const hash = chainHash(head.hash, canonical);
-      const record = {
-        timestamp: [seconds, 482113789] as [number, number],
-        observedTimestamp: [seconds, 0] as [number, number],
-        severityNumber: 9,
-        body,
-        attributes: { ...attributes, [chainAttr.seq]: seq, [chainAttr.hash]: hash, [chainAttr.prevHash]: head.hash },
-      };
-      head = { seq, hash };
-      return record;
-    });
-    const time = 1_795_700_000_000_000_000n + BigInt(head.seq);
-    const signed = signCheckpoint({ type: 'checkpoint', agent: agentId, key, seq: head.seq, hash: head.hash, timeUnixNano: time }, privateKey);
-    const checkpoint = {
-      timestamp: [Number(time / 1_000_000_000n), 0] as [number, number],
-      body: `checkpoint ${head.seq}`,
-      attributes: {
-        [recordAttr.dataset]: 'integrity',
-        [checkpointAttr.type]: 'checkpoint',
-        [checkpointAttr.seq]: head.seq,
-        [checkpointAttr.hash]: head.hash,
-        [checkpointAttr.time]: time.toString(),
-        [checkpointAttr.key]: key,
-        [checkpointAttr.signature]: signed.signature,
-      },
-    };
-    requests.push(gzipSync(protobufBody(await emitRecords({ resource, scope, records: [...records, checkpoint] }))));
-  }
-  return requests;
-}
 
 /** One request the whole way; returns the records and the bulk body's length. */
 async function handle(body: Buffer, stage: VerifyStage | undefined): Promise<{ records: number; bytes: number }> {
@@ -146,7 +79,10 @@ async function run(bodies: readonly Buffer[], requests: number, chained: boolean
   return { events, perCpu: Math.round(events / cpuS), perWall: Math.round(events / wallS), requestKiB, bulkKiB: bytes / requests / 1024 };
 }
 
-const workloads = { plain: await Promise.all(Array.from({ length: requestCount }, (_, n) => plainRequest(n))), chained: await chainedRequests() };
+const gzipped = (requests: ReadableLogRecord[][]): Buffer[] => requests.map((records) => gzipSync(protobufBody(records)));
+const chained = await chainedRequests(requestCount, perRequest);
+const keys = chained.keys;
+const workloads = { plain: gzipped(await plainRequests(requestCount, perRequest)), chained: gzipped(chained.requests) };
 const requests = Math.ceil(total / perRequest / requestCount) * requestCount;
 for (const [name, bodies] of Object.entries(workloads)) {
   const chained = name === 'chained';
