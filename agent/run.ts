@@ -126,6 +126,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
     logger,
     processors: buildProcessors(config.processors, hooks === undefined || registry === undefined ? undefined : { registry, jobLogs: hooks.job_logs }),
     maxBatchRecords: config.output.batch.max_records,
+    maxInFlight: config.output.max_in_flight,
     maxDelayMs: config.output.batch.max_delay_ms,
     diskBuffer,
     chain,

@@ -194,6 +194,8 @@ export const agentConfigSchema = z.strictObject({
       .optional(),
     /** Request timeout in milliseconds. */
     timeout_ms: z.int().positive().default(10_000),
+    /** Most batches sent at once; the aggregator and Elasticsearch work on several while the agent encodes the next. */
+    max_in_flight: z.int().positive().max(64).default(4),
     batch: z
       .strictObject({
         /** Most records in one request. */

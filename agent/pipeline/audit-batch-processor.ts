@@ -6,7 +6,13 @@
 // (malformed) is handed to `onRejected`, which sets it aside durably and declares its records as a
 // chain gap (set-aside.ts); it is acknowledged once that declaration is committed.
 //
-// One batch is exported at a time, so batches complete, and records are acknowledged, in order.
+// Up to `maxInFlight` batches are exported at once: one at a time, a batch's round trip (encoding
+// here, verify, map and bulk at the aggregator, indexing in Elasticsearch) is paid in full before
+// the next begins, and the processes mostly wait. Batches then complete, and records are
+// acknowledged, out of order; everything downstream of an ack counts only contiguous ones (the file
+// source's offsets, the disk buffer's acknowledged prefix, the chain's committed head), and the
+// aggregator holds a hole open for a grace period. While the aggregator fails, only the failing
+// batch is retried: the others wait instead of multiplying the retries.
 // A batch is exported when it holds `maxBatchRecords` records, when its oldest record has waited
 // `maxDelayMs`, or on flush.
 import { context as otelContext, type Context } from '@opentelemetry/api';
@@ -24,12 +30,14 @@ export interface AuditBatchProcessorOptions {
   logger: Logger;
   /** Most records in one export (`output.batch.max_records`). Default: 512. */
   maxBatchRecords?: number;
+  /** Most batches exported at once (`output.max_in_flight`). Default: 1. */
+  maxInFlight?: number;
   /** Longest a record waits for its batch to fill, in ms (`output.batch.max_delay_ms`). Default: 1000. */
   maxDelayMs?: number;
   /**
    * Records held (waiting plus being exported) beyond which `waitForRoom` waits. It is a bound on
    * cooperating writers: a record emitted anyway is still kept, never dropped. At least
-   * `maxBatchRecords`. Default: 4 × maxBatchRecords.
+   * `maxBatchRecords`. Default: (maxInFlight + 3) × maxBatchRecords.
    */
   maxQueueRecords?: number;
   /**
@@ -80,6 +88,7 @@ export class AuditBatchProcessor implements LogRecordProcessor {
   #exporter: LogRecordExporter;
   #logger: Logger;
   #maxBatch: number;
+  #maxInFlight: number;
   #maxDelayMs: number;
   #maxQueue: number;
   #maxQueueBytes: number;
@@ -91,9 +100,11 @@ export class AuditBatchProcessor implements LogRecordProcessor {
   #shutdownTimeoutMs: number;
 
   #waiting: Entry[] = [];
-  #exporting: Entry[] = [];
-  /** The export loop of the current batch, while one runs. */
-  #loop: Promise<void> | undefined;
+  /** Batches being exported, in the order they were taken (so by seq). */
+  #exporting: Entry[][] = [];
+  #exportingRecords = 0;
+  /** The export loops of the batches being exported. */
+  #loops = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #nextSeq = 0;
   /** Every record with seq <= this was acknowledged or set aside. */
@@ -105,7 +116,8 @@ export class AuditBatchProcessor implements LogRecordProcessor {
   #closing = false;
   /** Shutdown gave up: no more attempts. */
   #aborted = false;
-  #cancelSleep: (() => void) | undefined;
+  /** Cancels the retry waits (shutdown gave up). */
+  #cancelSleeps = new Set<() => void>();
   #shutdown: Promise<void> | undefined;
   #onRejected: RejectedBatchHandler | undefined;
   /** Records the aggregator refused, held when there is no `onRejected`. */
@@ -119,8 +131,9 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     this.#exporter = options.exporter;
     this.#logger = options.logger;
     this.#maxBatch = options.maxBatchRecords ?? 512;
+    this.#maxInFlight = Math.max(1, options.maxInFlight ?? 1);
     this.#maxDelayMs = options.maxDelayMs ?? 1000;
-    this.#maxQueue = Math.max(options.maxQueueRecords ?? 4 * this.#maxBatch, this.#maxBatch);
+    this.#maxQueue = Math.max(options.maxQueueRecords ?? (this.#maxInFlight + 3) * this.#maxBatch, this.#maxBatch);
     this.#maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
     this.#currentAck = options.currentAck;
     this.#onRejected = options.onRejected;
@@ -129,9 +142,9 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? 5000;
   }
 
-  /** Records held: waiting for a batch, or in the batch being exported. */
+  /** Records held: waiting for a batch, or in the batches being exported. */
   get queued(): number {
-    return this.#waiting.length + this.#exporting.length;
+    return this.#waiting.length + this.#exportingRecords;
   }
 
   /** Records of batches the aggregator rejected and that are held in memory (no `onRejected`). */
@@ -199,9 +212,9 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     if (gaveUp) {
       this.#aborted = true;
       const unacknowledged = this.queued;
-      this.#cancelSleep?.();
+      for (const cancel of this.#cancelSleeps) cancel();
       await this.#exporter.shutdown();
-      await this.#loop;
+      await Promise.all(this.#loops);
       clearTimeout(this.#timer);
       for (const w of this.#flushWaiters.splice(0)) w.resolve();
       this.#logger.warn(
@@ -239,27 +252,33 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     for (const resolve of this.#roomWaiters.splice(0)) resolve();
   }
 
-  /** Starts exporting the next batch when one is due and none is being exported. */
+  /** Starts exporting the batches that are due, while fewer than `maxInFlight` are (one while failing). */
   #pump(): void {
-    if (this.#loop !== undefined || this.#aborted) return;
-    const head = this.#waiting[0];
-    if (head === undefined) return;
-    const waited = performance.now() - head.at;
-    const due = this.#waiting.length >= this.#maxBatch || head.seq <= this.#flushTarget || waited >= this.#maxDelayMs;
-    if (!due) {
-      this.#timer ??= setTimeout(() => {
-        this.#timer = undefined;
+    for (;;) {
+      if (this.#aborted) return;
+      if (this.#loops.size >= (this.#failing === undefined ? this.#maxInFlight : 1)) return;
+      const head = this.#waiting[0];
+      if (head === undefined) return;
+      const waited = performance.now() - head.at;
+      const due = this.#waiting.length >= this.#maxBatch || head.seq <= this.#flushTarget || waited >= this.#maxDelayMs;
+      if (!due) {
+        this.#timer ??= setTimeout(() => {
+          this.#timer = undefined;
+          this.#pump();
+        }, this.#maxDelayMs - waited);
+        return;
+      }
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      const batch = this.#waiting.splice(0, this.#maxBatch);
+      this.#exporting.push(batch);
+      this.#exportingRecords += batch.length;
+      const loop: Promise<void> = this.#exportUntilDone(batch).finally(() => {
+        this.#loops.delete(loop);
         this.#pump();
-      }, this.#maxDelayMs - waited);
-      return;
+      });
+      this.#loops.add(loop);
     }
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#exporting = this.#waiting.splice(0, this.#maxBatch);
-    this.#loop = this.#exportUntilDone(this.#exporting).finally(() => {
-      this.#loop = undefined;
-      this.#pump();
-    });
   }
 
   /** Exports one batch, retrying transient failures until it is delivered, rejected or shutdown gives up. */
@@ -361,12 +380,13 @@ export class AuditBatchProcessor implements LogRecordProcessor {
   #sleep(ms: number): Promise<void> {
     const { promise, resolve } = Promise.withResolvers<void>();
     const timer = setTimeout(resolve, ms);
-    this.#cancelSleep = () => {
+    const cancel = (): void => {
       clearTimeout(timer);
       resolve();
     };
+    this.#cancelSleeps.add(cancel);
     return promise.finally(() => {
-      this.#cancelSleep = undefined;
+      this.#cancelSleeps.delete(cancel);
     });
   }
 
@@ -374,8 +394,14 @@ export class AuditBatchProcessor implements LogRecordProcessor {
   #settle(batch: Entry[], acknowledged: boolean): void {
     if (acknowledged) this.#ack(batch);
     for (const entry of batch) this.#queuedBytes -= entry.bytes;
-    this.#exporting = [];
-    this.#settledSeq = batch.at(-1)?.seq ?? this.#settledSeq;
+    const at = this.#exporting.indexOf(batch);
+    if (at !== -1) {
+      this.#exporting.splice(at, 1);
+      this.#exportingRecords -= batch.length;
+    }
+    // Settled: every record before the oldest one still exported or waiting.
+    const oldest = this.#exporting[0]?.[0]?.seq ?? this.#waiting[0]?.seq ?? this.#nextSeq;
+    this.#settledSeq = oldest - 1;
     this.#releaseRoomWaiters();
     const remaining: FlushWaiter[] = [];
     for (const w of this.#flushWaiters) {

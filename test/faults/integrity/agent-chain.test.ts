@@ -75,7 +75,7 @@ for (const buffer of ['memory', 'disk'] as const) {
     const during = lines('during', 0, 30);
     appendFileSync(log, during.join('\n') + '\n');
     if (buffer === 'memory') {
-      // Batches leave one at a time, so later lines may still wait in memory: chained or not, they
+      // Not every batch may have left yet, so later lines may still wait in memory: chained or not, they
       // never arrive and are read again after the restart.
       await until(() => capture.attempts.some((a) => a.some((r) => isChained(r) && seqOf(r) > 100)), 30_000, 'a refused attempt to send the new lines');
     } else {

@@ -200,3 +200,39 @@ void test('shutdown gives up after its timeout when the aggregator stays down, a
   assert.deepEqual(acked, []);
   assert.ok(lines.some((l) => l.records === 1 && /read and sent again after the restart/.test(String(l.msg))));
 });
+
+void test('max_in_flight: batches go at once and complete out of order; a flush waits for every earlier batch; while failing only one is retried', async (t) => {
+  // Each export waits until the test answers it.
+  const answers: ((r: ExportResult) => void)[] = [];
+  const exporter = new ScriptedExporter(() => new Promise<ExportResult>((resolve) => answers.push(resolve)));
+  const { pipeline, acked, record } = setup(t, exporter, { maxInFlight: 3 });
+  for (const b of ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12']) await pipeline.sink.write(record(b));
+  await waitFor(() => exporter.calls.length === 3, 2000, 'three batches in flight');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(exporter.calls.length, 3, 'no fourth batch while three are in flight');
+  assert.deepEqual(exporter.calls.map((c) => c.bodies), [['1', '2', '3'], ['4', '5', '6'], ['7', '8', '9']]);
+
+  // The second batch is accepted first: its records are acknowledged, but a flush of everything so
+  // far waits for the first batch, and the fourth batch takes the free place.
+  answers[1]!(ok);
+  await waitFor(() => acked.length === 3, 2000, 'the second batch\'s acks');
+  assert.deepEqual(acked, ['4', '5', '6']);
+  await waitFor(() => exporter.calls.length === 4, 2000, 'the fourth batch');
+  let flushed = false;
+  const flush = pipeline.flush().then(() => (flushed = true));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(flushed, false, 'the flush waits for the first batch');
+
+  // The first batch fails: it is retried alone; the others still in flight finish, and no new
+  // batch starts until the aggregator accepts again.
+  answers[0]!(unavailable());
+  answers[2]!(ok);
+  answers[3]!(ok);
+  await waitFor(() => exporter.calls.length === 5, 2000, 'the retry of the first batch');
+  assert.deepEqual(exporter.calls[4]!.bodies, ['1', '2', '3']);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(exporter.calls.length, 5, 'only the failing batch is in flight');
+  answers[4]!(ok);
+  await flush;
+  assert.deepEqual([...acked].sort((a, b) => Number(a) - Number(b)), ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12']);
+});
