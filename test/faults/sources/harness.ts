@@ -3,13 +3,11 @@
 // as a real child process (`node bin/ci-audit.js agent run`) that the tests SIGKILL.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
 import type { TestContext } from 'node:test';
-import { decodeProtobufLogs } from '../../../aggregator/receiver/otlp-decode.ts';
 import { chainGapAttr, checkpointAttr, recordAttr } from '../../../core/wire.ts';
+import { accept, startOtlpReceiver } from '../../helpers/otlp-receiver.ts';
 
 export interface Received {
   id: string;
@@ -41,33 +39,21 @@ export async function startReceiver(t: TestContext): Promise<Receiver> {
     blocked: false,
     bodies: () => new Set(receiver.records.map((r) => r.body)),
   };
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      if (receiver.blocked) {
-        res.writeHead(503).end();
-        return;
-      }
-      let body = Buffer.concat(chunks);
-      if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
-      for (const r of decodeProtobufLogs(body)) {
-        // What the agent writes about its own chain (integrity issue) is not a line: its signed
-        // checkpoints, and the record that resumes the chain after a kill.
-        if (r.attributes[checkpointAttr.type] !== undefined || r.attributes[chainGapAttr.reason] === 'unclean_stop') continue;
-        const received = { id: JSON.stringify(r.attributes[recordAttr.recordId]), body: typeof r.body === 'string' ? r.body : JSON.stringify(r.body), attributes: r.attributes };
-        if (r.attributes[chainGapAttr.reason] === 'buffer_damaged') receiver.bufferDamage.push(received);
-        else receiver.records.push(received);
-      }
-      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-    });
+  receiver.url = await startOtlpReceiver(t, (records, res) => {
+    if (receiver.blocked) {
+      res.writeHead(503).end();
+      return;
+    }
+    for (const r of records) {
+      // What the agent writes about its own chain (integrity issue) is not a line: its signed
+      // checkpoints, and the record that resumes the chain after a kill.
+      if (r.attributes[checkpointAttr.type] !== undefined || r.attributes[chainGapAttr.reason] === 'unclean_stop') continue;
+      const received = { id: JSON.stringify(r.attributes[recordAttr.recordId]), body: typeof r.body === 'string' ? r.body : JSON.stringify(r.body), attributes: r.attributes };
+      if (r.attributes[chainGapAttr.reason] === 'buffer_damaged') receiver.bufferDamage.push(received);
+      else receiver.records.push(received);
+    }
+    accept(res);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  receiver.url = `http://127.0.0.1:${address.port}`;
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return receiver;
 }
 

@@ -1,19 +1,16 @@
-// A real OTLP/HTTP endpoint for the chain tests: it decodes each request with the aggregator's own
-// decoder and keeps the records of every attempt, so that a test recomputes the chain from exactly
-// what the agent's exporter put on the wire.
+// A real OTLP/HTTP endpoint for the chain tests (test/helpers/otlp-receiver.ts) that keeps the
+// records of every attempt, so that a test recomputes the chain from exactly what the agent's
+// exporter put on the wire.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { gunzipSync } from 'node:zlib';
-import { decodeProtobufLogs } from '../../../../aggregator/receiver/otlp-decode.ts';
 import type { DecodedLogRecord } from '../../../../aggregator/log-record.ts';
 import { chainHash, genesisHash, type ChainHead } from '../../../../core/integrity/chain.ts';
 import { canonicalRecord } from '../../../../core/integrity/record.ts';
 import { chainAttr, checkpointAttr } from '../../../../core/wire.ts';
+import { accept, startOtlpReceiver } from '../../../helpers/otlp-receiver.ts';
 
 export interface Capture {
   url: string;
@@ -29,29 +26,16 @@ export interface Capture {
 
 export async function startCapture(t: TestContext): Promise<Capture> {
   const capture: Capture = { url: '', accepted: [], attempts: [], refuse: 0, down: false };
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let body = Buffer.concat(chunks);
-      if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
-      const records = decodeProtobufLogs(body);
-      capture.attempts.push(records);
-      if (capture.down || capture.refuse > 0) {
-        if (capture.refuse > 0) capture.refuse--;
-        res.writeHead(503).end();
-        return;
-      }
-      capture.accepted.push(...records);
-      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-    });
+  capture.url = await startOtlpReceiver(t, (records, res) => {
+    capture.attempts.push(records);
+    if (capture.down || capture.refuse > 0) {
+      if (capture.refuse > 0) capture.refuse--;
+      res.writeHead(503).end();
+      return;
+    }
+    capture.accepted.push(...records);
+    accept(res);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  capture.url = `http://127.0.0.1:${address.port}`;
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return capture;
 }
 

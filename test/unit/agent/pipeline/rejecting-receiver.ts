@@ -1,12 +1,9 @@
-// A real OTLP/HTTP endpoint that refuses the requests a test picks with 400 and a google.rpc.Status
-// style JSON message, as a receiver refuses a malformed batch, and accepts the rest. It decodes each
-// request with the aggregator's own decoder, so tests look at exactly what went over the wire.
-import { once } from 'node:events';
-import { createServer } from 'node:http';
+// A real OTLP/HTTP endpoint (test/helpers/otlp-receiver.ts) that refuses the requests a test picks
+// with 400 and a google.rpc.Status style JSON message, as a receiver refuses a malformed batch, and
+// accepts the rest.
 import type { TestContext } from 'node:test';
-import { gunzipSync } from 'node:zlib';
 import type { DecodedLogRecord } from '../../../../aggregator/log-record.ts';
-import { decodeProtobufLogs } from '../../../../aggregator/receiver/otlp-decode.ts';
+import { accept, startOtlpReceiver } from '../../../helpers/otlp-receiver.ts';
 
 export interface RejectingReceiver {
   url: string;
@@ -20,29 +17,16 @@ export interface RejectingReceiver {
 
 export async function startRejectingReceiver(t: TestContext, reject: RejectingReceiver['reject']): Promise<RejectingReceiver> {
   const receiver: RejectingReceiver = { url: '', accepted: [], attempts: [], reject };
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let body = Buffer.concat(chunks);
-      if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
-      const records = decodeProtobufLogs(body);
-      receiver.attempts.push(records);
-      const refusal = receiver.reject(records);
-      if (refusal !== undefined) {
-        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 3, message: refusal }));
-        return;
-      }
-      receiver.accepted.push(...records);
-      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-    });
+  receiver.url = await startOtlpReceiver(t, (records, res) => {
+    receiver.attempts.push(records);
+    const refusal = receiver.reject(records);
+    if (refusal !== undefined) {
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 3, message: refusal }));
+      return;
+    }
+    receiver.accepted.push(...records);
+    accept(res);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  receiver.url = `http://127.0.0.1:${address.port}`;
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return receiver;
 }
 
