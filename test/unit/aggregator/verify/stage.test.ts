@@ -37,14 +37,20 @@ void test('a clean chain verifies record by record with no events; a changed rec
   await stage.close();
 });
 
-void test('a batch set aside after a rejection, declared by the agent, is a chain_gap_declared event that says where it went, never a chain_gap', async () => {
-  let now = 0;
+/** A stage with a grace of 1 s on a clock the test sets, whose swept events land in `emitted`. */
+function sweepingStage(): { stage: VerifyStage; emitted: IntegrityEvent[]; clock: { now: number } } {
+  const clock = { now: 0 };
   const emitted: IntegrityEvent[] = [];
-  const stage = new VerifyStage({ logger, gapGraceMs: 1000, now: () => now });
+  const stage = new VerifyStage({ logger, gapGraceMs: 1000, now: () => clock.now });
   stage.start((events) => {
     emitted.push(...events);
     return Promise.resolve();
   }, 60_000);
+  return { stage, emitted, clock };
+}
+
+void test('a batch set aside after a rejection, declared by the agent, is a chain_gap_declared event that says where it went, never a chain_gap', async () => {
+  const { stage, emitted, clock } = sweepingStage();
   const chain = new ChainBuilder('runner-rej');
   await stage.verify([chain.next('1'), chain.next('2')]);
   // 3..5 refused by the aggregator and set aside; the agent goes on with 6, then declares them.
@@ -56,20 +62,14 @@ void test('a batch set aside after a rejection, declared by the agent, is a chai
   const declared = await stage.verify([declaring]);
   assert.deepEqual(declared.events.map((e) => [e.action, e.firstSeq, e.lastSeq, e.details?.reason]), [['chain_gap_declared', 3, 5, 'rejected']]);
   assert.match(declared.events[0]!.message, /rejected: the aggregator refused the batch as malformed; the agent set it aside on its host \(ci-audit agent rejected list\)/);
-  now = 5000;
+  clock.now = 5000;
   await stage.sweep();
   assert.deepEqual(emitted, [], 'no chain_gap for the declared numbers');
   await stage.close();
 });
 
 void test('a broken link and a declared gap are events at once; a hole becomes chain_gap only after the grace', async () => {
-  let now = 0;
-  const emitted: IntegrityEvent[] = [];
-  const stage = new VerifyStage({ logger, gapGraceMs: 1000, now: () => now });
-  stage.start((events) => {
-    emitted.push(...events);
-    return Promise.resolve();
-  }, 60_000);
+  const { stage, emitted, clock } = sweepingStage();
   const chain = new ChainBuilder('runner-02');
   await stage.verify([chain.next('1'), chain.next('2')]);
   const broken = chain.next('3', { prevHash: 'ee'.repeat(32) });
@@ -81,10 +81,10 @@ void test('a broken link and a declared gap are events at once; a hole becomes c
   chain.next('4');
   chain.next('5');
   await stage.verify([chain.next('6')]);
-  now = 999;
+  clock.now = 999;
   await stage.sweep();
   assert.equal(emitted.length, 0);
-  now = 1000;
+  clock.now = 1000;
   await stage.sweep();
   assert.deepEqual(emitted.map((e) => [e.action, e.firstSeq, e.lastSeq]), [['chain_gap', 4, 5]]);
   await stage.sweep();
@@ -93,7 +93,7 @@ void test('a broken link and a declared gap are events at once; a hole becomes c
   const declaring = chain.next('resumed', { attributes: { [chainGapAttr.firstSeq]: 7, [chainGapAttr.lastSeq]: 9, [chainGapAttr.reason]: 'buffer_dropped' }, seq: 10 });
   const declared = await stage.verify([declaring]);
   assert.deepEqual(declared.events.map((e) => [e.action, e.firstSeq, e.lastSeq, e.details?.reason]), [['chain_gap_declared', 7, 9, 'buffer_dropped']]);
-  now = 5000;
+  clock.now = 5000;
   await stage.sweep();
   assert.equal(emitted.length, 1, 'a declared gap is no hole');
   await stage.close();
