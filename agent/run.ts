@@ -17,8 +17,7 @@ import { collectAgentStatus } from './http/status.ts';
 import { Pipeline } from './pipeline/pipeline.ts';
 import { setAsideRejected } from './pipeline/set-aside.ts';
 import { RejectedStore, rejectedDir } from './rejected/rejected-store.ts';
-import { ChainProcessor } from './chain/chain-processor.ts';
-import { chainStatePath, ChainStateWriter, readChainState } from './chain/chain-state.ts';
+import { openChain, type ChainProcessor } from './chain/chain-processor.ts';
 import { Checkpointer } from './chain/checkpointer.ts';
 import { ensureSigningKey, signingKeyPath } from './chain/signing-key.ts';
 import { buildProcessors } from './processors/build.ts';
@@ -68,20 +67,14 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
   // The chain: its key (generated at the first start), where it stood, and the checkpoints.
   const { key, created } = await ensureSigningKey(signingKeyPath(config));
   if (created) logger.info({ key: key.id, path: key.file }, 'generated the agent\'s signing key; register its public key with ci-audit agent enroll');
-  const statePath = chainStatePath(stateDir);
-  const saved = await readChainState(statePath, agentId, key.id);
-  if (saved.key !== key.id) {
-    logger.warn({ code: 'CIA_ERR_INTEGRITY_KEY', key: key.id, previousKey: saved.key }, 'the signing key changed without a rotation (ci-audit agent rotate-key); the aggregator reports its checkpoints as signed by an unknown key until it is registered');
-  }
   const integrity = config.integrity;
-  const chain = new ChainProcessor({
+  const chain = await openChain({
+    stateDir,
     agentId,
-    state: saved,
-    writer: new ChainStateWriter(statePath, saved),
     keyId: key.id,
     reserveBlock: integrity.reserve_block,
-    logger,
     everyRecords: integrity.checkpoint_every_records,
+    logger,
   });
   const resume = chain.resume;
   if (resume !== undefined) {

@@ -9,10 +9,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExportResultCode } from '@opentelemetry/core';
-import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { ChainProcessor, hrTimeNanos } from '../agent/chain/chain-processor.ts';
-import { chainStatePath, ChainStateWriter, readChainState } from '../agent/chain/chain-state.ts';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { hrTimeNanos, openChain, type ChainProcessor } from '../agent/chain/chain-processor.ts';
 import { Pipeline } from '../agent/pipeline/pipeline.ts';
 import { agentResource } from '../agent/resource.ts';
 import { chainHash, genesisHash } from '../core/integrity/chain.ts';
@@ -20,6 +18,7 @@ import { keyId, publicKeyPem, signCheckpoint, verifyCheckpoint } from '../core/i
 import { canonicalRecord, type AttestedInput } from '../core/integrity/record.ts';
 import { createLogger } from '../core/logger.ts';
 import { recordAttr } from '../core/wire.ts';
+import { ackingExporter } from './lib/acking-exporter.ts';
 
 const total = Number(process.argv[2] ?? 200_000);
 const logger = createLogger({ name: 'bench', level: 'silent' });
@@ -79,9 +78,7 @@ function nsPer(count: number, ms: number): string {
 {
   const dir = await mkdtemp(join(tmpdir(), 'cia-bench-chain-'));
   try {
-    const file = chainStatePath(dir);
-    const state = await readChainState(file, 'bench-agent', 'k');
-    const chain = new ChainProcessor({ agentId: 'bench-agent', state, writer: new ChainStateWriter(file, state), keyId: 'k', reserveBlock: 4096, logger, everyRecords: 1000 });
+    const chain = await openChain({ stateDir: dir, agentId: 'bench-agent', keyId: 'k', reserveBlock: 4096, everyRecords: 1000, logger });
     const acks: (() => void)[] = [];
     const start = performance.now();
     for (let i = 0; i < total; i++) {
@@ -124,20 +121,10 @@ function nsPer(count: number, ms: number): string {
 async function pipeline(chained: boolean): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'cia-bench-chain-pipeline-'));
   try {
-    let exported = 0;
-    const exporter: LogRecordExporter = {
-      export: (records, done) => {
-        exported += records.length;
-        setImmediate(() => done({ code: ExportResultCode.SUCCESS }));
-      },
-      shutdown: () => Promise.resolve(),
-      forceFlush: () => Promise.resolve(),
-    };
+    const { exporter, exported } = ackingExporter({ deferred: true });
     let chain: ChainProcessor | undefined;
     if (chained) {
-      const file = chainStatePath(dir);
-      const state = await readChainState(file, 'bench-agent', 'k');
-      chain = new ChainProcessor({ agentId: 'bench-agent', state, writer: new ChainStateWriter(file, state), keyId: 'k', reserveBlock: 4096, logger, everyRecords: 1000 });
+      chain = await openChain({ stateDir: dir, agentId: 'bench-agent', keyId: 'k', reserveBlock: 4096, everyRecords: 1000, logger });
     }
     const p = new Pipeline({ resource, exporter, logger, maxBatchRecords: 512, maxDelayMs: 1000, chain });
     let acked = 0;
@@ -152,7 +139,7 @@ async function pipeline(chained: boolean): Promise<number> {
     const ms = performance.now() - start;
     await p.shutdown();
     await chain?.close();
-    if (exported < total || acked !== total) throw new Error(`accounting: ${exported} exported, ${acked} acknowledged of ${total}`);
+    if (exported() < total || acked !== total) throw new Error(`accounting: ${exported()} exported, ${acked} acknowledged of ${total}`);
     return total / (ms / 1000);
   } finally {
     await rm(dir, { recursive: true, force: true });

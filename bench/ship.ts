@@ -17,9 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
 import { Pipeline } from '../agent/pipeline/pipeline.ts';
 import { agentResource } from '../agent/resource.ts';
 import { DiskBuffer, type FsyncPolicy } from '../agent/buffer/disk-buffer.ts';
@@ -28,6 +26,7 @@ import { createLogger } from '../core/logger.ts';
 import { recordAttr } from '../core/wire.ts';
 import { decodeProtobufLogs } from '../aggregator/receiver/otlp-decode.ts';
 import { CliProcess } from '../scripts/lib/cli-process.ts';
+import { ackingExporter } from './lib/acking-exporter.ts';
 
 const args = process.argv.slice(2);
 const total = Number(args.find((a) => !a.startsWith('--')) ?? 200_000);
@@ -86,15 +85,7 @@ async function run(fsync: FsyncPolicy): Promise<void> {
 async function pipeline(fsync: FsyncPolicy | 'memory'): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'cia-bench-pipeline-'));
   try {
-    let exported = 0;
-    const exporter: LogRecordExporter = {
-      export: (records, done) => {
-        exported += records.length;
-        setImmediate(() => done({ code: ExportResultCode.SUCCESS }));
-      },
-      shutdown: () => Promise.resolve(),
-      forceFlush: () => Promise.resolve(),
-    };
+    const { exporter, exported } = ackingExporter({ deferred: true });
     const diskBuffer =
       fsync === 'memory'
         ? undefined
@@ -116,7 +107,7 @@ async function pipeline(fsync: FsyncPolicy | 'memory'): Promise<void> {
     await p.flush();
     const ms = performance.now() - start;
     await p.shutdown();
-    if (exported < total || acked !== total) throw new Error(`accounting: ${exported} exported, ${acked} acknowledged of ${total}`);
+    if (exported() < total || acked !== total) throw new Error(`accounting: ${exported()} exported, ${acked} acknowledged of ${total}`);
     console.log(`pipeline, buffer ${fsync === 'memory' ? 'memory        ' : `disk ${fsync.padEnd(8)} `}: ${Math.round(total / (ms / 1000)).toLocaleString('en')} records/s handed over and delivered`);
   } finally {
     await rm(dir, { recursive: true, force: true });

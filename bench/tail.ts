@@ -10,21 +10,19 @@ import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { getCompileCacheDir } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
 import type { FileSourceConfig } from '../config/schema.ts';
 import { agentNodeOptions, relaunch } from '../bin/relaunch.js';
 
 // Run as bin/ci-audit.js runs the agent: relaunched with its Node.js options and the compile cache,
 // every other module imported after that (a static import would be compiled before the cache is on).
 relaunch(agentNodeOptions);
-const { ExportResultCode } = await import('@opentelemetry/core');
+const { ackingExporter } = await import('./lib/acking-exporter.ts');
 const { default: pino } = await import('pino');
 const { Pipeline } = await import('../agent/pipeline/pipeline.ts');
 const { agentResource } = await import('../agent/resource.ts');
 const { FileSource } = await import('../agent/sources/file/file-source.ts');
 const { agentConfigSchema } = await import('../config/schema.ts');
-const { ChainProcessor } = await import('../agent/chain/chain-processor.ts');
-const { chainStatePath, ChainStateWriter, readChainState } = await import('../agent/chain/chain-state.ts');
+const { openChain } = await import('../agent/chain/chain-processor.ts');
 const { Checkpointer } = await import('../agent/chain/checkpointer.ts');
 const { ensureSigningKey } = await import('../agent/chain/signing-key.ts');
 
@@ -41,33 +39,18 @@ try {
   await handle.close();
   const size = (await stat(file)).size;
 
-  const exporter: LogRecordExporter = {
-    export(_records, done) {
-      done({ code: ExportResultCode.SUCCESS });
-    },
-    forceFlush: () => Promise.resolve(),
-    shutdown: () => Promise.resolve(),
-  };
+  const { exporter } = ackingExporter({ deferred: false });
+
   const logger = pino({ level: 'warn' });
   const parsed = agentConfigSchema.parse({ sources: [{ type: 'file', id: 'bench', include: [file], dataset: 'ci' }], output: { url: 'http://127.0.0.1:1' } });
   const config = parsed.sources[0] as FileSourceConfig;
   const integrity = parsed.integrity;
-  let chain: InstanceType<typeof ChainProcessor> | undefined;
+  let chain: Awaited<ReturnType<typeof openChain>> | undefined;
   let checkpointer: InstanceType<typeof Checkpointer> | undefined;
   const { key } = await ensureSigningKey(join(dir, 'signing-key.pem'));
   if (chained) {
-    // As agent/run.ts builds it, with the default integrity settings.
-    const statePath = chainStatePath(dir);
-    const saved = await readChainState(statePath, 'bench', key.id);
-    chain = new ChainProcessor({
-      agentId: 'bench',
-      state: saved,
-      writer: new ChainStateWriter(statePath, saved),
-      keyId: key.id,
-      reserveBlock: integrity.reserve_block,
-      logger,
-      everyRecords: integrity.checkpoint_every_records,
-    });
+    // As agent/run.ts opens it, with the default integrity settings.
+    chain = await openChain({ stateDir: dir, agentId: 'bench', keyId: key.id, reserveBlock: integrity.reserve_block, everyRecords: integrity.checkpoint_every_records, logger });
   }
   const pipeline = new Pipeline({ resource: agentResource({ agentId: 'bench' }), exporter, logger, maxBatchRecords: 512, maxDelayMs: 1000, chain });
   if (chain !== undefined) {

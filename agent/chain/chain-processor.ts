@@ -19,7 +19,7 @@ import type { ChainHead } from '../../core/integrity/chain.ts';
 import { canonicalAttributes, canonicalRecord, type AttestedInput } from '../../core/integrity/record.ts';
 import { chainAttr, chainGapAttr, checkpointAttr, recordAttr } from '../../core/wire.ts';
 import type { AckFn } from '../sources/source.ts';
-import type { ChainStateData, ChainStateWriter } from './chain-state.ts';
+import { chainStatePath, ChainStateWriter, readChainState, type ChainStateData } from './chain-state.ts';
 
 export interface ChainProcessorOptions {
   agentId: string;
@@ -325,3 +325,25 @@ function nanosText(time: HrTime): string {
   return hrTimeNanos(time).toString();
 }
 
+
+/**
+ * The chain of the agent whose state lives in `stateDir` (chain.json), signed with key `keyId`:
+ * where it stood, and its writer. A key other than the saved one is logged (CIA_ERR_INTEGRITY_KEY);
+ * the agent, and the benchmarks that measure what it runs, open it this way.
+ */
+export async function openChain(o: { stateDir: string; agentId: string; keyId: string; reserveBlock: number; everyRecords: number; logger: Logger }): Promise<ChainProcessor> {
+  const statePath = chainStatePath(o.stateDir);
+  const saved = await readChainState(statePath, o.agentId, o.keyId);
+  if (saved.key !== o.keyId) {
+    o.logger.warn({ code: 'CIA_ERR_INTEGRITY_KEY', key: o.keyId, previousKey: saved.key }, 'the signing key changed without a rotation (ci-audit agent rotate-key); the aggregator reports its checkpoints as signed by an unknown key until it is registered');
+  }
+  return new ChainProcessor({
+    agentId: o.agentId,
+    state: saved,
+    writer: new ChainStateWriter(statePath, saved),
+    keyId: o.keyId,
+    reserveBlock: o.reserveBlock,
+    logger: o.logger,
+    everyRecords: o.everyRecords,
+  });
+}
