@@ -58,11 +58,25 @@ export async function cleanupNamespace(client: Client, namespace: string): Promi
   }
 }
 
-/** Polls until `check` is true. */
+/**
+ * Polls until `check` is true. A check that throws counts as not yet: right after a data stream is
+ * created, a search can fail while its shard is still being allocated
+ * (no_shard_available_action_exception). The last error is named if time runs out.
+ */
 export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  let lastError: unknown;
+  for (;;) {
+    try {
+      if (await check()) return;
+      lastError = undefined;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      const cause = lastError === undefined ? '' : ` (last check failed: ${(lastError as Error).message})`;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`, { cause: lastError });
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }

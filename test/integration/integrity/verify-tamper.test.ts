@@ -317,7 +317,8 @@ test('records shipped by the real agent through the real aggregator verify clean
   }, 'the stop checkpoint over the chain head');
 
   // Keys from the aggregator's registry and the anchor file, both named by its config.
-  const clean = await cli(['verify', '-c', aggregatorYaml, '--json']);
+  // Its namespace only: other tests' agents may have left records elsewhere in the cluster.
+  const clean = await cli(['verify', '-c', aggregatorYaml, '--namespace', namespace, '--json']);
   assert.equal(clean.code, 0, `${clean.stdout}\n${clean.stderr}`);
   const report = JSON.parse(clean.stdout) as { findings: Finding[]; notices: Notice[]; summary: VerifySummary };
   assert.deepEqual(report.findings, []);
@@ -327,7 +328,7 @@ test('records shipped by the real agent through the real aggregator verify clean
 
   const hit = (await es.search({ index: `logs-ci_audit.auth-${namespace}`, size: 1, query: { match: { message: 'deploy1 203.0.113.31' } } })).hits.hits[0]!;
   await es.update({ index: hit._index, id: hit._id!, doc: { source: { ip: '198.51.100.1' } }, refresh: true });
-  const tampered = await cli(['verify', '-c', aggregatorYaml, '--json']);
+  const tampered = await cli(['verify', '-c', aggregatorYaml, '--namespace', namespace, '--json']);
   assert.equal(tampered.code, 2, tampered.stderr);
   const found = (JSON.parse(tampered.stdout) as { findings: Finding[] }).findings;
   assert.deepEqual(found.map((f) => [f.kind, f._id, f.fields]), [['altered', hit._id, ['source.ip']]]);
