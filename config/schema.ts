@@ -196,6 +196,8 @@ export const agentConfigSchema = z.strictObject({
     timeout_ms: z.int().positive().default(10_000),
     /** Most batches sent at once; the aggregator and Elasticsearch work on several while the agent encodes the next. */
     max_in_flight: z.int().positive().max(64).default(4),
+    /** gzip level of request bodies: 1 (least CPU) to 9 (fewest bytes). */
+    compression_level: z.int().min(1).max(9).default(1),
     batch: z
       .strictObject({
         /** Most records in one request. */

@@ -11,15 +11,17 @@
 // Otherwise the numbers committed+1..reserved may or may not have reached the aggregator, and their
 // lines are read again by the sources: the first record is then a gap record `unclean_stop` with
 // seq reserved + 1, linked to the committed head, declaring committed+1..reserved.
-import type { Attributes, HrTime } from '@opentelemetry/api';
+import type { Attributes } from '@opentelemetry/api';
 import type { LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import type { Logger } from '../../core/logger.ts';
-import { hash as sha } from 'node:crypto';
-import type { ChainHead } from '../../core/integrity/chain.ts';
-import { canonicalAttributes, canonicalRecord, type AttestedInput } from '../../core/integrity/record.ts';
-import { chainAttr, chainGapAttr, checkpointAttr, recordAttr } from '../../core/wire.ts';
+import { chainHashOfRecord, type ChainHead } from '../../core/integrity/chain.ts';
+import { canonicalAttributes, type AttestedInput } from '../../core/integrity/record.ts';
+import { chainGapAttr, checkpointAttr, recordAttr, type chainAttr } from '../../core/wire.ts';
 import type { AckFn } from '../sources/source.ts';
 import { chainStatePath, ChainStateWriter, readChainState, type ChainStateData } from './chain-state.ts';
+
+/** The chain's attributes under their literal keys; a key that differs from core/wire.ts fails the type check. */
+type ChainAttributes = { [K in (typeof chainAttr)['seq']]: number } & { [K in (typeof chainAttr)['hash' | 'prevHash']]: string };
 
 export interface ChainProcessorOptions {
   agentId: string;
@@ -77,7 +79,6 @@ export class ChainProcessor implements LogRecordProcessor {
    */
   due = false;
   #keyId: string;
-  #scratch = Buffer.allocUnsafe(4096);
   /** `"agent":<id>` in canonical form, and the canonical resource of the last resource seen. */
   #resourceOf: unknown;
   #resourceText = '';
@@ -166,12 +167,14 @@ export class ChainProcessor implements LogRecordProcessor {
       this.#resourceOf = record.resource;
       this.#resourceText = canonicalAttributes(record.resource.attributes as Record<string, AttestedInput>);
     }
-    const text = canonicalRecord(
+    const prev = this.#head.hash;
+    const hash = chainHashOfRecord(
+      prev,
       {
         agent: this.#o.agentId,
         seq,
-        timeUnixNano: nanosText(record.hrTime),
-        observedTimeUnixNano: nanosText(record.hrTimeObserved),
+        timeUnixNano: record.hrTime,
+        observedTimeUnixNano: record.hrTimeObserved,
         severityNumber: record.severityNumber ?? 0,
         body: record.body as AttestedInput,
         attributes: attributes as Record<string, AttestedInput>,
@@ -179,17 +182,14 @@ export class ChainProcessor implements LogRecordProcessor {
       },
       this.#resourceText,
     );
-    const prev = this.#head.hash;
-    // chainHash (core/integrity/chain.ts) in one call over a reused buffer: cheaper than a Hash
-    // object per record. The previous hash is decoded from its hex into the buffer, and the new one
-    // comes out as hex: no Buffer per record (each is an ArrayBuffer V8 tracks until a GC).
-    if (this.#scratch.length < 32 + 3 * text.length) this.#scratch = Buffer.allocUnsafe(2 * (32 + 3 * text.length));
-    this.#scratch.write(prev, 0, 32, 'hex');
-    const bytes = this.#scratch.write(text, 32, 'utf8');
-    const hash = sha('sha256', this.#scratch.subarray(0, 32 + bytes), 'hex');
-    attributes[chainAttr.seq] = seq;
-    attributes[chainAttr.hash] = hash;
-    attributes[chainAttr.prevHash] = prev;
+    // Literal keys (checked against core/wire.ts by ChainAttributes), as in writeAuthEvent
+    // (agent/processors/auth/fields.ts): a property added under a computed key turns an object with
+    // more than about 16 into a hash table, which every record's 30-odd attributes then were, for
+    // the exporter, the canonical form and the GC alike.
+    const chained = attributes as ChainAttributes;
+    chained['ci_audit.chain.seq'] = seq;
+    chained['ci_audit.chain.hash'] = hash;
+    chained['ci_audit.chain.prev_hash'] = prev;
     this.#head = { seq, hash };
     this.#pendingSeq = seq;
     this.#pendingHash = hash;
@@ -312,19 +312,8 @@ export class ChainProcessor implements LogRecordProcessor {
   }
 }
 
-/** Nanoseconds since the epoch of an HrTime, as the OTLP exporter computes them. */
-export function hrTimeNanos(time: HrTime): bigint {
-  return BigInt(Math.trunc(time[0])) * 1_000_000_000n + BigInt(Math.trunc(time[1]));
-}
-
-/** hrTimeNanos as decimal text, without BigInt arithmetic in the common case. */
-function nanosText(time: HrTime): string {
-  const [s, ns] = time;
-  // toFixed(0), not String(): see canonicalNumber (core/integrity/record.ts).
-  if (Number.isSafeInteger(s) && s > 0 && Number.isInteger(ns) && ns >= 0 && ns < 1e9) return `${s.toFixed(0)}${ns.toFixed(0).padStart(9, '0')}`;
-  return hrTimeNanos(time).toString();
-}
-
+/** Nanoseconds since the epoch of an HrTime, as the OTLP exporter computes them (core/integrity/record.ts). */
+export { hrTimeNanos } from '../../core/integrity/record.ts';
 
 /**
  * The chain of the agent whose state lives in `stateDir` (chain.json), signed with key `keyId`:

@@ -7,17 +7,12 @@
 // leaves them unacknowledged, their lines are read again after the restart, and the chain resumes
 // with an unclean-stop gap; so no sequence number is ever missing without a declaration.
 import type { Attributes } from '@opentelemetry/api';
-import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { promisify } from 'node:util';
-import { gzip as gzipCallback } from 'node:zlib';
-import { CiAuditError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import { chainAttr, chainGapAttr, recordAttr, type ChainGapReason } from '../../core/wire.ts';
 import type { RejectedStore } from '../rejected/rejected-store.ts';
+import { requestBody } from '../sinks/otlp-http-exporter.ts';
 import type { AckFn } from '../sources/source.ts';
-
-const gzip = promisify(gzipCallback);
 
 /** Dataset of the agent's own notices (as the chain's resume record and the disk buffer's gaps). */
 const noticeDataset = 'agent';
@@ -48,9 +43,7 @@ export function setAsideRejected(options: SetAsideOptions): RejectedBatchHandler
     const message = error?.message ?? 'rejected';
     const seqs = records.map((r) => r.attributes[chainAttr.seq]).filter((s): s is number => typeof s === 'number');
     const seqRanges = runs(seqs);
-    const serialized = ProtobufLogsSerializer.serializeRequest([...records]);
-    if (serialized === undefined) throw new CiAuditError('CIA_ERR_REJECTED_IO', `cannot encode ${records.length} rejected records to set them aside`);
-    const entry = await store.setAside(await gzip(serialized), {
+    const entry = await store.setAside(await requestBody(records), {
       status,
       message,
       records: records.length,

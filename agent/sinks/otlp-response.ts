@@ -2,7 +2,6 @@
 // and body, so that each rule is tested on its own (OTLP/HTTP specification, "Failures" and
 // "Retryable Response Codes").
 import type { IncomingHttpHeaders } from 'node:http';
-import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { parseRetryAfter } from '../pipeline/backoff.ts';
 
 /** Longest response message quoted in a log line or error. */
@@ -36,15 +35,13 @@ export function classifyResponse(status: number, headers: IncomingHttpHeaders, b
 
 function successOutcome(contentType: string, body: Uint8Array): ExportOutcome {
   if (body.length === 0 || !contentType.includes('protobuf')) return { kind: 'success', rejected: 0 };
-  try {
-    const partial = ProtobufLogsSerializer.deserializeResponse(body).partialSuccess;
-    const rejected = partial?.rejectedLogRecords ?? 0;
-    const message = partial?.errorMessage;
-    return message === undefined || message === '' ? { kind: 'success', rejected } : { kind: 'success', rejected, message: bound(message) };
-  } catch {
-    // The batch was accepted (2xx); an unreadable response body does not change that.
-    return { kind: 'success', rejected: 0 };
-  }
+  // ExportLogsServiceResponse: field 1 is partial_success { 1: rejected_log_records, 2: error_message }.
+  // The batch was accepted (2xx); an unreadable response body does not change that.
+  const partial = messageField(protobufFields(body), 1);
+  const rejected = partial?.get(1);
+  const message = stringField(partial, 2);
+  const count = typeof rejected === 'number' ? rejected : 0;
+  return message === undefined || message === '' ? { kind: 'success', rejected: count } : { kind: 'success', rejected: count, message: bound(message) };
 }
 
 /**
@@ -73,6 +70,18 @@ export function responseMessage(contentType: string, body: Uint8Array): string {
 
 /** Field 2 (`message`) of a google.rpc.Status message; undefined when the bytes are not one. */
 function statusMessage(bytes: Uint8Array): string | undefined {
+  return stringField(protobufFields(bytes), 2);
+}
+
+/** A protobuf field's value as read from the wire: a varint, or the bytes of a length-delimited field. */
+type FieldValue = number | Uint8Array;
+
+/**
+ * The top-level fields of a protobuf message, the last value of each field number (as protobuf
+ * reads a repeated scalar field); undefined when the bytes are not a well-formed message. The
+ * responses read here are two small messages, which do not justify a protobuf library at run time.
+ */
+function protobufFields(bytes: Uint8Array): Map<number, FieldValue> | undefined {
   let pos = 0;
   const varint = (): number => {
     let result = 0;
@@ -85,25 +94,35 @@ function statusMessage(bytes: Uint8Array): string | undefined {
     throw new RangeError('varint too long');
   };
   try {
-    let message: string | undefined;
+    const fields = new Map<number, FieldValue>();
     while (pos < bytes.length) {
       const tag = varint();
       const field = Math.floor(tag / 8);
       const wireType = tag % 8;
-      if (wireType === 0) varint();
+      if (wireType === 0) fields.set(field, varint());
       else if (wireType === 1) pos += 8;
       else if (wireType === 5) pos += 4;
       else if (wireType === 2) {
         const length = varint();
         if (pos + length > bytes.length) return undefined;
-        if (field === 2) message = Buffer.from(bytes.buffer, bytes.byteOffset + pos, length).toString('utf8');
+        fields.set(field, bytes.subarray(pos, pos + length));
         pos += length;
       } else return undefined;
     }
-    return pos === bytes.length ? message : undefined;
+    return pos === bytes.length ? fields : undefined;
   } catch {
     return undefined;
   }
+}
+
+function messageField(fields: Map<number, FieldValue> | undefined, field: number): Map<number, FieldValue> | undefined {
+  const value = fields?.get(field);
+  return value instanceof Uint8Array ? protobufFields(value) : undefined;
+}
+
+function stringField(fields: Map<number, FieldValue> | undefined, field: number): string | undefined {
+  const value = fields?.get(field);
+  return value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8') : undefined;
 }
 
 function bound(text: string): string {

@@ -236,11 +236,9 @@ export class ElasticsearchWriter implements DocumentWriter {
     const results: ItemResult[] = new Array<ItemResult>(lines.length);
     let pending = lines.map((_, i) => i);
     for (let attempt = 1; ; attempt++) {
-      const operations: string[] = [];
-      for (const i of pending) operations.push(lines[i]!.action, lines[i]!.document);
       let response: BulkResponse;
       try {
-        response = await this.#client.bulk({ operations, filter_path: ['errors', 'items.*.status', 'items.*.error', 'items.*._index'] });
+        response = await this.#client.transport.request<BulkResponse>({ method: 'POST', path: '/_bulk', querystring: bulkQuery, bulkBody: bulkBody(lines, pending) });
       } catch (err) {
         const error = toEsError(err, 'bulk request', this.#url, 'CIA_ERR_ES_INDEX');
         if (error.code === 'CIA_ERR_ES_AUTH' || (error.code === 'CIA_ERR_ES_UNAVAILABLE' && isConnectionFailure(err))) {
@@ -357,6 +355,25 @@ export class ElasticsearchWriter implements DocumentWriter {
       // aborted by close()
     }
   }
+}
+
+/** What a bulk answer needs to say: whether anything failed, and each item's status, error and index. */
+const bulkQuery = { filter_path: 'errors,items.*.status,items.*.error,items.*._index' };
+
+/**
+ * The NDJSON body of the lines at `positions`, as bytes. Handed to the client as a string array, the
+ * body was joined, measured and then encoded to UTF-8 again on the socket: three passes over
+ * megabytes per request where one join and one encoding do.
+ */
+export function bulkBody(lines: readonly BatchLine[], positions: readonly number[]): Buffer {
+  const parts: string[] = new Array<string>(2 * positions.length + 1);
+  let k = 0;
+  for (const i of positions) {
+    parts[k++] = lines[i]!.action;
+    parts[k++] = lines[i]!.document;
+  }
+  parts[k] = '';
+  return Buffer.from(parts.join('\n'));
 }
 
 /** The dead letter of a refused record: where it was going, the error, and the document as it was. */

@@ -120,8 +120,9 @@ export class AgentChain {
     this.#advance();
     // One record that arrived ahead changes the holes only where it landed; recomputing them all
     // for each record costs the square of the records waiting (several requests out of order).
-    if (declared === undefined && this.#base.seq === baseBefore) this.#arrivedAhead(link.seq, topBefore, now);
-    else this.#updateHoles(now);
+    if (declared !== undefined) this.#updateHoles(now);
+    else if (this.#base.seq === baseBefore) this.#arrivedAhead(link.seq, topBefore, now);
+    else this.#baseMoved();
     return findings;
   }
 
@@ -212,6 +213,21 @@ export class AgentChain {
       holes.splice(i, 1, ...parts);
       return;
     }
+  }
+
+  /**
+   * The record at base + 1 arrived and the base moved up through it and the records waiting after
+   * it, up to the next hole (or past everything known): the holes below the new base close, the
+   * rest stay as they were. Gives what #updateHoles would; recomputing them all was a sort of every
+   * record waiting, for each record of a request that arrived after the next one.
+   */
+  #baseMoved(): void {
+    const base = this.#base.seq;
+    let drop = 0;
+    while (drop < this.#holes.length && this.#holes[drop]!.last <= base) drop++;
+    if (drop > 0) this.#holes.splice(0, drop);
+    const first = this.#holes[0];
+    if (first !== undefined && first.first <= base) this.#holes[0] = { first: base + 1, last: first.last, openedAt: first.openedAt };
   }
 
   #updateHoles(now: number): void {

@@ -14,12 +14,49 @@ export const agentId = 'bench-agent-01';
 export const resource = agentResource(agentId, 'runner-01');
 export const scope = { name: 'ci-audit.file', version: '0.1.0' };
 
-/** Record `id`: an accepted publickey login, as the agent's file source and auth parser send it. */
-export function sshdLine(id: number): { seconds: number; body: string; attributes: Record<string, string | number> } {
+type WorkloadAttributes = Record<string, string | number | string[]>;
+
+/**
+ * Record `id`: an accepted publickey login, as the agent's file source sends it. `parsed`: with every
+ * field the agent's sshd parser adds (29 attributes in all, what `ci-audit agent run` really sends
+ * for such a line); otherwise only two of them (8 attributes).
+ */
+export function sshdLine(id: number, parsed = false): { seconds: number; body: string; attributes: WorkloadAttributes } {
+  const port = 50000 + (id % 10000);
+  const message = `Accepted publickey for deploy from 203.0.113.17 port ${port} ssh2: ED25519 SHA256:Xk3b${id}`;
+  const base = agentAttributes('auth', `auth-${id}`, '/var/log/auth.log', 120 * id);
   return {
     seconds: 1795688521 + id,
-    body: `runner-01 sshd[2811]: Accepted publickey for deploy from 203.0.113.17 port ${50000 + (id % 10000)} ssh2: ED25519 SHA256:Xk3b${id}`,
-    attributes: { ...agentAttributes('auth', `auth-${id}`, '/var/log/auth.log', 120 * id), 'user.name': 'deploy', 'source.ip': '203.0.113.17' },
+    body: `runner-01 sshd[2811]: ${message}`,
+    attributes: parsed ? { ...base, ...parsedSshd(id, port, message) } : { ...base, 'user.name': 'deploy', 'source.ip': '203.0.113.17' },
+  };
+}
+
+/** The fields the agent's sshd parser writes for the line (agent/processors/auth/sshd.ts), in its order. */
+function parsedSshd(id: number, port: number, message: string): WorkloadAttributes {
+  return {
+    'event.kind': 'event',
+    'event.action': 'ssh_login',
+    'event.category': ['authentication', 'session'],
+    'event.type': ['info'],
+    'event.outcome': 'success',
+    'user.name': 'deploy',
+    'related.user': ['deploy'],
+    'source.ip': '203.0.113.17',
+    'related.ip': ['203.0.113.17'],
+    'source.port': port,
+    'system.auth.ssh.event': 'Accepted',
+    'system.auth.ssh.method': 'publickey',
+    'system.auth.ssh.signature': `ED25519 SHA256:Xk3b${id}`,
+    'related.hash': [`SHA256:Xk3b${id}`],
+    message,
+    'process.name': 'sshd',
+    'process.pid': 2811,
+    'host.hostname': 'runner-01',
+    'related.hosts': ['runner-01'],
+    'event.timezone': '+00:00',
+    'ci_audit.parse.status': 'parsed',
+    'ci_audit.parser': 'sshd',
   };
 }
 
@@ -40,7 +77,7 @@ export async function plainRequests(count: number, perRequest: number): Promise<
  * One chain of `count` requests, each `perRequest` chained records and the checkpoint over them,
  * with the key source that holds the signing key (the verify stage checks the signatures).
  */
-export async function chainedRequests(count: number, perRequest: number): Promise<{ requests: ReadableLogRecord[][]; keys: KeySource }> {
+export async function chainedRequests(count: number, perRequest: number, parsed = false): Promise<{ requests: ReadableLogRecord[][]; keys: KeySource }> {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const pem = publicKeyPem(publicKey);
   const key = keyId(pem);
@@ -49,7 +86,7 @@ export async function chainedRequests(count: number, perRequest: number): Promis
   for (let n = 0; n < count; n++) {
     const records = Array.from({ length: perRequest }, (_, i) => {
       const seq = n * perRequest + i + 1;
-      const { seconds, body, attributes } = sshdLine(seq);
+      const { seconds, body, attributes } = sshdLine(seq, parsed);
       const time = BigInt(seconds) * 1_000_000_000n + 482113789n;
       const canonical = canonicalRecord({ agent: agentId, seq, timeUnixNano: time, observedTimeUnixNano: BigInt(seconds) * 1_000_000_000n, severityNumber: 9, body, attributes, resource });
       const hash = chainHash(head.hash, canonical);

@@ -2,6 +2,7 @@
 // 32-byte previous hash and the canonical record's UTF-8 bytes. The first record of a chain links
 // to the genesis hash (32 zero bytes). Hashes travel and are stored as lower-case hex.
 import { createHash, hash } from 'node:crypto';
+import { canonicalRecordBytes, type AttestedRecord } from './record.ts';
 
 /** The previous hash of an agent's first record. */
 export const genesisHash = '0'.repeat(64);
@@ -27,6 +28,19 @@ export function chainHash(previousHex: string, canonical: string): string {
 }
 
 const hashScratch = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * chainHash(previousHex, canonicalRecord(record, resourceText)) without the canonical text as a
+ * string: the record is written as UTF-8 right after the previous hash's bytes and hashed in one
+ * shot (the agent, for every record).
+ */
+export function chainHashOfRecord(previousHex: string, record: AttestedRecord, resourceText?: string): string {
+  const bytes = canonicalRecordBytes(record, resourceText, 32);
+  if (bytes.write(previousHex, 0, 32, 'hex') !== 32 || previousHex.length !== 64) {
+    return createHash('sha256').update(Buffer.from(previousHex, 'hex')).update(bytes.subarray(32)).digest('hex');
+  }
+  return hash('sha256', bytes, 'hex');
+}
 
 /** Where a chain stands: the last record's sequence number and hash (seq 0 + genesis: empty chain). */
 export interface ChainHead {

@@ -29,14 +29,22 @@ export type AttestedInput =
   | readonly AttestedInput[]
   | { readonly [key: string]: AttestedInput };
 
+/** Nanoseconds since the Unix epoch: a bigint, its decimal text, or seconds and nanoseconds (an OpenTelemetry HrTime). */
+export type UnixNanos = bigint | string | readonly [seconds: number, nanoseconds: number];
+
+/** Nanoseconds since the epoch of an HrTime, as the OTLP exporter computes them. */
+export function hrTimeNanos(time: readonly [number, number]): bigint {
+  return BigInt(Math.trunc(time[0])) * 1_000_000_000n + BigInt(Math.trunc(time[1]));
+}
+
 export interface AttestedRecord {
   /** The agent's id (the aggregator uses the id its credential proves). */
   agent: string;
   /** Position in the agent's chain, from 1. */
   seq: number;
-  /** Nanoseconds since the epoch, as a bigint or as its decimal text. */
-  timeUnixNano: bigint | string;
-  observedTimeUnixNano: bigint | string;
+  /** Nanoseconds since the epoch, as a bigint, as its decimal text, or as an HrTime (the agent's SDK records). */
+  timeUnixNano: UnixNanos;
+  observedTimeUnixNano: UnixNanos;
   /** OTLP SeverityNumber; 0 when unset. */
   severityNumber: number;
   body: AttestedInput;
@@ -46,19 +54,24 @@ export interface AttestedRecord {
 
 /**
  * The canonical text of `record` (RFC 8785 JSON); its UTF-8 bytes are what the chain hashes.
- * Written directly, members in RFC 8785 order (agent, attributes, body, observed, resource, seq,
- * severity, time, v), without building the object first: the agent does this for every line.
  * `resourceText` is canonicalAttributes(record.resource) when the caller keeps it (the agent's
  * resource is one object for all its records).
  */
 export function canonicalRecord(record: AttestedRecord, resourceText?: string): string {
-  const body = record.body === undefined || record.body === null ? '' : `,"body":${canonicalValue(record.body)}`;
-  return (
-    `{"agent":${canonicalString(record.agent)},"attributes":${canonicalAttributes(record.attributes, true)}${body}` +
-    `,"observed":"${record.observedTimeUnixNano.toString()}","resource":${resourceText ?? canonicalAttributes(record.resource)}` +
-    `,"seq":${canonicalNumber(record.seq)},"severity":${canonicalNumber(record.severityNumber)}` +
-    `,"time":"${record.timeUnixNano.toString()}","v":${canonicalVersion}}`
-  );
+  writer.start(0);
+  writer.record(record, resourceText);
+  return writer.text();
+}
+
+/**
+ * The UTF-8 bytes of canonicalRecord(record, resourceText), after `prefix` bytes left for the caller
+ * (the chain puts the previous hash there and hashes the whole). The bytes are a view of a buffer
+ * that the next call to any function of this module overwrites: use them at once.
+ */
+export function canonicalRecordBytes(record: AttestedRecord, resourceText: string | undefined, prefix: number): Buffer {
+  writer.start(prefix);
+  writer.record(record, resourceText);
+  return writer.bytes();
 }
 
 /**
@@ -66,15 +79,23 @@ export function canonicalRecord(record: AttestedRecord, resourceText?: string): 
  * null) left out, and with `skipChain` the chain's own attributes (`ci_audit.chain.*`) too.
  */
 export function canonicalAttributes(attributes: Readonly<Record<string, AttestedInput>>, skipChain = false): string {
-  const keys = sortedKeys(attributes);
-  let out = '{';
-  for (const key of keys) {
-    const value = attributes[key];
-    if (value === undefined || value === null || (skipChain && key.startsWith(chainAttrPrefix))) continue;
-    if (out.length > 1) out += ',';
-    out += `${canonicalKey(key)}:${canonicalValue(value)}`;
-  }
-  return `${out}}`;
+  writer.start(0);
+  writer.attributes(attributes, skipChain);
+  return writer.text();
+}
+
+/**
+ * One value in canonical form, normalized so that the agent (OpenTelemetry SDK values) and the
+ * aggregator (decoded OTLP values) write the same text: strings and booleans as they are; finite
+ * numbers as JSON numbers, except integers beyond ±(2^53 - 1) within the int64 range (the exporter
+ * sends those as int64, which decode to bigints), written as decimal strings like such bigints;
+ * non-finite numbers as their names ("NaN", "Infinity", "-Infinity"); bytes as base64; arrays item
+ * by item (an empty item is null); key-value lists as objects without their empty members.
+ */
+export function canonicalValue(value: AttestedInput): string {
+  writer.start(0);
+  writer.value(value);
+  return writer.text();
 }
 
 /**
@@ -89,8 +110,16 @@ function sortedKeys(attributes: object): readonly string[] {
     if (i === keys.length) return lastSorted;
   }
   lastKeys = keys;
-  lastSorted = [...keys].sort();
+  // A key with a lone surrogate is written, and reaches the aggregator, as U+FFFD: it sorts where
+  // that form sorts, or both sides would order the members differently.
+  lastSorted = keys.every((key) => key.isWellFormed()) ? [...keys].sort() : [...keys].sort(byWellFormed);
   return lastSorted;
+}
+
+function byWellFormed(a: string, b: string): number {
+  const x = a.toWellFormed();
+  const y = b.toWellFormed();
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 let lastKeys: readonly string[] = [];
@@ -101,34 +130,231 @@ const maxInt64 = 2 ** 63;
 const minSafe = BigInt(Number.MIN_SAFE_INTEGER);
 const maxSafe = BigInt(Number.MAX_SAFE_INTEGER);
 
+/** Bytes the writer keeps between records; a larger record gets a buffer of its own size, given up after it. */
+const keptBytes = 64 * 1024;
+
 /**
- * One value in canonical form, normalized so that the agent (OpenTelemetry SDK values) and the
- * aggregator (decoded OTLP values) write the same text: strings and booleans as they are; finite
- * numbers as JSON numbers, except integers beyond ±(2^53 - 1) within the int64 range (the exporter
- * sends those as int64, which decode to bigints), written as decimal strings like such bigints;
- * non-finite numbers as their names ("NaN", "Infinity", "-Infinity"); bytes as base64; arrays item
- * by item (an empty item is null); key-value lists as objects without their empty members.
+ * Writes the canonical form as UTF-8 straight into one reused buffer. The agent hashes every
+ * record's canonical text: built as a string it was several intermediate strings per value
+ * (JSON.stringify's, the concatenations, the flattened whole) and then encoded once more, about
+ * 7 KB allocated for a 1.3 KB auth record and most of the chain's cost (now 0.7 KB, mostly the
+ * record object and its key list). Plain ASCII, what nearly every key and value is, goes in as it
+ * is (#string); anything else (an escape, a non-ASCII character) is written from JSON.stringify's
+ * text, so that both give exactly the same bytes. One writer for the module: every call runs to
+ * its end synchronously.
  */
-export function canonicalValue(value: AttestedInput): string {
-  switch (typeof value) {
-    case 'string':
-      return canonicalString(value);
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'number':
-      return canonicalNumber(value);
-    case 'bigint':
-      return value >= minSafe && value <= maxSafe ? String(Number(value)) : `"${value.toString()}"`;
-    default:
+class CanonicalWriter {
+  #buf = Buffer.allocUnsafe(keptBytes);
+  #pos = 0;
+
+  /** Starts a new text after `prefix` bytes the caller fills. */
+  start(prefix: number): void {
+    if (this.#buf.length > keptBytes) this.#buf = Buffer.allocUnsafe(keptBytes);
+    this.#pos = prefix;
   }
-  if (value === null || value === undefined) return 'null';
-  if (value instanceof Uint8Array) return `"${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')}"`;
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + canonicalValue(value[i] as AttestedInput);
-    return `${out}]`;
+
+  text(): string {
+    return this.#buf.toString('utf8', 0, this.#pos);
   }
-  return canonicalAttributes(value as Readonly<Record<string, AttestedInput>>);
+
+  bytes(): Buffer {
+    return this.#buf.subarray(0, this.#pos);
+  }
+
+  /** Members in RFC 8785 order: agent, attributes, body, observed, resource, seq, severity, time, v. */
+  record(record: AttestedRecord, resourceText: string | undefined): void {
+    this.#ascii('{"agent":');
+    this.#string(record.agent);
+    this.#ascii(',"attributes":');
+    this.attributes(record.attributes, true);
+    if (record.body !== undefined && record.body !== null) {
+      this.#ascii(',"body":');
+      this.value(record.body);
+    }
+    this.#ascii(',"observed":"');
+    this.#time(record.observedTimeUnixNano);
+    this.#ascii('","resource":');
+    if (resourceText === undefined) this.attributes(record.resource, false);
+    else this.#raw(resourceText);
+    this.#ascii(',"seq":');
+    this.#number(record.seq);
+    this.#ascii(',"severity":');
+    this.#number(record.severityNumber);
+    this.#ascii(',"time":"');
+    this.#time(record.timeUnixNano);
+    this.#ascii(`","v":${canonicalVersion}}`);
+  }
+
+  attributes(attributes: Readonly<Record<string, AttestedInput>>, skipChain: boolean): void {
+    const keys = sortedKeys(attributes);
+    this.#byte(0x7b); // {
+    let first = true;
+    for (const key of keys) {
+      const value = attributes[key];
+      if (value === undefined || value === null || (skipChain && key.startsWith(chainAttrPrefix))) continue;
+      if (!first) this.#byte(0x2c); // ,
+      first = false;
+      this.#string(key);
+      this.#byte(0x3a); // :
+      this.value(value);
+    }
+    this.#byte(0x7d); // }
+  }
+
+  value(value: AttestedInput): void {
+    switch (typeof value) {
+      case 'string':
+        this.#string(value);
+        return;
+      case 'boolean':
+        this.#ascii(value ? 'true' : 'false');
+        return;
+      case 'number':
+        this.#number(value);
+        return;
+      case 'bigint':
+        this.#ascii(value >= minSafe && value <= maxSafe ? String(Number(value)) : `"${value.toString()}"`);
+        return;
+      default:
+    }
+    if (value === null || value === undefined) {
+      this.#ascii('null');
+    } else if (value instanceof Uint8Array) {
+      this.#ascii(`"${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')}"`);
+    } else if (Array.isArray(value)) {
+      this.#byte(0x5b); // [
+      for (let i = 0; i < value.length; i++) {
+        if (i > 0) this.#byte(0x2c);
+        this.value(value[i] as AttestedInput);
+      }
+      this.#byte(0x5d); // ]
+    } else {
+      this.attributes(value as Readonly<Record<string, AttestedInput>>, false);
+    }
+  }
+
+  #room(bytes: number): void {
+    if (this.#pos + bytes <= this.#buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(2 * this.#buf.length, this.#pos + bytes));
+    this.#buf.copy(grown, 0, 0, this.#pos);
+    this.#buf = grown;
+  }
+
+  #byte(b: number): void {
+    this.#room(1);
+    this.#buf[this.#pos++] = b;
+  }
+
+  /** Text known to be ASCII (the record's own punctuation and names, digits). */
+  #ascii(s: string): void {
+    this.#room(s.length);
+    const buf = this.#buf;
+    let pos = this.#pos;
+    for (let i = 0; i < s.length; i++) buf[pos++] = s.charCodeAt(i);
+    this.#pos = pos;
+  }
+
+  /** Text written as it is (already canonical, or the caller's time text), in UTF-8. */
+  #raw(s: string): void {
+    this.#room(3 * s.length);
+    this.#pos += this.#buf.write(s, this.#pos, 'utf8');
+  }
+
+  /**
+   * A string as RFC 8785 writes it (canonicalString). Printable ASCII, what nearly every key and
+   * value is, is copied as it is; anything else (an escape, a character beyond ASCII, a lone
+   * surrogate) is written from canonicalString's text, so that both give the same bytes.
+   */
+  #string(s: string): void {
+    const n = s.length;
+    if (n >= shortString) {
+      // Encoded natively, then checked in the buffer: faster than charCodeAt for long strings (most
+      // are slices of the line, which charCodeAt reaches through an indirection per character).
+      // UTF-8 has one byte per UTF-16 unit only when all of them are ASCII.
+      this.#room(3 * n + 2);
+      const buf = this.#buf;
+      const start = this.#pos + 1;
+      const end = start + buf.write(s, start, 'utf8');
+      if (end - start === n && !needsEscape(buf, start, end)) {
+        buf[start - 1] = 0x22; // "
+        buf[end] = 0x22;
+        this.#pos = end + 1;
+        return;
+      }
+      this.#raw(canonicalString(s));
+      return;
+    }
+    this.#room(n + 2);
+    const buf = this.#buf;
+    let pos = this.#pos;
+    buf[pos++] = 0x22;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7f) {
+        this.#raw(canonicalString(s));
+        return;
+      }
+      buf[pos++] = c;
+    }
+    buf[pos++] = 0x22;
+    this.#pos = pos;
+  }
+
+  /** Decimal nanoseconds (quoted by the caller); an HrTime digit by digit, as hrTimeNanos(time).toString() writes it. */
+  #time(time: UnixNanos): void {
+    if (typeof time !== 'object') {
+      this.#raw(time.toString());
+      return;
+    }
+    const [s, ns] = time;
+    // Seconds, then the nanoseconds as nine digits: that is the product's text only for s >= 1.
+    if (!(Number.isSafeInteger(s) && s > 0 && Number.isInteger(ns) && ns >= 0 && ns < 1e9)) {
+      this.#ascii(hrTimeNanos(time).toString());
+      return;
+    }
+    this.#number(s);
+    this.#room(9);
+    const buf = this.#buf;
+    let rest = ns;
+    for (let i = this.#pos + 8; i >= this.#pos; i--) {
+      buf[i] = 0x30 + (rest % 10);
+      rest = Math.floor(rest / 10);
+    }
+    this.#pos += 9;
+  }
+
+  #number(n: number): void {
+    // A safe non-negative integer (a sequence number, an offset, a port), digit by digit: what
+    // toFixed(0) and String() write, with no string at all.
+    if (n >= 0 && n <= Number.MAX_SAFE_INTEGER && Number.isInteger(n)) {
+      let digits = 1;
+      for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+      this.#room(digits);
+      const buf = this.#buf;
+      let rest = n;
+      for (let i = this.#pos + digits - 1; i >= this.#pos; i--) {
+        buf[i] = 0x30 + (rest % 10);
+        rest = Math.floor(rest / 10);
+      }
+      this.#pos += digits;
+      return;
+    }
+    this.#ascii(canonicalNumber(n));
+  }
+}
+
+const writer = new CanonicalWriter();
+
+/** Strings at least this long are encoded natively (CanonicalWriter.#string); shorter ones a character at a time. */
+const shortString = 24;
+
+/** An ASCII byte JSON escapes: a control character, a quote or a backslash. */
+function needsEscape(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    if (c < 0x20 || c === 0x22 || c === 0x5c) return true;
+  }
+  return false;
 }
 
 /**
@@ -141,27 +367,12 @@ function canonicalString(s: string): string {
   return json.includes('\\ud') && !s.isWellFormed() ? JSON.stringify(s.toWellFormed()) : json;
 }
 
-/** Attribute keys repeat on every record: their canonical text is kept. */
-const keyTexts = new Map<string, string>();
-const maxKeyTexts = 4096;
-
-function canonicalKey(key: string): string {
-  let text = keyTexts.get(key);
-  if (text === undefined) {
-    text = canonicalString(key);
-    if (keyTexts.size >= maxKeyTexts) keyTexts.clear();
-    keyTexts.set(key, text);
-  }
-  return text;
-}
-
 function canonicalNumber(n: number): string {
   if (!Number.isFinite(n)) return `"${String(n)}"`;
   if (Number.isInteger(n)) {
     if (!Number.isSafeInteger(n) && n >= minInt64 && n < maxInt64) return `"${BigInt(n).toString()}"`;
-    // A safe integer (a sequence number, an offset): toFixed(0) writes it as String() does, -0 as
-    // 0 (RFC 8785 3.2.2.3), without putting the text in V8's number-to-string cache, which lives in
-    // the old generation: at a new number per record that was old garbage for every record.
+    // A safe integer: toFixed(0) writes it as String() does, -0 as 0 (RFC 8785 3.2.2.3), without
+    // putting the text in V8's number-to-string cache, which lives in the old generation.
     if (Number.isSafeInteger(n)) return n.toFixed(0);
   }
   // -0 is written as 0 (RFC 8785 3.2.2.3); String() already does.

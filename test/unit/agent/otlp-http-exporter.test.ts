@@ -16,6 +16,8 @@ interface Received {
   url: string | undefined;
   headers: IncomingMessage['headers'];
   body: Buffer;
+  /** Bytes on the wire, before gunzip. */
+  wireBytes: number;
   at: number;
 }
 
@@ -30,7 +32,7 @@ async function otlpServer(t: TestContext, handler: Handler): Promise<{ url: stri
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
       const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
-      const r = { method: req.method, url: req.url, headers: req.headers, body, at: performance.now() };
+      const r = { method: req.method, url: req.url, headers: req.headers, body, wireBytes: raw.length, at: performance.now() };
       received.push(r);
       handler(r, res, received.length - 1);
     });
@@ -69,6 +71,20 @@ void test('posts gzipped protobuf with content type and bearer token; 200 is suc
   assert.ok(req.body.includes('second line'));
   assert.ok(req.body.includes('ci_audit.agent.id'));
   assert.ok(!JSON.stringify(lines).includes('s3cret-token'));
+});
+
+void test('output.compression_level sets the gzip level: the same request, fewer bytes at 9 than at 1', async (t) => {
+  const { url, received } = await otlpServer(t, (_r, res) => res.writeHead(200).end());
+  const records = makeRecords(Array.from({ length: 400 }, (_, i) => `sshd[${2000 + (i % 50)}]: Accepted publickey for deploy from 203.0.113.${i % 200} port ${40000 + i} ssh2`));
+  for (const compressionLevel of [1, 9]) {
+    const exporter = new OtlpHttpLogExporter({ url, timeoutMs: 2000, logger: captureLogger().logger, compressionLevel });
+    t.after(() => exporter.shutdown());
+    assert.equal((await exporter.send(records)).code, ExportResultCode.SUCCESS);
+  }
+  const [fast, small] = received;
+  assert.deepEqual(fast!.body, small!.body);
+  assert.deepEqual(new Uint8Array(fast!.body), ProtobufLogsSerializer.serializeRequest(records));
+  assert.ok(small!.wireBytes < fast!.wireBytes, `level 9 wrote ${small!.wireBytes} bytes, level 1 ${fast!.wireBytes}`);
 });
 
 void test('no Authorization header without a token', async (t) => {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backoffDelay, parseRetryAfter } from '../../../agent/pipeline/backoff.ts';
 import { classifyResponse, maxQuotedMessageLength, responseMessage } from '../../../agent/sinks/otlp-response.ts';
+import { encodeExportResponse, encodeStatus } from '../../../aggregator/receiver/otlp-encode.ts';
 
 const empty = new Uint8Array();
 
@@ -26,6 +27,19 @@ void test('2xx is success; an OTLP partial success reports the rejected count an
   );
   // A garbled body does not undo an acceptance.
   assert.deepEqual(classifyResponse(200, { 'content-type': 'application/x-protobuf' }, Buffer.from([0x0a, 0x7f])), { kind: 'success', rejected: 0 });
+});
+
+void test('responses written by a protobuf library (the aggregator\'s encoder) read the same: multi-byte counts, unicode, unknown fields', () => {
+  const protobuf = { 'content-type': 'application/x-protobuf' };
+  assert.deepEqual(classifyResponse(200, protobuf, encodeExportResponse('protobuf')), { kind: 'success', rejected: 0 });
+  for (const rejected of [1, 127, 128, 300, 70_000, 2 ** 31]) {
+    const body = encodeExportResponse('protobuf', { rejectedLogRecords: rejected, errorMessage: `record ${rejected}: attribute é 😀 too long` });
+    assert.deepEqual(classifyResponse(200, protobuf, body), { kind: 'success', rejected, message: `record ${rejected}: attribute é 😀 too long` });
+  }
+  // A field a later OTLP version may add (number 9, varint and length-delimited) is skipped.
+  const extended = Buffer.concat([Buffer.from([0x48, 0x96, 0x01, 0x4a, 0x02, 0x61, 0x62]), encodeExportResponse('protobuf', { rejectedLogRecords: 3, errorMessage: 'x' })]);
+  assert.deepEqual(classifyResponse(200, protobuf, extended), { kind: 'success', rejected: 3, message: 'x' });
+  assert.equal(responseMessage('application/x-protobuf', encodeStatus('protobuf', 3, 'no dataset attribute on record 4')), 'no dataset attribute on record 4');
 });
 
 void test('408, 429 and 5xx are retryable and carry Retry-After; other 4xx are permanent', () => {

@@ -206,19 +206,20 @@ void test('bulk requests of concurrent writes stay within the concurrency limit'
   let inFlight = 0;
   let most = 0;
   const releases: Array<() => void> = [];
-  // The fake answers synchronously, so count in the writer's own view: wrap the client's bulk.
-  const client = writer.client;
-  const bulk = client.bulk.bind(client);
-  (client as unknown as { bulk: typeof bulk }).bulk = (async (...args: Parameters<typeof bulk>) => {
+  // The fake answers synchronously, so count in the writer's own view: wrap the client's transport.
+  const transport = writer.client.transport;
+  const request = transport.request.bind(transport);
+  (transport as unknown as { request: typeof request }).request = (async (...args: Parameters<typeof request>) => {
+    if (args[0].path !== '/_bulk') return request(...args);
     inFlight++;
     most = Math.max(most, inFlight);
     await new Promise<void>((resolve) => releases.push(resolve));
     try {
-      return await bulk(...args);
+      return await request(...args);
     } finally {
       inFlight--;
     }
-  });
+  }) as typeof request;
   const writes = Promise.all([writer.write(mapped(3)), writer.write(mapped(3))]);
   while (fake.bulkBodies.length < 6) {
     await new Promise((r) => setTimeout(r, 5));

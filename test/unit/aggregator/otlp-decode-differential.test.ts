@@ -10,6 +10,7 @@ import { CiAuditError, hasErrorCode } from '../../../core/errors.ts';
 import type { DecodedLogRecord } from '../../../aggregator/log-record.ts';
 import { decodeProtobufLogs, normalizeRequest } from '../../../aggregator/receiver/otlp-decode.ts';
 import { ExportLogsServiceRequest } from '../../../aggregator/receiver/otlp-proto.ts';
+import { seededRandom } from '../../helpers/random.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The reference: the protobuf path of otlp-decode.ts before the hand-written decoder, unchanged.
@@ -94,23 +95,11 @@ function doubleField(field: number, value: number): Bytes {
   return cat([Uint8Array.from(tag(field, 1)), b]);
 }
 
-/** Deterministic PRNG (a 32-bit xorshift-multiply mix) so that a failure can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 class Generator {
   readonly #random: () => number;
 
   constructor(seed: number) {
-    this.#random = rng(seed);
+    this.#random = seededRandom(seed);
   }
 
   chance(p: number): boolean {

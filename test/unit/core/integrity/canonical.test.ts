@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { canonicalJson } from '../../../../core/integrity/canonical-json.ts';
-import { canonicalRecord, parseCanonicalRecord, type AttestedRecord } from '../../../../core/integrity/record.ts';
-import { chainHash, genesisHash } from '../../../../core/integrity/chain.ts';
+import { canonicalRecord, canonicalValue, hrTimeNanos, parseCanonicalRecord, type AttestedRecord } from '../../../../core/integrity/record.ts';
+import { chainHash, chainHashOfRecord, genesisHash } from '../../../../core/integrity/chain.ts';
 import { keyId, publicKeyPem, signCheckpoint, verifyCheckpoint } from '../../../../core/integrity/checkpoint.ts';
 
 describe('canonical JSON (RFC 8785)', () => {
@@ -84,5 +84,49 @@ describe('canonical strings', () => {
     const base = { agent: 'a', seq: 1, timeUnixNano: 0n, observedTimeUnixNano: 0n, severityNumber: 0, resource: {} };
     assert.equal(canonicalRecord({ ...base, body: 'x\ud800y', attributes: {} }), canonicalRecord({ ...base, body: 'x\ufffdy', attributes: {} }));
     assert.match(canonicalRecord({ ...base, body: 'literal \\ud800', attributes: { k: 'v' } }), /"body":"literal \\\\ud800"/);
+  });
+
+  it('orders a key with a lone surrogate where its U+FFFD form sorts, as the aggregator sees it after decoding', () => {
+    // U+D800 sorts before U+E000, U+FFFD after it: sorted as written, the agent's order would differ from the aggregator's.
+    const sent = canonicalValue({ 'a\ud800': 1, 'a\ue000': 2, b: 3 });
+    assert.equal(sent, canonicalValue({ 'a\ufffd': 1, 'a\ue000': 2, b: 3 }));
+    assert.equal(sent, '{"a\ue000":2,"a\ufffd":1,"b":3}');
+  });
+});
+
+describe('canonical bytes', () => {
+  // The writer copies plain ASCII itself (short strings a character at a time, long ones encoded
+  // natively and checked) and takes anything else from JSON.stringify: both must write the same.
+  const pieces = ['plain', 'quote "', 'back\\slash', 'new\nline', 'nul \u0000', 'unit \u001f', 'del \u007f', 'e\u0301 é', '€', '\ud83d\ude00', 'lone \ud800', 'lone \udc00 end', '\u2028'];
+  const strings = pieces.flatMap((p) => [p, `${'a'.repeat(30)}${p}`, `${p}${'b'.repeat(30)}`]);
+
+  it('writes every string as JSON.stringify does, a lone surrogate as U+FFFD, short or long', () => {
+    for (const s of strings) assert.equal(canonicalValue(s), JSON.stringify(s.toWellFormed()), JSON.stringify(s));
+    assert.equal(canonicalValue(['x', 1, -0, 2 ** 53, 0.5, true, null, { b: 'é', a: ['\n'] }]), '["x",1,0,"9007199254740992",0.5,true,null,{"a":["\\n"],"b":"é"}]');
+  });
+
+  it('writes an HrTime as the nanoseconds the exporter sends, whatever its parts', () => {
+    const base = { agent: 'a', seq: 1, severityNumber: 0, body: 'b', attributes: {}, resource: {} };
+    const times: [number, number][] = [[1795688521, 482113789], [1795688521, 0], [1, 5], [0, 5], [0, 0], [-3, 5], [12.7, 999_999_999.9], [5, 1e9], [2 ** 53, 1], [1e21, 7]];
+    for (const t of times) {
+      const expected = canonicalRecord({ ...base, timeUnixNano: hrTimeNanos(t), observedTimeUnixNano: hrTimeNanos([t[1], t[0]]) });
+      assert.equal(canonicalRecord({ ...base, timeUnixNano: t, observedTimeUnixNano: [t[1], t[0]] }), expected, String(t));
+    }
+    assert.match(canonicalRecord({ ...base, timeUnixNano: [1795688521, 5], observedTimeUnixNano: [0, 0] }), /"observed":"0",.*"time":"1795688521000000005"/);
+  });
+
+  it('hashes a record as chainHash does its canonical text, for records far larger than the reused buffer and for any previous hash', () => {
+    const base = { agent: 'runner-01', seq: 7, timeUnixNano: '1764150000123456789', observedTimeUnixNano: 0n, severityNumber: 9, resource: { 'host.name': 'runner-01' } };
+    const records: AttestedRecord[] = [
+      { ...base, body: strings.join(' '), attributes: Object.fromEntries(strings.map((s, i) => [`k${i}`, s])) },
+      { ...base, body: 'x'.repeat(200_000), attributes: { long: 'é'.repeat(50_000) } },
+      { ...base, body: undefined, attributes: {} },
+    ];
+    const hashes = [genesisHash, 'ab'.repeat(32), 'not hex', ''];
+    for (const record of records) {
+      for (const prev of hashes) assert.equal(chainHashOfRecord(prev, record), chainHash(prev, canonicalRecord(record)), `${prev} / ${typeof record.body === 'string' ? record.body.length : 0}`);
+      // After a large record the writer is back to its usual buffer and writes the next one right.
+      assert.equal(chainHashOfRecord(genesisHash, records[0]!), chainHash(genesisHash, canonicalRecord(records[0]!)));
+    }
   });
 });

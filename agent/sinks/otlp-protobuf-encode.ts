@@ -1,0 +1,634 @@
+// The agent's OTLP/HTTP request body: an ExportLogsServiceRequest (opentelemetry-proto
+// collector/logs/v1) in binary protobuf, written straight from the SDK's ReadableLogRecords.
+//
+// It writes exactly the bytes @opentelemetry/otlp-transformer's ProtobufLogsSerializer writes for
+// the same records (test/unit/agent/otlp-protobuf-encode.test.ts holds the two together on generated
+// batches), so that nothing downstream sees a difference: records grouped by resource and then by
+// scope, each by object identity, in the order first seen; fields in field-number order; the same
+// defaults omitted (but a record's and a resource's dropped_attributes_count written even when 0);
+// integers within the int64 range as int_value (negative ones in ten bytes), other numbers as
+// double_value; values the OTLP data model has no form for (null, undefined, bigint) as an empty
+// AnyValue. Lone surrogates come out as U+FFFD, as the canonical form that the chain hashes assumes
+// (canonicalString in core/integrity/record.ts).
+//
+// Where it departs from the serializer, deliberately:
+// - Timestamps are the exact nanoseconds (Math.trunc of both HrTime parts) modulo 2^64 for any
+//   HrTime. The serializer agrees for every count of seconds from 0 to 2^44 (far past 2554, where
+//   the nanoseconds overflow 64 bits) but writes other numbers for negative seconds, before 1970.
+//   Neither can carry a time before 1970: the field is unsigned.
+//
+// Why not the serializer: it walks every record twice (a size estimate, then the writing) and copies
+// strings one UTF-16 unit at a time, which made it the agent's largest CPU cost (issue 5). Here
+// strings go through Buffer's native UTF-8 writer into one growing buffer, a length prefix is
+// reserved at its likely size and the body moved only when the length needs another size, the
+// resource and scope are written once per request, and attribute keys' bytes are kept.
+import { SeverityNumber, type Attributes, type HrTime } from '@opentelemetry/api';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+
+type Scope = ReadableLogRecord['instrumentationScope'];
+type Resource = ReadableLogRecord['resource'];
+
+// Tags: (field number << 3) | wire type, each one byte. Wire types: 0 varint, 1 fixed64,
+// 2 length-delimited, 5 fixed32.
+const tagRequestResourceLogs = 0x0a; // ExportLogsServiceRequest.resource_logs = 1
+const tagResourceLogsResource = 0x0a; // ResourceLogs.resource = 1
+const tagResourceLogsScopeLogs = 0x12; // ResourceLogs.scope_logs = 2
+const tagResourceLogsSchemaUrl = 0x1a; // ResourceLogs.schema_url = 3
+const tagResourceAttributes = 0x0a; // Resource.attributes = 1
+const tagResourceDropped = 0x10; // Resource.dropped_attributes_count = 2
+const tagScopeLogsScope = 0x0a; // ScopeLogs.scope = 1
+const tagScopeLogsLogRecords = 0x12; // ScopeLogs.log_records = 2
+const tagScopeLogsSchemaUrl = 0x1a; // ScopeLogs.schema_url = 3
+const tagScopeName = 0x0a; // InstrumentationScope.name = 1
+const tagScopeVersion = 0x12; // InstrumentationScope.version = 2
+const tagScopeAttributes = 0x1a; // InstrumentationScope.attributes = 3
+const tagScopeDropped = 0x20; // InstrumentationScope.dropped_attributes_count = 4
+const tagRecordTime = 0x09; // LogRecord.time_unix_nano = 1 (fixed64)
+const tagRecordSeverityNumber = 0x10; // LogRecord.severity_number = 2
+const tagRecordSeverityText = 0x1a; // LogRecord.severity_text = 3
+const tagRecordBody = 0x2a; // LogRecord.body = 5
+const tagRecordAttributes = 0x32; // LogRecord.attributes = 6
+const tagRecordDropped = 0x38; // LogRecord.dropped_attributes_count = 7
+const tagRecordFlags = 0x45; // LogRecord.flags = 8 (fixed32)
+const tagRecordTraceId = 0x4a; // LogRecord.trace_id = 9
+const tagRecordSpanId = 0x52; // LogRecord.span_id = 10
+const tagRecordObservedTime = 0x59; // LogRecord.observed_time_unix_nano = 11 (fixed64)
+const tagRecordEventName = 0x62; // LogRecord.event_name = 12
+const tagKeyValueKey = 0x0a; // KeyValue.key = 1
+const tagKeyValueValue = 0x12; // KeyValue.value = 2
+const tagAnyString = 0x0a; // AnyValue.string_value = 1
+const tagAnyBool = 0x10; // AnyValue.bool_value = 2
+const tagAnyInt = 0x18; // AnyValue.int_value = 3
+const tagAnyDouble = 0x21; // AnyValue.double_value = 4 (fixed64)
+const tagAnyArray = 0x2a; // AnyValue.array_value = 5
+const tagAnyKvlist = 0x32; // AnyValue.kvlist_value = 6
+const tagAnyBytes = 0x3a; // AnyValue.bytes_value = 7
+const tagListValues = 0x0a; // ArrayValue.values = 1, KeyValueList.values = 1
+
+const minInt64 = -(2 ** 63);
+const maxInt64 = 2 ** 63;
+const twoTo32 = 2 ** 32;
+const twoTo23 = 2 ** 23;
+
+/**
+ * Strings shorter than this are copied by a loop while they are ASCII: below it the loop is cheaper
+ * than the call into the native UTF-8 writer.
+ */
+const shortString = 12;
+
+/** Bytes the request buffer starts with, and the most it keeps between requests (more is let go). */
+const initialBytes = 64 * 1024;
+const maxKeptBytes = 16 * 1024 * 1024;
+
+/** Attribute keys repeat on every record: their encoded `key` field is kept, up to this many. */
+const maxCachedKeys = 4096;
+const maxCachedKeyLength = 128;
+const keyFields = new Map<string, Buffer>();
+
+/** Buffer's native UTF-8 write, which buf.write calls after parsing its arguments (not in @types/node). */
+type Utf8Buffer = Buffer & { utf8Write(text: string, offset: number, length: number): number };
+
+/** Most bytes the UTF-8 of a string of `units` UTF-16 units takes (three for each, a pair takes four). */
+function maxUtf8Bytes(units: number): number {
+  return 3 * units;
+}
+
+/** Bytes of the varint of a length (a non-negative integer below 2^32). */
+function varintSize(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
+}
+
+/** Protobuf bytes in one buffer that grows by doubling. */
+class ProtoWriter {
+  buf: Utf8Buffer;
+  pos = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size) as Utf8Buffer;
+  }
+
+  /** Room for `n` more bytes. */
+  ensure(n: number): void {
+    if (this.pos + n > this.buf.length) this.#grow(n);
+  }
+
+  #grow(n: number): void {
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size) as Utf8Buffer;
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+
+  /**
+   * Starts a length-delimited body, reserving `reserve` bytes for its length (the size it most
+   * likely needs); returns where the length goes, for `end`.
+   */
+  begin(reserve: number): number {
+    this.ensure(reserve);
+    const at = this.pos;
+    this.pos += reserve;
+    return at;
+  }
+
+  /** Writes the length of the body begun at `at`, moving the body when the length needs another size. */
+  end(at: number, reserve: number): void {
+    const start = at + reserve;
+    const length = this.pos - start;
+    const size = varintSize(length);
+    if (size !== reserve) {
+      this.ensure(size - reserve);
+      this.buf.copyWithin(at + size, start, this.pos);
+      this.pos += size - reserve;
+    }
+    this.lengthAt(at, length);
+  }
+
+  /** A length at `at`, where the caller left room for its varint. */
+  lengthAt(at: number, length: number): void {
+    const buf = this.buf;
+    while (length > 0x7f) {
+      buf[at++] = (length & 0x7f) | 0x80;
+      length >>>= 7;
+    }
+    buf[at] = length;
+  }
+
+  /**
+   * A number as a varint: the low 64 bits of its integer part, negative numbers in two's
+   * complement (ten bytes); NaN as 0.
+   */
+  varint(value: number): void {
+    this.ensure(10);
+    const buf = this.buf;
+    if (value >= 0 && value <= 0xffffffff) {
+      let v = value >>> 0;
+      while (v > 0x7f) {
+        buf[this.pos++] = (v & 0x7f) | 0x80;
+        v >>>= 7;
+      }
+      buf[this.pos++] = v;
+      return;
+    }
+    const magnitude = Math.abs(value);
+    let low = magnitude >>> 0;
+    let high = (magnitude / twoTo32) >>> 0;
+    if (!(value >= 0)) {
+      // Two's complement; NaN lands here too and comes out as 0.
+      low = (~low + 1) >>> 0;
+      high = (~high + (low === 0 ? 1 : 0)) >>> 0;
+    }
+    while (high > 0 || low > 0x7f) {
+      buf[this.pos++] = (low & 0x7f) | 0x80;
+      low = ((low >>> 7) | (high << 25)) >>> 0;
+      high >>>= 7;
+    }
+    buf[this.pos++] = low;
+  }
+
+  fixed32(value: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32LE(value >>> 0, this.pos);
+    this.pos += 4;
+  }
+
+  /** An HrTime as fixed64 nanoseconds since the epoch. */
+  nanos(time: HrTime): void {
+    this.ensure(8);
+    const seconds = time[0];
+    const nanos = time[1];
+    const buf = this.buf;
+    if (seconds >= 0 && seconds < twoTo32 && nanos >= 0 && nanos < twoTo32) {
+      // seconds * 10^9 = seconds * 5^9 * 2^9, and seconds * 5^9 < 2^53 is exact: its low 23 bits
+      // shifted by 9 (plus the nanoseconds) are the low word with a carry, the rest the high word.
+      const scaled = Math.trunc(seconds) * 1953125;
+      const scaledLow = scaled % twoTo23;
+      const low = scaledLow * 512 + Math.trunc(nanos);
+      buf.writeUInt32LE(low >>> 0, this.pos);
+      buf.writeUInt32LE((scaled - scaledLow) / twoTo23 + Math.floor(low / twoTo32), this.pos + 4);
+    } else {
+      const exact = Number.isFinite(seconds) && Number.isFinite(nanos) ? BigInt(Math.trunc(seconds)) * 1_000_000_000n + BigInt(Math.trunc(nanos)) : 0n;
+      buf.writeBigUInt64LE(BigInt.asUintN(64, exact), this.pos);
+    }
+    this.pos += 8;
+  }
+
+  double(value: number): void {
+    this.ensure(8);
+    this.buf.writeDoubleLE(value, this.pos);
+    this.pos += 8;
+  }
+
+  /** A string field's length and UTF-8 bytes (lone surrogates as U+FFFD). */
+  string(text: string): void {
+    const n = text.length;
+    this.ensure(maxUtf8Bytes(n) + 5);
+    const reserve = varintSize(n);
+    const start = this.pos + reserve;
+    const written = this.utf8At(text, start);
+    const size = varintSize(written);
+    if (size !== reserve) this.buf.copyWithin(this.pos + size, start, start + written);
+    this.lengthAt(this.pos, written);
+    this.pos += size + written;
+  }
+
+  /**
+   * The UTF-8 of `text` at `at`, lone surrogates as U+FFFD; the caller ensured room for
+   * maxUtf8Bytes. Returns the bytes written.
+   */
+  utf8At(text: string, at: number): number {
+    const n = text.length;
+    const buf = this.buf;
+    if (n < shortString) {
+      let i = 0;
+      while (i < n) {
+        const c = text.charCodeAt(i);
+        if (c > 0x7f) break;
+        buf[at + i++] = c;
+      }
+      if (i === n) return n;
+    }
+    return buf.utf8Write(text, at, buf.length - at);
+  }
+
+  /** A bytes field: length, then the bytes. */
+  bytes(value: Uint8Array): void {
+    this.varint(value.length);
+    this.raw(value);
+  }
+
+  /** Bytes as they are. */
+  raw(value: Uint8Array): void {
+    const n = value.length;
+    this.ensure(n);
+    const buf = this.buf;
+    if (n < 32) {
+      for (let i = 0; i < n; i++) buf[this.pos + i] = value[i]!;
+    } else {
+      buf.set(value, this.pos);
+    }
+    this.pos += n;
+  }
+
+  /** The bytes written, copied out of the buffer (which is reused). */
+  take(): Buffer {
+    const out = Buffer.allocUnsafeSlow(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
+  }
+}
+
+let scratch = new ProtoWriter(initialBytes);
+
+/**
+ * The ExportLogsServiceRequest of `records`, as ProtobufLogsSerializer.serializeRequest writes it
+ * (see the file comment for where it departs). The returned buffer is the caller's.
+ */
+export function encodeLogsRequest(records: readonly ReadableLogRecord[]): Buffer {
+  const w = scratch;
+  w.pos = 0;
+  try {
+    const first = records[0];
+    if (first !== undefined && sharesResourceAndScope(records, first)) {
+      writeResourceLogs(w, first.resource, [records]);
+    } else {
+      for (const [resource, scopes] of groupByResourceAndScope(records)) writeResourceLogs(w, resource, scopes.values());
+    }
+    return w.take();
+  } finally {
+    if (w.buf.length > maxKeptBytes) scratch = new ProtoWriter(initialBytes);
+  }
+}
+
+/** True when every record has the resource and scope of `first` (the agent's usual batch). */
+function sharesResourceAndScope(records: readonly ReadableLogRecord[], first: ReadableLogRecord): boolean {
+  const resource = first.resource;
+  const scope = first.instrumentationScope;
+  for (const r of records) if (r.resource !== resource || r.instrumentationScope !== scope) return false;
+  return true;
+}
+
+function groupByResourceAndScope(records: readonly ReadableLogRecord[]): Map<Resource, Map<Scope, ReadableLogRecord[]>> {
+  const byResource = new Map<Resource, Map<Scope, ReadableLogRecord[]>>();
+  for (const r of records) {
+    let byScope = byResource.get(r.resource);
+    if (byScope === undefined) byResource.set(r.resource, (byScope = new Map<Scope, ReadableLogRecord[]>()));
+    let group = byScope.get(r.instrumentationScope);
+    if (group === undefined) byScope.set(r.instrumentationScope, (group = []));
+    group.push(r);
+  }
+  return byResource;
+}
+
+/** One ResourceLogs: the resource, then a ScopeLogs per group of records (each of one scope). */
+function writeResourceLogs(w: ProtoWriter, resource: Resource, groups: Iterable<readonly ReadableLogRecord[]>): void {
+  w.byte(tagRequestResourceLogs);
+  const at = w.begin(3);
+  w.byte(tagResourceLogsResource);
+  const resourceAt = w.begin(2);
+  const attributes = resource.attributes as Attributes | undefined;
+  if (attributes) writeAttributes(w, attributes, tagResourceAttributes);
+  w.byte(tagResourceDropped);
+  w.byte(0);
+  w.end(resourceAt, 2);
+  for (const group of groups) {
+    w.byte(tagResourceLogsScopeLogs);
+    writeScopeLogs(w, group);
+  }
+  if (resource.schemaUrl) {
+    w.byte(tagResourceLogsSchemaUrl);
+    w.string(resource.schemaUrl);
+  }
+  w.end(at, 3);
+}
+
+function writeScopeLogs(w: ProtoWriter, records: readonly ReadableLogRecord[]): void {
+  const at = w.begin(3);
+  const scope = records[0]!.instrumentationScope;
+  w.byte(tagScopeLogsScope);
+  const scopeAt = w.begin(1);
+  w.byte(tagScopeName);
+  w.string(scope.name);
+  if (scope.version) {
+    w.byte(tagScopeVersion);
+    w.string(scope.version);
+  }
+  if (scope.attributes) writeAttributes(w, scope.attributes, tagScopeAttributes);
+  if (scope.droppedAttributesCount) {
+    w.byte(tagScopeDropped);
+    w.varint(scope.droppedAttributesCount);
+  }
+  w.end(scopeAt, 1);
+  for (const record of records) {
+    w.byte(tagScopeLogsLogRecords);
+    writeLogRecord(w, record);
+  }
+  if (scope.schemaUrl) {
+    w.byte(tagScopeLogsSchemaUrl);
+    w.string(scope.schemaUrl);
+  }
+  w.end(at, 3);
+}
+
+function writeLogRecord(w: ProtoWriter, r: ReadableLogRecord): void {
+  // Most records are between 128 bytes and 16 KiB: two bytes of length.
+  const at = w.begin(2);
+  w.byte(tagRecordTime);
+  w.nanos(r.hrTime);
+  if (r.severityNumber !== undefined && r.severityNumber !== SeverityNumber.UNSPECIFIED) {
+    w.byte(tagRecordSeverityNumber);
+    w.varint(r.severityNumber);
+  }
+  if (r.severityText) {
+    w.byte(tagRecordSeverityText);
+    w.string(r.severityText);
+  }
+  const body = r.body;
+  if (typeof body === 'string') {
+    writeWrappedString(w, tagRecordBody, tagAnyString, body);
+  } else if (body !== undefined) {
+    w.byte(tagRecordBody);
+    const bodyAt = w.begin(1);
+    writeAnyValue(w, body);
+    w.end(bodyAt, 1);
+  }
+  if (r.attributes) writeAttributes(w, r.attributes, tagRecordAttributes);
+  w.byte(tagRecordDropped);
+  w.varint(r.droppedAttributesCount);
+  const span = r.spanContext;
+  if (span !== undefined) {
+    if (span.traceFlags) {
+      w.byte(tagRecordFlags);
+      w.fixed32(span.traceFlags);
+    }
+    if (span.traceId) {
+      w.byte(tagRecordTraceId);
+      w.bytes(hexBytes(span.traceId));
+    }
+    if (span.spanId) {
+      w.byte(tagRecordSpanId);
+      w.bytes(hexBytes(span.spanId));
+    }
+  }
+  w.byte(tagRecordObservedTime);
+  w.nanos(r.hrTimeObserved);
+  if (r.eventName) {
+    w.byte(tagRecordEventName);
+    w.string(r.eventName);
+  }
+  w.end(at, 2);
+}
+
+/** Each own enumerable attribute as a KeyValue field with tag `tag`. */
+function writeAttributes(w: ProtoWriter, attributes: Attributes, tag: number): void {
+  for (const key in attributes) {
+    if (Object.hasOwn(attributes, key)) writeKeyValue(w, tag, key, attributes[key]);
+  }
+}
+
+/** A KeyValue field with tag `tag`; strings and small integers, most values, in one step. */
+function writeKeyValue(w: ProtoWriter, tag: number, key: string, value: unknown): void {
+  const field = keyField(key);
+  if (field !== undefined) {
+    if (typeof value === 'string') {
+      writeStringKeyValue(w, tag, field, value);
+      return;
+    }
+    if (typeof value === 'number' && value >= 0 && value <= 0xffffffff && Number.isInteger(value)) {
+      writeUint32KeyValue(w, tag, field, value);
+      return;
+    }
+  }
+  w.byte(tag);
+  const at = w.begin(1);
+  if (field !== undefined) {
+    w.raw(field);
+  } else {
+    w.byte(tagKeyValueKey);
+    w.string(key);
+  }
+  w.byte(tagKeyValueValue);
+  const valueAt = w.begin(1);
+  writeAnyValue(w, value);
+  w.end(valueAt, 1);
+  w.end(at, 1);
+}
+
+/**
+ * A KeyValue's `key` field (tag, length, UTF-8), kept for the next record; undefined for a long
+ * key, which is not kept.
+ */
+function keyField(key: string): Buffer | undefined {
+  let field = keyFields.get(key);
+  if (field === undefined) {
+    if (key.length > maxCachedKeyLength) return undefined;
+    const own = new ProtoWriter(maxUtf8Bytes(key.length) + 6);
+    own.byte(tagKeyValueKey);
+    own.string(key);
+    field = own.take();
+    if (keyFields.size >= maxCachedKeys) keyFields.clear();
+    keyFields.set(key, field);
+  }
+  return field;
+}
+
+/**
+ * [tag][length][key field][value tag][length][string_value tag][length][UTF-8]: the three lengths
+ * are sized for an ASCII text (a byte per unit) and the text moved in the rare case that its UTF-8
+ * needs a longer one.
+ */
+function writeStringKeyValue(w: ProtoWriter, tag: number, field: Buffer, text: string): void {
+  const n = text.length;
+  const k = field.length;
+  w.ensure(k + maxUtf8Bytes(n) + 20);
+  const buf = w.buf;
+  const start = w.pos;
+  let stringSize = varintSize(n);
+  let anySize = varintSize(1 + stringSize + n);
+  let kvSize = varintSize(k + 2 + anySize + stringSize + n);
+  const at = start + 1 + kvSize + k + 2 + anySize + stringSize;
+  const bytes = w.utf8At(text, at);
+  let textAt = at;
+  if (bytes !== n) {
+    stringSize = varintSize(bytes);
+    anySize = varintSize(1 + stringSize + bytes);
+    kvSize = varintSize(k + 2 + anySize + stringSize + bytes);
+    textAt = start + 1 + kvSize + k + 2 + anySize + stringSize;
+    if (textAt !== at) buf.copyWithin(textAt, at, at + bytes);
+  }
+  buf[start] = tag;
+  w.lengthAt(start + 1, k + 2 + anySize + stringSize + bytes);
+  let p = start + 1 + kvSize;
+  if (k < 32) {
+    for (let i = 0; i < k; i++) buf[p + i] = field[i]!;
+  } else {
+    buf.set(field, p);
+  }
+  p += k;
+  buf[p] = tagKeyValueValue;
+  w.lengthAt(p + 1, 1 + stringSize + bytes);
+  p += 1 + anySize;
+  buf[p] = tagAnyString;
+  w.lengthAt(p + 1, bytes);
+  w.pos = textAt + bytes;
+}
+
+/** [tag][length][key field][value tag][length][int_value tag][varint]: every length known up front. */
+function writeUint32KeyValue(w: ProtoWriter, tag: number, field: Buffer, value: number): void {
+  const k = field.length;
+  w.ensure(k + 16);
+  const buf = w.buf;
+  const intSize = varintSize(value);
+  const kvLength = k + 3 + intSize;
+  buf[w.pos] = tag;
+  w.lengthAt(w.pos + 1, kvLength);
+  let p = w.pos + 1 + varintSize(kvLength);
+  for (let i = 0; i < k; i++) buf[p + i] = field[i]!;
+  p += k;
+  buf[p++] = tagKeyValueValue;
+  buf[p++] = 1 + intSize;
+  buf[p++] = tagAnyInt;
+  w.lengthAt(p, value);
+  w.pos = p + intSize;
+}
+
+/**
+ * [outer tag][length][inner tag][length][UTF-8]: a string body or array item (a field holding an
+ * AnyValue holding a string), lengths sized as in writeStringKeyValue.
+ */
+function writeWrappedString(w: ProtoWriter, outerTag: number, innerTag: number, text: string): void {
+  const n = text.length;
+  w.ensure(maxUtf8Bytes(n) + 12);
+  const buf = w.buf;
+  const start = w.pos;
+  let innerSize = varintSize(n);
+  let outerSize = varintSize(1 + innerSize + n);
+  const at = start + 2 + outerSize + innerSize;
+  const bytes = w.utf8At(text, at);
+  let textAt = at;
+  if (bytes !== n) {
+    innerSize = varintSize(bytes);
+    outerSize = varintSize(1 + innerSize + bytes);
+    textAt = start + 2 + outerSize + innerSize;
+    if (textAt !== at) buf.copyWithin(textAt, at, at + bytes);
+  }
+  buf[start] = outerTag;
+  w.lengthAt(start + 1, 1 + innerSize + bytes);
+  buf[start + 1 + outerSize] = innerTag;
+  w.lengthAt(start + 2 + outerSize, bytes);
+  w.pos = textAt + bytes;
+}
+
+/** The fields of an AnyValue (without its own length). */
+function writeAnyValue(w: ProtoWriter, value: unknown): void {
+  switch (typeof value) {
+    case 'string':
+      w.byte(tagAnyString);
+      w.string(value);
+      return;
+    case 'boolean':
+      w.byte(tagAnyBool);
+      w.byte(value ? 1 : 0);
+      return;
+    case 'number':
+      if (Number.isInteger(value) && value >= minInt64 && value < maxInt64) {
+        w.byte(tagAnyInt);
+        w.varint(value);
+      } else {
+        w.byte(tagAnyDouble);
+        w.double(value);
+      }
+      return;
+    case 'object':
+      break;
+    default:
+      // undefined, bigint, symbol, function: an empty AnyValue.
+      return;
+  }
+  if (value === null) return;
+  if (value instanceof Uint8Array) {
+    w.byte(tagAnyBytes);
+    w.bytes(value);
+  } else if (Array.isArray(value)) {
+    w.byte(tagAnyArray);
+    const at = w.begin(1);
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === 'string') {
+        writeWrappedString(w, tagListValues, tagAnyString, item);
+        continue;
+      }
+      w.byte(tagListValues);
+      const itemAt = w.begin(1);
+      writeAnyValue(w, item);
+      w.end(itemAt, 1);
+    }
+    w.end(at, 1);
+  } else {
+    w.byte(tagAnyKvlist);
+    const at = w.begin(1);
+    const list = value as Record<string, unknown>;
+    for (const key in list) {
+      if (Object.hasOwn(list, key)) writeKeyValue(w, tagListValues, key, list[key]);
+    }
+    w.end(at, 1);
+  }
+}
+
+/** The bytes of a hex id; a last odd digit is left out and other characters read as the serializer reads them. */
+function hexBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >>> 1);
+  for (let i = 0; i < out.length; i++) out[i] = (hexDigit(hex.charCodeAt(2 * i)) << 4) | hexDigit(hex.charCodeAt(2 * i + 1));
+  return out;
+}
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30; // 0-9
+  if (c >= 0x61 && c <= 0x66) return c - 0x57; // a-f
+  return c - 0x37; // A-F (anything else gives what the serializer gives)
+}

@@ -1,0 +1,291 @@
+// The agent's ExportLogsServiceRequest encoder against the one it replaced: otlp-transformer's
+// ProtobufLogsSerializer. Both encode the same generated batches (every value type, unicode and lone
+// surrogates, empty strings, big and negative numbers, nested arrays and key-value lists, several
+// resources and scopes) and must write the same bytes; the aggregator's decoder must read ours back
+// to the values the agent's canonical form (the chain's hash input) was computed from.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
+import type { Attributes, HrTime, SpanContext } from '@opentelemetry/api';
+import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { encodeLogsRequest } from '../../../agent/sinks/otlp-protobuf-encode.ts';
+import { hrTimeNanos } from '../../../agent/chain/chain-processor.ts';
+import { decodeProtobufLogs } from '../../../aggregator/receiver/otlp-decode.ts';
+import { canonicalAttributes, canonicalValue, type AttestedInput } from '../../../core/integrity/record.ts';
+import { makeRecords } from './helpers.ts';
+import { seededRandom } from '../../helpers/random.ts';
+
+type Resource = ReadableLogRecord['resource'];
+type Scope = ReadableLogRecord['instrumentationScope'];
+
+/** UTF-16 units that exercise the UTF-8 writer: ASCII, two- and three-byte, pairs, lone halves. */
+const units = ['a', 'Z', '0', ' ', '"', '\\', '\n', '\u0000', '\u007f', 'é', '\u07ff', '\u0800', '€', '中', '\uffff', '😀', '\ud800', '\udbff', '\udc00', '\udfff'];
+
+class Generator {
+  readonly #random: () => number;
+  /** Whether values the data model cannot carry (bigint, other typed arrays) may appear. */
+  readonly #exotic: boolean;
+
+  constructor(seed: number, exotic: boolean) {
+    this.#random = seededRandom(seed);
+    this.#exotic = exotic;
+  }
+
+  chance(p: number): boolean {
+    return this.#random() < p;
+  }
+
+  int(below: number): number {
+    return Math.floor(this.#random() * below);
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)]!;
+  }
+
+  string(): string {
+    const shape = this.int(60);
+    if (shape < 6) return '';
+    // Lengths around the one-, two- and three-byte varint boundaries of the length prefixes; the
+    // long ones repeat a short piece, which is as good a test and much cheaper to make.
+    const length = shape < 12 ? 100 + this.int(100) : shape === 12 ? 16_000 + this.int(800) : this.int(14);
+    const piece = this.#piece(Math.min(length, 24));
+    return length <= piece.length ? piece : piece.repeat(Math.ceil(length / Math.max(piece.length, 1))).slice(0, length);
+  }
+
+  #piece(length: number): string {
+    let s = '';
+    if (this.chance(0.5)) {
+      for (let i = 0; i < length; i++) s += String.fromCharCode(32 + this.int(95));
+    } else {
+      for (let i = 0; i < length; i++) s += this.pick(units);
+    }
+    return s;
+  }
+
+  number(): number {
+    return this.pick<() => number>([
+      () => this.int(200) - 100,
+      () => this.int(2 ** 31),
+      () => 2 ** 32 - 1 + this.int(3),
+      () => (this.chance(0.5) ? -1 : 1) * this.int(2 ** 53),
+      () => Number.MAX_SAFE_INTEGER + 1 + this.int(3) * 2,
+      () => (this.chance(0.5) ? -1 : 1) * 2 ** (53 + this.int(10)),
+      () => 2 ** 63,
+      () => -(2 ** 63),
+      () => -(2 ** 63) - 2 ** 11,
+      () => 2 ** 64 + 2 ** 13,
+      () => -0,
+      () => (this.#random() - 0.5) * 10 ** this.int(30),
+      () => Number.NaN,
+      () => Number.POSITIVE_INFINITY,
+      () => Number.NEGATIVE_INFINITY,
+      () => Number.MIN_VALUE,
+      () => Number.MAX_VALUE,
+    ])();
+  }
+
+  value(depth: number): unknown {
+    const kinds = depth < 3 ? 9 : 6;
+    switch (this.int(this.#exotic ? kinds + 2 : kinds)) {
+      case 0:
+      case 1:
+        return this.string();
+      case 2:
+        return this.number();
+      case 3:
+        return this.chance(0.5);
+      case 4: {
+        const bytes = Uint8Array.from({ length: this.pick([0, 1, 16, 40, 200]) }, () => this.int(256));
+        return this.chance(0.3) ? Buffer.from(bytes) : bytes;
+      }
+      case 5:
+        return this.pick([null, undefined]);
+      case 6:
+      case 7:
+        return Array.from({ length: this.int(5) }, () => this.value(depth + 1));
+      case 8:
+        return this.attributes(depth + 1, 4);
+      case 9:
+        return BigInt(this.int(1000)) - 500n;
+      default:
+        return this.pick([new Int16Array([1, -2, 3]), new Float64Array([0.5]), new Date(0)]);
+    }
+  }
+
+  attributes(depth: number, most: number): Attributes {
+    const out: Record<string, unknown> = {};
+    // Generated keys start with their index: two keys that differ only in a lone surrogate would be
+    // one key once decoded (both become U+FFFD).
+    for (let i = this.int(most + 1); i > 0; i--) out[this.chance(0.7) ? this.pick(commonKeys) : `${i}${this.string()}`] = this.value(depth);
+    return out;
+  }
+
+  hrTime(): HrTime {
+    const seconds = this.pick([0, 1, 1_795_688_521, 2 ** 31, 2 ** 32 - 1, this.int(2 ** 32)]);
+    const nanos = this.pick([0, 1, 999_999_999, this.int(1e9), this.int(1e9) + 0.5]);
+    return [seconds, nanos];
+  }
+
+  hex(bytes: number): string {
+    let s = '';
+    for (let i = 0; i < bytes * 2; i++) s += this.pick(hexDigits);
+    return s;
+  }
+
+  spanContext(): SpanContext | undefined {
+    if (this.chance(0.7)) return undefined;
+    return {
+      traceId: this.pick(['', this.hex(16)]),
+      spanId: this.pick(['', this.hex(8)]),
+      traceFlags: this.pick([0, 1, 255, 2 ** 32 - 1]),
+    };
+  }
+
+  resource(): Resource {
+    if (this.chance(0.3)) return resourceFromAttributes(this.attributes(0, 4));
+    const attributes = this.attributes(0, 5);
+    const plain: Record<string, unknown> = { attributes };
+    if (this.chance(0.4)) plain.schemaUrl = this.pick(['', 'https://opentelemetry.io/schemas/1.26.0', this.string()]);
+    return plain as unknown as Resource;
+  }
+
+  scope(): Scope {
+    const scope: Record<string, unknown> = { name: this.pick(['', 'ci-audit-agent', this.string()]) };
+    if (this.chance(0.5)) scope.version = this.pick(['', '1.2.3', this.string()]);
+    if (this.chance(0.3)) scope.schemaUrl = this.pick(['', 'https://opentelemetry.io/schemas/1.26.0']);
+    if (this.chance(0.3)) scope.attributes = this.attributes(0, 3);
+    if (this.chance(0.3)) scope.droppedAttributesCount = this.pick([0, 1, 300, 2 ** 32 - 1]);
+    return scope as unknown as Scope;
+  }
+
+  record(resources: readonly Resource[], scopes: readonly Scope[]): ReadableLogRecord {
+    const r: Record<string, unknown> = {
+      hrTime: this.hrTime(),
+      hrTimeObserved: this.hrTime(),
+      attributes: this.attributes(0, 8),
+      droppedAttributesCount: this.pick([0, 0, 0, 1, 127, 128, 2 ** 31]),
+      resource: this.pick(resources),
+      instrumentationScope: this.pick(scopes),
+    };
+    if (this.chance(0.7)) r.severityNumber = this.int(25);
+    if (this.chance(0.5)) r.severityText = this.pick(['', 'INFO', 'WARN', this.string()]);
+    if (this.chance(0.9)) r.body = this.chance(0.6) ? this.string() : this.value(0);
+    if (this.chance(0.3)) r.eventName = this.pick(['', 'ci.job.start', this.string()]);
+    const span = this.spanContext();
+    if (span !== undefined) r.spanContext = span;
+    return r as unknown as ReadableLogRecord;
+  }
+
+  batch(): ReadableLogRecord[] {
+    const resources = Array.from({ length: 1 + this.int(3) }, () => this.resource());
+    const scopes = Array.from({ length: 1 + this.int(3) }, () => this.scope());
+    return Array.from({ length: this.pick([1, 2, 5, 10, 30]) }, () => this.record(resources, scopes));
+  }
+}
+
+/** A record as the pipeline builds its own (a plain object), with `fields` changed. */
+function plainRecord(fields: Partial<Record<keyof ReadableLogRecord, unknown>>): ReadableLogRecord {
+  const [sdk] = makeRecords(['t']);
+  return {
+    hrTime: sdk!.hrTime,
+    hrTimeObserved: sdk!.hrTimeObserved,
+    body: sdk!.body,
+    attributes: sdk!.attributes,
+    droppedAttributesCount: 0,
+    resource: sdk!.resource,
+    instrumentationScope: sdk!.instrumentationScope,
+    ...fields,
+  } as ReadableLogRecord;
+}
+
+const hexDigits = [...'0123456789abcdefABCDEF'];
+const commonKeys = ['ci_audit.dataset', 'ci_audit.record.id', 'log.file.path', 'log.offset', 'user.name', 'é', '\ud800key', ''];
+
+function reference(records: ReadableLogRecord[]): Uint8Array {
+  const bytes = ProtobufLogsSerializer.serializeRequest(records);
+  assert.ok(bytes !== undefined);
+  return bytes;
+}
+
+function assertSameBytes(records: ReadableLogRecord[], what: string): void {
+  const ours = encodeLogsRequest(records);
+  const theirs = reference(records);
+  if (Buffer.compare(ours, theirs) !== 0) {
+    let at = 0;
+    while (at < ours.length && ours[at] === theirs[at]) at++;
+    assert.fail(`${what}: ${ours.length} bytes, the serializer's ${theirs.length}; first difference at byte ${at}\n${inspect(records, { depth: 6 })}`);
+  }
+}
+
+void test('writes the bytes ProtobufLogsSerializer writes, on 2,000 generated batches', () => {
+  for (let seed = 1; seed <= 2000; seed++) assertSameBytes(new Generator(seed, false).batch(), `seed ${seed}`);
+});
+
+void test('writes an empty AnyValue, as the serializer does, for values OTLP has no form for (bigint) and kvlists of other typed arrays', () => {
+  for (let seed = 1; seed <= 500; seed++) assertSameBytes(new Generator(seed, true).batch(), `seed ${seed} (exotic values)`);
+});
+
+void test('writes the same bytes for real SDK records with the agent resource', () => {
+  const records = makeRecords(['first line', 'second line', 'x'.repeat(300), 'lone \ud800 surrogate']);
+  assertSameBytes(records, 'SDK records');
+  assert.equal(encodeLogsRequest([]).length, 0);
+  assert.equal(reference([]).length, 0);
+});
+
+void test('bodies and batches around the length boundaries move their bodies correctly', () => {
+  for (const length of [0, 1, 11, 12, 120, 122, 123, 124, 125, 126, 127, 128, 129, 16_370, 16_380, 16_383, 16_384, 2 ** 21 + 5]) {
+    const records = makeRecords([`${'y'.repeat(length)}`, `${'€'.repeat(Math.ceil(length / 3))}`]);
+    assertSameBytes(records, `body of ${length} units`);
+  }
+  const many = makeRecords(Array.from({ length: 20_000 }, (_, i) => `line ${i}: ${'z'.repeat(i % 300)}`));
+  assertSameBytes(many, 'a batch of 20,000 records');
+});
+
+void test('timestamps are exact nanoseconds: as the serializer writes them from 1970 on, two\'s complement before', () => {
+  const at = (seconds: number, nanos: number): ReadableLogRecord[] => [plainRecord({ hrTime: [seconds, nanos], hrTimeObserved: [seconds, nanos] })];
+  for (const seconds of [0, 1, 1_795_688_521, 2 ** 32 - 1, 2 ** 32, 2 ** 36 + 7, 253_402_300_799]) {
+    for (const nanos of [0, 1, 999_999_999, 123_456_789.75]) assertSameBytes(at(seconds, nanos), `time [${seconds}, ${nanos}]`);
+  }
+  const timeOf = (bytes: Buffer): bigint => decodeProtobufLogs(bytes)[0]!.timeUnixNano;
+  assert.equal(timeOf(encodeLogsRequest(at(2 ** 34, 5))), 2n ** 34n * 1_000_000_000n + 5n);
+  assert.equal(timeOf(encodeLogsRequest(at(-1, 0))), 2n ** 64n - 1_000_000_000n);
+});
+
+void test('a trace id of odd length: its last digit is dropped, as the serializer drops it', () => {
+  const odd = plainRecord({ spanContext: { traceId: 'abc', spanId: '0102030405060708', traceFlags: 1 } });
+  assertSameBytes([odd], 'odd trace id');
+  const [decoded] = decodeProtobufLogs(encodeLogsRequest([odd]));
+  assert.equal(decoded!.traceId, 'ab');
+  assert.equal(decoded!.spanId, '0102030405060708');
+});
+
+void test('the aggregator decodes our requests to the values the canonical form was computed from', () => {
+  for (let seed = 1; seed <= 1000; seed++) {
+    const records = new Generator(seed, false).batch();
+    const decoded = decodeProtobufLogs(encodeLogsRequest(records));
+    // The request holds the records grouped by resource, then by scope, in the order first seen.
+    const expected = [...Map.groupBy(records, (r) => r.resource).values()].flatMap((byResource) => [...Map.groupBy(byResource, (r) => r.instrumentationScope).values()].flat());
+    assert.equal(decoded.length, expected.length, `seed ${seed}`);
+    for (const [i, d] of decoded.entries()) {
+      const r = expected[i]!;
+      const where = `seed ${seed}, record ${i}`;
+      assert.equal(d.timeUnixNano, hrTimeNanos(r.hrTime), where);
+      assert.equal(d.observedTimeUnixNano, hrTimeNanos(r.hrTimeObserved), where);
+      assert.equal(d.severityNumber, r.severityNumber ?? 0, where);
+      assert.equal(d.severityText, (r.severityText ?? '').toWellFormed(), where);
+      assert.equal(d.eventName, (r.eventName ?? '').toWellFormed(), where);
+      assert.equal(canonicalValue(d.body as AttestedInput), canonicalValue(r.body as AttestedInput), where);
+      assert.equal(canonicalAttributes(d.attributes as Record<string, AttestedInput>), canonicalAttributes(r.attributes as Record<string, AttestedInput>), where);
+      assert.equal(canonicalAttributes(d.resource as Record<string, AttestedInput>), canonicalAttributes(r.resource.attributes as Record<string, AttestedInput>), where);
+      assert.equal(d.droppedAttributesCount, r.droppedAttributesCount, where);
+      assert.equal(d.scope.name, r.instrumentationScope.name.toWellFormed(), where);
+      assert.equal(d.scope.version, (r.instrumentationScope.version ?? '').toWellFormed(), where);
+      assert.equal(d.traceId, (r.spanContext?.traceId ?? '').toLowerCase(), where);
+      assert.equal(d.spanId, (r.spanContext?.spanId ?? '').toLowerCase(), where);
+      assert.equal(d.flags, r.spanContext?.traceFlags ?? 0, where);
+    }
+  }
+});
