@@ -1,7 +1,7 @@
 // The agent's OTLP request encoder (agent/sinks/otlp-protobuf-encode.ts) against the one it
 // replaced, otlp-transformer's ProtobufLogsSerializer: CPU microseconds per record to encode batches
-// of 512 records (the agent's batch) shaped as the agent sends a parsed sshd line (its body, 29
-// attributes with string arrays and the chain's hashes, the agent's resource). Each encoder runs
+// of 512 records (the agent's batch) shaped as the agent sends a parsed sshd line (its body, the 29
+// attributes of bench/lib/chained-requests.ts's parsed line and the chain's three, the agent's resource). Each encoder runs
 // three rounds, interleaved; the figure is the median round, with the spread of the three.
 // Usage: node bench/encode.ts [records] (default 200,000 per round).
 import type { Attributes } from '@opentelemetry/api';
@@ -9,6 +9,7 @@ import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { agentResource } from '../agent/resource.ts';
 import { encodeLogsRequest } from '../agent/sinks/otlp-protobuf-encode.ts';
+import { sshdLine } from './lib/chained-requests.ts';
 
 const total = Number(process.argv[2] ?? 200_000);
 const batchSize = 512;
@@ -20,43 +21,12 @@ function hash(i: number): string {
 }
 
 function record(i: number): ReadableLogRecord {
-  const port = 50000 + (i % 10000);
-  const message = `Accepted publickey for deploy from 203.0.113.17 port ${port} ssh2: ED25519 SHA256:Xk3b${i}`;
-  const attributes: Attributes = {
-    'ci_audit.dataset': 'auth',
-    'ci_audit.record.id': `0b9435789e696d8a3af337a38c06aa16:${141 * i}`,
-    'log.file.path': '/var/log/auth.log',
-    'log.offset': 141 * i,
-    'event.kind': 'event',
-    'event.action': 'ssh_login',
-    'event.category': ['authentication', 'session'],
-    'event.type': ['info'],
-    'event.outcome': 'success',
-    'user.name': 'deploy',
-    'related.user': ['deploy'],
-    'source.ip': '203.0.113.17',
-    'related.ip': ['203.0.113.17'],
-    'source.port': port,
-    'system.auth.ssh.event': 'Accepted',
-    'system.auth.ssh.method': 'publickey',
-    'system.auth.ssh.signature': `ED25519 SHA256:Xk3b${i}`,
-    'related.hash': [`SHA256:Xk3b${i}`],
-    message,
-    'process.name': 'sshd',
-    'process.pid': 2811,
-    'host.hostname': 'runner-01',
-    'related.hosts': ['runner-01'],
-    'event.timezone': '+00:00',
-    'ci_audit.parse.status': 'parsed',
-    'ci_audit.parser': 'sshd',
-    'ci_audit.chain.seq': i + 1,
-    'ci_audit.chain.hash': hash(i + 1),
-    'ci_audit.chain.prev_hash': hash(i),
-  };
+  const line = sshdLine(i, true);
+  const attributes: Attributes = { ...line.attributes, 'ci_audit.chain.seq': i + 1, 'ci_audit.chain.hash': hash(i + 1), 'ci_audit.chain.prev_hash': hash(i) };
   return {
     hrTime: [1795684321 + i, 482113000],
     hrTimeObserved: [1795730358 + i, 556000000],
-    body: `2026-11-26T09:12:01.482113+00:00 runner-01 sshd[2811]: ${message}`,
+    body: `2026-11-26T09:12:01.482113+00:00 ${line.body}`,
     attributes,
     droppedAttributesCount: 0,
     resource,
