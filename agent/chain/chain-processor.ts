@@ -312,8 +312,6 @@ export class ChainProcessor implements LogRecordProcessor {
   }
 }
 
-/** Nanoseconds since the epoch of an HrTime, as the OTLP exporter computes them (core/integrity/record.ts). */
-export { hrTimeNanos } from '../../core/integrity/record.ts';
 
 /**
  * The chain of the agent whose state lives in `stateDir` (chain.json), signed with key `keyId`:

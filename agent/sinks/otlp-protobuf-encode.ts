@@ -24,6 +24,7 @@
 // resource and scope are written once per request, and attribute keys' bytes are kept.
 import { SeverityNumber, type Attributes, type HrTime } from '@opentelemetry/api';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { hrTimeNanos } from '../../core/integrity/record.ts';
 
 type Scope = ReadableLogRecord['instrumentationScope'];
 type Resource = ReadableLogRecord['resource'];
@@ -212,7 +213,8 @@ class ProtoWriter {
       buf.writeUInt32LE(low >>> 0, this.pos);
       buf.writeUInt32LE((scaled - scaledLow) / twoTo23 + Math.floor(low / twoTo32), this.pos + 4);
     } else {
-      const exact = Number.isFinite(seconds) && Number.isFinite(nanos) ? BigInt(Math.trunc(seconds)) * 1_000_000_000n + BigInt(Math.trunc(nanos)) : 0n;
+      // hrTimeNanos is the rule the chain hashes the time by; the fast path above agrees with it.
+      const exact = Number.isFinite(seconds) && Number.isFinite(nanos) ? hrTimeNanos(time) : 0n;
       buf.writeBigUInt64LE(BigInt.asUintN(64, exact), this.pos);
     }
     this.pos += 8;

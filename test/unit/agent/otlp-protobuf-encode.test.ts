@@ -11,9 +11,8 @@ import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { encodeLogsRequest } from '../../../agent/sinks/otlp-protobuf-encode.ts';
-import { hrTimeNanos } from '../../../agent/chain/chain-processor.ts';
 import { decodeProtobufLogs } from '../../../aggregator/receiver/otlp-decode.ts';
-import { canonicalAttributes, canonicalValue, type AttestedInput } from '../../../core/integrity/record.ts';
+import { canonicalAttributes, canonicalValue, hrTimeNanos, type AttestedInput } from '../../../core/integrity/record.ts';
 import { makeRecords } from './helpers.ts';
 import { seededRandom } from '../../helpers/random.ts';
 

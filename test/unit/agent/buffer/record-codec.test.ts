@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { decodeRecord, encodeRecord } from '../../../../agent/buffer/record-codec.ts';
-import { hrTimeNanos } from '../../../../agent/chain/chain-processor.ts';
+import { hrTimeNanos } from '../../../../core/integrity/record.ts';
 import { agentResource } from '../../../../agent/resource.ts';
 import { canonicalRecord, type AttestedInput } from '../../../../core/integrity/record.ts';
 
