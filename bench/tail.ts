@@ -11,11 +11,12 @@ import { getCompileCacheDir } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FileSourceConfig } from '../config/schema.ts';
-import { agentNodeOptions, relaunch } from '../bin/relaunch.js';
+import { agentEnvironment, agentNodeOptions, relaunch } from '../bin/relaunch.js';
 
-// Run as bin/ci-audit.js runs the agent: relaunched with its Node.js options and the compile cache,
-// every other module imported after that (a static import would be compiled before the cache is on).
-relaunch(agentNodeOptions);
+// Run as bin/ci-audit.js runs the agent: relaunched with its Node.js options, environment and the
+// compile cache, every other module imported after that (a static import would be compiled before
+// the cache is on).
+relaunch(agentNodeOptions, agentEnvironment);
 const { ackingExporter } = await import('./lib/acking-exporter.ts');
 const { default: pino } = await import('pino');
 const { Pipeline } = await import('../agent/pipeline/pipeline.ts');
@@ -62,7 +63,7 @@ try {
   const source = new FileSource({ config, agentId: 'bench', stateDir: join(dir, 'state'), logger, pollIntervalMs: 100 });
 
   // RSS once every module is loaded and before the first line is read: Node.js with the
-  // OpenTelemetry SDK, chokidar, zod and pino already takes most of the budget; peak minus this is
+  // OpenTelemetry SDK, chokidar, valibot and pino already takes most of the budget; peak minus this is
   // what tailing adds. The heap figures are those of the moment the peak was seen.
   const baseRss = process.memoryUsage.rss();
   let peak = { rss: baseRss, heapUsed: 0, heapTotal: 0, external: 0 };

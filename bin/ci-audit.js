@@ -4,8 +4,9 @@
 // `agent run` first relaunches itself with the options that bound the agent's memory; every
 // command runs with the compile cache (bin/relaunch.js). The command line is imported after that,
 // so that its modules are compiled under the cache.
-import { agentNodeOptions, relaunch } from './relaunch.js';
+import { agentEnvironment, agentNodeOptions, relaunch } from './relaunch.js';
 
-relaunch(process.argv[2] === 'agent' && process.argv[3] === 'run' ? agentNodeOptions : []);
+if (process.argv[2] === 'agent' && process.argv[3] === 'run') relaunch(agentNodeOptions, agentEnvironment);
+else relaunch([]);
 const { main } = await import('../cli/main.ts');
 process.exitCode = await main(process.argv);

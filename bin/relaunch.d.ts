@@ -1,4 +1,6 @@
 /** Node.js options the agent runs with (bin/relaunch.js). */
 export const agentNodeOptions: readonly string[];
-/** Turns the compile cache on and relaunches the process with the `options` it lacks (bin/relaunch.js). */
-export function relaunch(options: readonly string[]): void;
+/** Environment variables the agent runs with (bin/relaunch.js). */
+export const agentEnvironment: Readonly<Record<string, string>>;
+/** Turns the compile cache on and relaunches the process with the `options` and `environment` variables it lacks (bin/relaunch.js). */
+export function relaunch(options: readonly string[], environment?: Readonly<Record<string, string>>): void;

@@ -22,8 +22,26 @@ import { join } from 'node:path';
  *   outlive the young generation after all (a batch is held until its answer comes), and with them
  *   the request buffers they are encoded into: both were garbage waiting for a full GC, 60 to 80 MB
  *   of the agent's peak. A few more full GCs cost about 2 µs a line.
+ * - `--no-concurrent-recompilation`: V8's optimizing compiler runs on the main thread instead of a
+ *   helper thread. Its working memory comes from malloc; the main thread's arena reuses what it
+ *   freed, where a helper thread's arena kept it: 4 to 5 MB of the peak in bench/tail.ts, about
+ *   20 MB in bench/ship.ts --agent. The CPU time is the same, spent on the main thread.
  */
-export const agentNodeOptions = ['--max-semi-space-size=4', '--no-allocation-site-pretenuring', '--heap-growing-percent=100'];
+export const agentNodeOptions = [
+  '--max-semi-space-size=4',
+  '--no-allocation-site-pretenuring',
+  '--heap-growing-percent=100',
+  '--no-concurrent-recompilation',
+];
+
+/**
+ * - `MALLOC_TRIM_THRESHOLD_=131072`: glibc's malloc gives memory freed at the top of its heap back
+ *   once more than 128 KiB are free there, as it does at first; left to itself it raises that
+ *   threshold (up to 64 MB) each time a large block is freed, and memory used once (compiler
+ *   zones, I/O buffers) stays in the process: 2 to 3 MB of the peak in bench/tail.ts. C libraries
+ *   other than glibc ignore it.
+ */
+export const agentEnvironment = { MALLOC_TRIM_THRESHOLD_: '131072' };
 
 /** The user's cache folder for compiled code; never a shared one such as /tmp. */
 function compileCacheDir() {
@@ -40,9 +58,10 @@ function compileCacheDir() {
 }
 
 /**
- * Turns the compile cache on and, for `options` the process does not run with yet, replaces it by
- * `node <options> <script> <args>` with the cache on from its start. Options the user chose
- * otherwise (one of the same name in NODE_OPTIONS) are left out; NODE_COMPILE_CACHE or
+ * Turns the compile cache on and, for `options` the process does not run with yet or variables of
+ * `environment` it lacks, replaces it by `node <options> <script> <args>` with those variables and
+ * the cache on from its start. Options the user chose otherwise (one of the same name in
+ * NODE_OPTIONS) and variables already set are left as they are; NODE_COMPILE_CACHE or
  * NODE_DISABLE_COMPILE_CACHE, if set, decide about the cache. Where the process cannot be replaced
  * (process.execve is missing on Windows and before Node.js 22.15, or a seccomp filter denies it),
  * it runs on without the options. Returns only when the process was not replaced.
@@ -51,16 +70,17 @@ function compileCacheDir() {
  * between runs: without it every start strips every source file's types, which loads a WebAssembly
  * compiler that then stays in memory for the life of the process (about 20 MB).
  */
-export function relaunch(options) {
+export function relaunch(options, environment = {}) {
   const userOptions = process.env.NODE_OPTIONS ?? '';
   const missing = options.filter((o) => {
     const name = o.split('=')[0];
     return !process.execArgv.some((a) => a.split('=')[0] === name) && !userOptions.includes(name);
   });
+  const missingEnv = Object.entries(environment).filter(([name]) => process.env[name] === undefined);
   const userCache = process.env.NODE_COMPILE_CACHE !== undefined || process.env.NODE_DISABLE_COMPILE_CACHE !== undefined;
   const cacheDir = userCache ? undefined : compileCacheDir();
-  if (missing.length > 0 && typeof process.execve === 'function' && process.platform !== 'win32') {
-    const env = cacheDir === undefined ? process.env : { ...process.env, NODE_COMPILE_CACHE: cacheDir };
+  if (missing.length + missingEnv.length > 0 && typeof process.execve === 'function' && process.platform !== 'win32') {
+    const env = { ...process.env, ...Object.fromEntries(missingEnv), ...(cacheDir === undefined ? {} : { NODE_COMPILE_CACHE: cacheDir }) };
     try {
       process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)], env);
     } catch {

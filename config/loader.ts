@@ -4,9 +4,9 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, type Document, type Node } from 'yaml';
-import type { z } from 'zod';
 import { CiAuditError } from '../core/errors.ts';
 import { agentConfigSchema, aggregatorConfigSchema, type AgentConfig, type AggregatorConfig } from './schema.ts';
+import { formatPath, type ConfigCheck } from './validation.ts';
 
 export interface LoadedConfig<T> {
   config: T;
@@ -45,7 +45,7 @@ export async function loadAggregatorConfig(
   // The aggregator runs with defaults alone: pointing ES_URL at a cluster is enough.
   const loaded =
     file === undefined
-      ? { config: parseWith(aggregatorConfigSchema, {}, '<defaults>'), file: '<defaults>' }
+      ? { config: aggregatorConfigSchema.parse({}), file: '<defaults>' }
       : await loadConfig(file, aggregatorConfigSchema, env);
   const es = loaded.config.elasticsearch;
   if (env.ES_URL !== undefined && env.ES_URL !== '') es.url = env.ES_URL;
@@ -65,11 +65,11 @@ export async function loadAggregatorConfig(
   return loaded;
 }
 
-export async function loadConfig<S extends z.ZodType>(
+export async function loadConfig<T>(
   file: string,
-  schema: S,
+  schema: { check(value: unknown): ConfigCheck<T> },
   env: NodeJS.ProcessEnv = process.env,
-): Promise<LoadedConfig<z.infer<S>>> {
+): Promise<LoadedConfig<T>> {
   const path = resolve(file);
   let text: string;
   try {
@@ -99,30 +99,16 @@ export async function loadConfig<S extends z.ZodType>(
       { details: { file: path, option: formatPath(where) } },
     );
   });
-  const result = schema.safeParse(raw);
-  if (!result.success) {
-    const messages = result.error.issues.map((issue) => {
-      let where = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-      let message = issue.message;
-      if (issue.code === 'unrecognized_keys') {
-        where = [...where, issue.keys[0] ?? ''];
-        message = `unknown option (allowed here: ${allowedKeys(schema, issue.path)})`;
-      }
-      return `${path}:${positionOf(doc, lineCounter, where)}: ${formatPath(where) || '<top level>'}: ${message}`;
-    });
+  const result = schema.check(raw);
+  if (!result.ok) {
+    const messages = result.issues.map(
+      (issue) => `${path}:${positionOf(doc, lineCounter, issue.path)}: ${formatPath(issue.path) || '<top level>'}: ${issue.message}`,
+    );
     throw new CiAuditError('CIA_ERR_CONFIG_INVALID', `invalid configuration:\n  ${messages.join('\n  ')}`, {
       details: { file: path, issues: messages },
     });
   }
-  return { config: result.data, file: path };
-}
-
-function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    throw new CiAuditError('CIA_ERR_CONFIG_INVALID', `${where}: ${result.error.message}`);
-  }
-  return result.data;
+  return { config: result.value, file: path };
 }
 
 /** Replaces `${NAME}` and `${NAME:-default}` in string values, so secrets can stay out of the file. */
@@ -177,37 +163,6 @@ function positionOf(doc: Document, lineCounter: LineCounter, where: (string | nu
     }
   }
   return '1:1';
-}
-
-function formatPath(where: readonly (string | number)[]): string {
-  return where.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
-}
-
-/** Keys the schema allows at `path`, for the "unknown option" message. */
-function allowedKeys(schema: z.ZodType, path: readonly PropertyKey[]): string {
-  let node: unknown = schema;
-  for (const step of path) {
-    node = unwrap(node);
-    const def = (node as { def?: { type?: string; element?: unknown; shape?: Record<string, unknown>; options?: unknown[] } }).def;
-    if (def?.type === 'array') node = def.element;
-    else if (def?.type === 'object' && typeof step === 'string') node = def.shape?.[step];
-    else return '?';
-  }
-  node = unwrap(node);
-  const def = (node as { def?: { type?: string; shape?: Record<string, unknown>; options?: unknown[] } }).def;
-  if (def?.type === 'object' && def.shape) return Object.keys(def.shape).join(', ');
-  if (def?.type === 'union' && def.options) {
-    return [...new Set(def.options.flatMap((o) => Object.keys((unwrap(o) as { def?: { shape?: object } }).def?.shape ?? {})))].join(', ');
-  }
-  return '?';
-}
-
-function unwrap(node: unknown): unknown {
-  let current = node as { def?: { type?: string; innerType?: unknown; in?: unknown } } | undefined;
-  while (current?.def && ['default', 'prefault', 'optional', 'nullable', 'pipe'].includes(current.def.type ?? '')) {
-    current = (current.def.innerType ?? current.def.in) as typeof current;
-  }
-  return current;
 }
 
 function resolveFrom(base: string, p: string): string {

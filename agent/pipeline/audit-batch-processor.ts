@@ -13,8 +13,13 @@
 // source's offsets, the disk buffer's acknowledged prefix, the chain's committed head), and the
 // aggregator holds a hole open for a grace period. While the aggregator fails, only the failing
 // batch is retried: the others wait instead of multiplying the retries.
-// A batch is exported when it holds `maxBatchRecords` records, when its oldest record has waited
-// `maxDelayMs`, or on flush.
+// A batch is exported when it holds `maxBatchRecords` records, when no batch is being exported,
+// when its oldest record has waited `maxDelayMs`, or on flush. The second rule clocks the batches
+// by the aggregator's answers, as Nagle's algorithm clocks segments by acks: under light load a
+// record leaves at once instead of waiting for companions that are not coming, and under heavy load
+// the next batch fills while the previous ones are answered, so batches stay large. Records emitted
+// in one go (a chunk of lines, a read of the disk buffer) leave together: an idle pipe sends on the
+// next turn of the event loop, not on the first record.
 import { context as otelContext, type Context } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
@@ -32,7 +37,10 @@ export interface AuditBatchProcessorOptions {
   maxBatchRecords?: number;
   /** Most batches exported at once (`output.max_in_flight`). Default: 1. */
   maxInFlight?: number;
-  /** Longest a record waits for its batch to fill, in ms (`output.batch.max_delay_ms`). Default: 1000. */
+  /**
+   * Longest a record waits for its batch to fill while other batches are being exported, in ms
+   * (`output.batch.max_delay_ms`); with none being exported, a batch leaves at once. Default: 1000.
+   */
   maxDelayMs?: number;
   /**
    * Records held (waiting plus being exported) beyond which `waitForRoom` waits. It is a bound on
@@ -106,6 +114,8 @@ export class AuditBatchProcessor implements LogRecordProcessor {
   /** The export loops of the batches being exported. */
   #loops = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
+  /** Sends what is waiting once the records emitted in the current turn are in (the pipe was idle). */
+  #idleSend: NodeJS.Immediate | undefined;
   #nextSeq = 0;
   /** Every record with seq <= this was acknowledged or set aside. */
   #settledSeq = -1;
@@ -216,6 +226,7 @@ export class AuditBatchProcessor implements LogRecordProcessor {
       await this.#exporter.shutdown();
       await Promise.all(this.#loops);
       clearTimeout(this.#timer);
+      clearImmediate(this.#idleSend);
       for (const w of this.#flushWaiters.splice(0)) w.resolve();
       this.#logger.warn(
         { code: 'CIA_ERR_SHIP_UNAVAILABLE', records: unacknowledged },
@@ -252,16 +263,29 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     for (const resolve of this.#roomWaiters.splice(0)) resolve();
   }
 
-  /** Starts exporting the batches that are due, while fewer than `maxInFlight` are (one while failing). */
-  #pump(): void {
+  /**
+   * Starts exporting the batches that are due, while fewer than `maxInFlight` are (one while
+   * failing). `idle`: called for the idle send, which may take a partial batch.
+   */
+  #pump(idle = false): void {
     for (;;) {
       if (this.#aborted) return;
       if (this.#loops.size >= (this.#failing === undefined ? this.#maxInFlight : 1)) return;
       const head = this.#waiting[0];
       if (head === undefined) return;
       const waited = performance.now() - head.at;
-      const due = this.#waiting.length >= this.#maxBatch || head.seq <= this.#flushTarget || waited >= this.#maxDelayMs;
+      const due =
+        this.#waiting.length >= this.#maxBatch ||
+        head.seq <= this.#flushTarget ||
+        waited >= this.#maxDelayMs ||
+        (idle && this.#loops.size === 0);
       if (!due) {
+        if (this.#loops.size === 0) {
+          this.#idleSend ??= setImmediate(() => {
+            this.#idleSend = undefined;
+            this.#pump(true);
+          });
+        }
         this.#timer ??= setTimeout(() => {
           this.#timer = undefined;
           this.#pump();

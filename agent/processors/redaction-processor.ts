@@ -42,7 +42,8 @@ export class RedactionProcessor implements LogRecordProcessor {
   #redactor: Redactor;
   #cache = new Map<string, { text: string; rules: string[] }>();
   /**
-   * Per attribute key: `structural` (see structuralKeys), or the last short value found clean.
+   * Per attribute key: `structural` (see structuralKeys), or the last short value found clean
+   * (alone, or as the one element of an array such as `related.hosts`).
    * Most keys repeat their value from line to line (program, host, method, file path, labels):
    * one lookup and one comparison settle them. Cleanliness is a property of the text alone (the
    * rules are fixed), so the key only says where to look.
@@ -79,7 +80,7 @@ export class RedactionProcessor implements LogRecordProcessor {
           fired.push(...result.rules);
           record.setBody(result.text);
         }
-        // The prefilter looks for `-----begin` too: a line it rejected opens no key block.
+        // The prefilter stops at `-----` too: a line it rejected opens no key block.
         if (file !== undefined && this.#redactor.mayHoldSecret(body) && beginKey.test(body) && !endKey.test(body)) this.#inKey.add(file);
       }
     } else if (record.body !== undefined) {
@@ -108,15 +109,15 @@ export class RedactionProcessor implements LogRecordProcessor {
         if (piece && value.length > lastCleanLength) continue;
         redacted = piece ? value : this.#redactShort(value, fired);
         if (redacted === value) {
-          if (value.length <= lastCleanLength) {
-            // Keys are few (the parsers' and the sources'); a journal with many fields of its own is bounded here.
-            if (this.#known.size >= cacheSize) this.#known = knownKeys();
-            this.#known.set(key, value);
-          }
+          this.#remember(key, value);
           continue;
         }
+      } else if (Array.isArray(value) && value.length === 1 && value[0] === known) {
+        continue; // related.hosts and the like: the one name the key held last time
       } else if (secretFreeBody !== undefined && Array.isArray(value) && allPiecesOf(secretFreeBody, value)) {
-        continue; // related.user and the like: names taken from the line
+        // related.user and the like: names taken from the line
+        if (value.length === 1) this.#remember(key, value[0] as string);
+        continue;
       } else {
         redacted = this.#redactAny(value, fired);
       }
@@ -124,6 +125,14 @@ export class RedactionProcessor implements LogRecordProcessor {
     }
     // A literal key, as in writeAuthEvent (auth/fields.ts): it keeps the attributes in fast mode.
     if (fired.length > 0) (record.attributes as RedactionAttributes)['ci_audit.redacted.rules'] = [...new Set(fired)];
+  }
+
+  /** `value` (alone, or the one element of an array) was found clean under `key`. */
+  #remember(key: string, value: string): void {
+    if (value.length > lastCleanLength) return;
+    // Keys are few (the parsers' and the sources'); a journal with many fields of its own is bounded here.
+    if (this.#known.size >= cacheSize) this.#known = knownKeys();
+    this.#known.set(key, value);
   }
 
   #redactShort(value: string, fired: string[]): string {

@@ -1,5 +1,6 @@
 // Applies redaction rules to text. Pure: the same text and rules give the same result.
-import { builtinPrefilter, builtinRules, type RedactionRule } from './rules.ts';
+import { mayHoldBuiltinSecret } from './prefilter.ts';
+import { builtinRules, type RedactionRule } from './rules.ts';
 
 export interface Redactor {
   /** The text with every secret replaced by `[REDACTED:<rule>]`, and the rules that fired (empty: unchanged). */
@@ -10,9 +11,9 @@ export interface Redactor {
    */
   readonly suffixSafe: boolean;
   /**
-   * False only when neither `text` nor any part of it can hold a secret: the built-in prefilter
-   * has no anchors, boundaries or lookarounds, so a substring it does not match in `text` it does
-   * not match alone either. Always true with custom rules (they have no prefilter).
+   * False only when neither `text` nor any part of it can hold a secret (prefilter.ts: what the
+   * built-in prefilter rejects in a text it rejects in every part of it). Always true with custom
+   * rules (they have no prefilter).
    */
   mayHoldSecret(text: string): boolean;
 }
@@ -55,14 +56,14 @@ export function createRedactor(custom: readonly RedactionRule[] = []): Redactor 
       if (custom.length > 0) return true;
       // The processor asks more than once about the same line: the answer is known.
       if (text === lastScreened) return false;
-      if (builtinPrefilter.test(text)) return true;
+      if (mayHoldBuiltinSecret(text)) return true;
       lastScreened = text;
       return false;
     },
     redact(text) {
       const fired: string[] = [];
       let out = text;
-      if (builtinPrefilter.test(text)) out = apply(out, builtinRules, fired);
+      if (mayHoldBuiltinSecret(text)) out = apply(out, builtinRules, fired);
       else lastScreened = text;
       if (custom.length > 0) out = apply(out, custom, fired);
       return { text: out, rules: fired };

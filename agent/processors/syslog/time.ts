@@ -79,25 +79,37 @@ export function bsdTime(
   // Lines come in runs of the same minute: the year and zone work is done once per stamp minute
   // and hour of reading (offsets change on whole minutes; the year choice only near its
   // two-day threshold, where an hour of reading time does not matter).
-  let cache = minuteCaches.get(zone);
-  if (cache === undefined) {
-    cache = new Map();
-    minuteCaches.set(zone, cache);
-  }
   const key = ((mon * 32 + day) * 24 + hour) * 60 + minute + Math.floor(observedMs / 3_600_000) * 1_000_000;
-  let start = cache.get(key);
-  if (start === undefined) {
-    start = minuteStart(mon, day, hour, minute, observedMs, zone) ?? null;
-    if (cache.size >= 1024) cache.clear();
-    cache.set(key, start);
+  let start: MinuteStart | null | undefined;
+  if (zone === lastMinute.zone && key === lastMinute.key) {
+    // The same minute as the line before: no map to look in.
+    start = lastMinute.start;
+  } else {
+    let cache = minuteCaches.get(zone);
+    if (cache === undefined) {
+      cache = new Map();
+      minuteCaches.set(zone, cache);
+    }
+    start = cache.get(key);
+    if (start === undefined) {
+      start = minuteStart(mon, day, hour, minute, observedMs, zone) ?? null;
+      if (cache.size >= 1024) cache.clear();
+      cache.set(key, start);
+    }
+    lastMinute = { zone, key, start };
   }
   if (start === null) return undefined;
   return { ms: start.ms + second * 1000 + fractionMs, subMsNanos: 0, timezone: start.timezone };
 }
 
-const minuteCaches = new WeakMap<TimeZoneResolver, Map<number, { ms: number; timezone: string } | null>>();
+/** The UTC start of a stamp's minute and its offset (null in the caches: no such time, as Feb 30). */
+type MinuteStart = { ms: number; timezone: string };
 
-function minuteStart(mon: number, day: number, hour: number, minute: number, observedMs: number, zone: TimeZoneResolver): { ms: number; timezone: string } | undefined {
+const minuteCaches = new WeakMap<TimeZoneResolver, Map<number, MinuteStart | null>>();
+/** The last minute looked up, with its zone and key as in bsdTime. */
+let lastMinute: { zone: TimeZoneResolver | undefined; key: number; start: MinuteStart | null } = { zone: undefined, key: -1, start: null };
+
+function minuteStart(mon: number, day: number, hour: number, minute: number, observedMs: number, zone: TimeZoneResolver): MinuteStart | undefined {
   const observedYear = new Date(observedMs + zone.offsetMs(observedMs)).getUTCFullYear();
   let best: number | undefined;
   for (const year of [observedYear + 1, observedYear, observedYear - 1]) {

@@ -68,30 +68,69 @@ function setup(t: TestContext, exporter: LogRecordExporter, options: Partial<Pip
 }
 
 void test('batches by count: a full batch goes at once, in order, one export at a time', async (t) => {
-  const exporter = new ScriptedExporter();
+  // Each export waits until the test answers it, so that the pipe is never idle here.
+  const answers: ((r: ExportResult) => void)[] = [];
+  const exporter = new ScriptedExporter(() => new Promise<ExportResult>((resolve) => answers.push(resolve)));
   const { pipeline, acked, record } = setup(t, exporter);
   for (const b of ['1', '2', '3', '4', '5', '6', '7']) await pipeline.sink.write(record(b));
-  await waitFor(() => exporter.calls.length === 2, 2000, 'two full batches');
+  await waitFor(() => exporter.calls.length === 1, 2000, 'the first full batch');
+  answers[0]!(ok);
+  await waitFor(() => exporter.calls.length === 2, 2000, 'the second full batch');
   assert.deepEqual(exporter.calls.map((c) => c.bodies), [['1', '2', '3'], ['4', '5', '6']]);
-  await waitFor(() => acked.length === 6, 2000, 'acks');
-  // The seventh waits for its batch to fill (max_delay_ms is long here) until a flush.
-  assert.equal(pipeline.processor.queued, 1);
-  await pipeline.flush();
+  await waitFor(() => acked.length === 3, 2000, 'acks');
+  // While a batch is exported, the seventh waits for its batch to fill (max_delay_ms is long here).
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(exporter.calls.length, 2);
+  const flushed = pipeline.flush();
+  answers[1]!(ok);
+  await waitFor(() => exporter.calls.length === 3, 2000, 'the flushed batch');
+  answers[2]!(ok);
+  await flushed;
   assert.deepEqual(exporter.calls.at(-1)?.bodies, ['7']);
   assert.deepEqual(acked, ['1', '2', '3', '4', '5', '6', '7']);
 });
 
-void test('batches by time: a partial batch goes after max_delay_ms', async (t) => {
-  const exporter = new ScriptedExporter();
-  const { pipeline, acked, record } = setup(t, exporter, { maxBatchRecords: 100, maxDelayMs: 60 });
+void test('an idle pipe sends at once: the records emitted together leave together, without waiting for max_delay_ms', async (t) => {
+  const answers: ((r: ExportResult) => void)[] = [];
+  const exporter = new ScriptedExporter(() => new Promise<ExportResult>((resolve) => answers.push(resolve)));
+  const { pipeline, acked, record } = setup(t, exporter, { maxBatchRecords: 100, maxDelayMs: 3_600_000 });
+  for (const b of ['a', 'b', 'c']) assert.equal(pipeline.sink.write(record(b)), true);
+  await waitFor(() => exporter.calls.length === 1, 2000, 'the partial batch of an idle pipe');
+  assert.deepEqual(exporter.calls[0]?.bodies, ['a', 'b', 'c']);
+  // While it is answered, the next records gather; they leave as one batch once it is.
+  for (const b of ['d', 'e']) assert.equal(pipeline.sink.write(record(b)), true);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(exporter.calls.length, 1, 'a second batch while the first is exported');
+  answers[0]!(ok);
+  await waitFor(() => exporter.calls.length === 2, 2000, 'the batch gathered meanwhile');
+  assert.deepEqual(exporter.calls[1]?.bodies, ['d', 'e']);
+  answers[1]!(ok);
+  await waitFor(() => acked.length === 5, 2000, 'acks');
+  assert.deepEqual(acked, ['a', 'b', 'c', 'd', 'e']);
+});
+
+void test('batches by time: while a batch is exported, a partial batch goes after max_delay_ms', async (t) => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const exporter = new ScriptedExporter(async (_batch, call) => {
+    if (call === 0) await gate;
+    return ok;
+  });
+  const { pipeline, acked, record } = setup(t, exporter, { maxBatchRecords: 100, maxDelayMs: 60, maxInFlight: 2 });
+  t.after(() => release());
+  await pipeline.sink.write(record('held'));
+  await waitFor(() => exporter.calls.length === 1, 2000, 'the first batch');
   const start = performance.now();
   await pipeline.sink.write(record('a'));
   await pipeline.sink.write(record('b'));
   await new Promise((r) => setTimeout(r, 20));
-  assert.equal(exporter.calls.length, 0);
+  assert.equal(exporter.calls.length, 1);
   await waitFor(() => acked.length === 2, 2000, 'timed batch');
-  assert.deepEqual(exporter.calls[0]?.bodies, ['a', 'b']);
-  assert.ok(exporter.calls[0].at - start >= 55, `exported after ${exporter.calls[0].at - start} ms`);
+  assert.deepEqual(exporter.calls[1]?.bodies, ['a', 'b']);
+  assert.ok(exporter.calls[1].at - start >= 55, `exported after ${exporter.calls[1].at - start} ms`);
+  release();
+  await pipeline.flush();
+  assert.deepEqual(acked, ['a', 'b', 'held']);
 });
 
 void test('backpressure: write() waits while the queue is full and resumes when a batch is acknowledged', async (t) => {

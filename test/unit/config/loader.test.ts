@@ -79,8 +79,8 @@ test('a missing required section is reported', async (t) => {
   const file = await tempFile(t, 'agent.yaml', 'sources: []\n');
   await assert.rejects(loadAgentConfig(file), (err: unknown) => {
     assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID'));
-    assert.match(err.message, /sources: Too small/);
-    assert.match(err.message, /output: /);
+    assert.match(err.message, /sources: a list of at least one entry/);
+    assert.match(err.message, /output: required option missing/);
     return true;
   });
 });
@@ -115,4 +115,44 @@ test('the example configs in deploy/quickstart are valid', async () => {
   assert.equal(agent.config.sources.length, 3);
   const aggregator = await loadAggregatorConfig(new URL('../../../deploy/quickstart/aggregator.yaml', import.meta.url).pathname, {});
   assert.equal(aggregator.config.listen.port, 4318);
+});
+
+test('a section written as a list is refused, not taken for an empty one with its defaults', async (t) => {
+  const file = await tempFile(t, 'agent.yaml', `${validAgent}log: []\n`);
+  await assert.rejects(loadAgentConfig(file), (err: unknown) => {
+    assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID'));
+    assert.match(err.message, /:12:1: log: Invalid type: Expected Object but received Array/);
+    return true;
+  });
+});
+
+test('an unknown key lists the keys of its own section: of the source type, of a nested section', async (t) => {
+  const journald = validAgent.replace('    include: [logs/auth.log]\n', '').replace('type: file', 'type: journald').replace('    dataset: auth', '    dataset: auth\n    include: [x]');
+  const file = await tempFile(t, 'agent.yaml', journald);
+  await assert.rejects(loadAgentConfig(file), (err: unknown) => {
+    assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID'));
+    assert.match(err.message, /sources\[0\]\.include: unknown option \(allowed here: type, id, dataset, start_at, units, identifiers, directory, journalctl_path\)/);
+    return true;
+  });
+  const nested = await tempFile(t, 'agent.yaml', validAgent.replace('    dataset: auth', '    dataset: auth\n    multiline:\n      start_pattern: "^\\\\S"\n      lines: 3'));
+  await assert.rejects(loadAgentConfig(nested), (err: unknown) => {
+    assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID'));
+    assert.match(err.message, /:12:7: sources\[0\]\.multiline\.lines: unknown option \(allowed here: start_pattern, negate, max_lines, max_bytes, timeout_ms\)/);
+    return true;
+  });
+});
+
+test('numbers are held to whole numbers in range, URLs to http(s), and every issue is reported', async (t) => {
+  const file = await tempFile(
+    t,
+    'agent.yaml',
+    validAgent.replace('url: http://127.0.0.1:4318', 'url: ftp://127.0.0.1:4318\n  max_in_flight: 65\n  timeout_ms: 1.5'),
+  );
+  await assert.rejects(loadAgentConfig(file), (err: unknown) => {
+    assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID'));
+    assert.match(err.message, /:11:3: output\.url: an http:\/\/ or https:\/\/ URL/);
+    assert.match(err.message, /:12:3: output\.max_in_flight: Invalid value: Expected <=64 but received 65/);
+    assert.match(err.message, /:13:3: output\.timeout_ms: a whole number/);
+    return true;
+  });
 });
