@@ -6,6 +6,7 @@ import { JobContextProcessor, type JobLogConfig } from '../sources/job-hook/job-
 import { JobRegistry } from '../sources/job-hook/job-registry.ts';
 import { StaticLabelsProcessor } from './enrich/static-labels-processor.ts';
 import { UserContextProcessor } from './enrich/user-context-processor.ts';
+import { LinePieces } from './line-pieces.ts';
 import { ParseProcessor } from './parse-processor.ts';
 import { createRedactor, customRule } from './redaction/redact.ts';
 import { RedactionProcessor } from './redaction-processor.ts';
@@ -18,10 +19,12 @@ export interface JobContextOptions {
 }
 
 export function buildProcessors(config: ProcessorsConfig, jobs?: JobContextOptions): LogRecordProcessor[] {
+  // Shared by this chain's parse and redaction processors only: each chain runs one record at a time.
+  const pieces = new LinePieces();
   return config.order.map((name): LogRecordProcessor => {
     switch (name) {
       case 'parse':
-        return new ParseProcessor({ zone: timeZoneResolver(config.timezone) });
+        return new ParseProcessor({ zone: timeZoneResolver(config.timezone), pieces });
       case 'job_context':
         return new JobContextProcessor(jobs?.registry ?? new JobRegistry(1), jobs?.jobLogs ?? []);
       case 'user_context':
@@ -29,7 +32,7 @@ export function buildProcessors(config: ProcessorsConfig, jobs?: JobContextOptio
       case 'static_labels':
         return new StaticLabelsProcessor(config.labels);
       case 'redact':
-        return new RedactionProcessor(createRedactor(config.redaction.rules.map((r) => customRule(r.name, r.pattern, r.group))));
+        return new RedactionProcessor(createRedactor(config.redaction.rules.map((r) => customRule(r.name, r.pattern, r.group))), pieces);
     }
   });
 }

@@ -4,6 +4,7 @@
 // `event.original` at the aggregator.
 import type { LogRecordProcessor, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import type { parseAttr } from '../../core/wire.ts';
+import type { LinePieces } from './line-pieces.ts';
 import { parseRecordInto, type FieldSink } from './parse-record.ts';
 import type { TimeZoneResolver } from './syslog/time.ts';
 
@@ -11,9 +12,12 @@ type ParseAttributes = { [K in (typeof parseAttr)['status' | 'parser']]?: string
 
 export class ParseProcessor implements LogRecordProcessor {
   #zone: TimeZoneResolver;
+  #pieces: LinePieces | undefined;
 
-  constructor(options: { zone: TimeZoneResolver }) {
+  /** `pieces`: where to tell the redaction processor which fields are pieces of the line (line-pieces.ts). */
+  constructor(options: { zone: TimeZoneResolver; pieces?: LinePieces }) {
     this.#zone = options.zone;
+    this.#pieces = options.pieces;
   }
 
   onEmit(record: ReadWriteLogRecord): void {
@@ -23,7 +27,8 @@ export class ParseProcessor implements LogRecordProcessor {
     // only strings, numbers and string arrays, so the SDK's per-value validation in setAttributes
     // would check nothing. Literal keys, as in writeAuthEvent: they keep the object in fast mode.
     const attributes = record.attributes as FieldSink & ParseAttributes;
-    const result = parseRecordInto(record.body, attributes, observedMs, this.#zone, attributes);
+    this.#pieces?.clear();
+    const result = parseRecordInto(record.body, attributes, observedMs, this.#zone, attributes, this.#pieces);
     attributes['ci_audit.parse.status'] = result.status;
     if (result.parser !== undefined) attributes['ci_audit.parser'] = result.parser;
     if (result.time !== undefined) {

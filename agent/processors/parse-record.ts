@@ -5,6 +5,7 @@
 import type { AnyValue, AttributeValue, Attributes } from '@opentelemetry/api';
 import { ecsAttr, journaldAttr, recordAttr } from '../../core/wire.ts';
 import { writeAuthEvent, type EcsAttributes } from './auth/fields.ts';
+import type { LinePieces } from './line-pieces.ts';
 import { parseAuth } from './auth/parse-auth.ts';
 import { parseBuildkite } from './ci/buildkite.ts';
 import type { CiParse } from './ci/ci-fields.ts';
@@ -54,9 +55,10 @@ export function parseRecord(body: AnyValue, attributes: Record<string, Attribute
 /**
  * As parseRecord, but writes the fields straight onto `out` (the record's own attributes, in the
  * parse processor: no object in between to build and copy). `attributes` may be `out`: it is read
- * before anything is written.
+ * before anything is written. `pieces`, when given, learns which fields are pieces of the body
+ * (an auth line's; left as it was otherwise: the caller clears it).
  */
-export function parseRecordInto(body: AnyValue, attributes: Attributes, observedMs: number, zone: TimeZoneResolver, out: FieldSink): ParseOutcome {
+export function parseRecordInto(body: AnyValue, attributes: Attributes, observedMs: number, zone: TimeZoneResolver, out: FieldSink, pieces?: LinePieces): ParseOutcome {
   const journalMessage = attributes[journaldAttr.message];
   if (typeof journalMessage === 'string') return parseJournal(journalMessage, attributes, out);
   if (typeof body !== 'string') return unparsed;
@@ -68,6 +70,7 @@ export function parseRecordInto(body: AnyValue, attributes: Attributes, observed
     if (auth !== undefined) {
       writeAuthEvent(auth, header, out);
       out['event.timezone'] = header.time.timezone;
+      pieces?.recordAuth(body, auth, header, out);
       return { status: 'parsed', parser: auth.parser, time: header.time };
     }
     const ci = ciByProgram.get(header.program)?.(header.message);

@@ -120,6 +120,18 @@ test('what the processor remembers as clean per key lets through only that value
   assert.deepEqual(records[3]?.attributes['related.user'], ['alice', 'secret=[REDACTED:secret_pair]']);
 });
 
+test('attribute keys that name Object.prototype members are redacted like any other', () => {
+  const records = emitThrough([{ body: 'x', attributes: { constructor: 'password=abc123', toString: 'clean' } }]);
+  assert.equal(records[0]?.attributes.constructor, 'password=[REDACTED:secret_pair]');
+  assert.equal(Object.getOwnPropertyDescriptor(records[0]?.attributes ?? {}, 'toString')?.value, 'clean');
+  // The SDK's setAttributes cannot hold an own `__proto__`; a record built by hand can.
+  const attributes = JSON.parse('{"__proto__": "token=abc123", "user.name": "alice"}') as Record<string, unknown>;
+  const record = { body: 'y', attributes, setAttribute: (key: string, value: unknown) => Object.defineProperty(attributes, key, { value, enumerable: true }) };
+  new RedactionProcessor(createRedactor()).onEmit(record as unknown as ReadWriteLogRecord);
+  assert.equal(Object.getOwnPropertyDescriptor(attributes, '__proto__')?.value, 'token=[REDACTED:secret_pair]');
+  assert.equal(attributes['user.name'], 'alice');
+});
+
 test('a private key written line by line is redacted from BEGIN to END, then lines pass again', () => {
   const records = emitThrough([
     { body: '-----BEGIN OPENSSH PRIVATE KEY-----' },
