@@ -45,8 +45,23 @@ export class ConfigSchema<S extends AnySchema> {
     if (issue.type === 'strict_object' && issue.input === undefined && issue.expected?.startsWith('"')) {
       return { path, message: 'required option missing' };
     }
-    return { path, message: issue.message };
+    return { path, message: withoutValue(issue) };
   }
+}
+
+/**
+ * valibot's own messages quote the value they received, and a configuration holds secrets: a
+ * token, or a password YAML read as a number (`password: 12345678`). So a message says which type
+ * it received, and never repeats a text; a number out of its range is shown (no secret is a number
+ * with a range).
+ */
+function withoutValue(issue: v.BaseIssue<unknown>): string {
+  const input = issue.input;
+  if (issue.kind === 'schema' && (typeof input === 'string' || typeof input === 'number' || typeof input === 'bigint' || typeof input === 'boolean')) {
+    return issue.message.replace(` but received ${issue.received}`, ` but received a ${typeof input}`);
+  }
+  if (typeof input === 'string') return issue.message.replace(` but received ${issue.received}`, '');
+  return issue.message;
 }
 
 /** `sources[0].include[2]`, as the documentation names options. */

@@ -156,3 +156,26 @@ test('numbers are held to whole numbers in range, URLs to http(s), and every iss
     return true;
   });
 });
+
+test('an invalid value is described, never repeated: a secret YAML read as a number, a text that does not match', async (t) => {
+  const agent = await tempFile(
+    t,
+    'agent.yaml',
+    validAgent.replace('id: runner-01', 'id: "runner 01 s3cr3t-id"').replace('url: http://127.0.0.1:4318', 'url: http://127.0.0.1:4318\n  token: 8675309123'),
+  );
+  await assert.rejects(loadAgentConfig(agent, {}), (err: unknown) => {
+    assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID'));
+    assert.match(err.message, /output\.token: Invalid type: Expected string but received a number/);
+    assert.match(err.message, /agent\.id: Invalid format: Expected \//);
+    assert.doesNotMatch(err.message, /8675309123|s3cr3t/);
+    return true;
+  });
+  const aggregator = await tempFile(t, 'aggregator.yaml', 'elasticsearch:\n  password: 24681357\n  api_key: true\n');
+  await assert.rejects(loadAggregatorConfig(aggregator, {}), (err: unknown) => {
+    assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID'));
+    assert.match(err.message, /elasticsearch\.password: Invalid type: Expected string but received a number/);
+    assert.match(err.message, /elasticsearch\.api_key: Invalid type: Expected string but received a boolean/);
+    assert.doesNotMatch(err.message, /24681357/);
+    return true;
+  });
+});
