@@ -66,12 +66,12 @@ try {
   // OpenTelemetry SDK, chokidar, valibot and pino already takes most of the budget; peak minus this is
   // what tailing adds. The heap figures are those of the moment the peak was seen.
   const baseRss = process.memoryUsage.rss();
-  let peak = { rss: baseRss, heapUsed: 0, heapTotal: 0, external: 0 };
+  let peak = { rss: baseRss, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
   const sample = (): void => {
     const rss = process.memoryUsage.rss();
     if (rss <= peak.rss) return;
     const m = process.memoryUsage();
-    peak = { rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+    peak = { rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
   };
   const sampler = setInterval(sample, 20);
   const cpu0 = process.cpuUsage();
@@ -103,6 +103,7 @@ try {
       heap_used_mb_at_peak: mb(peak.heapUsed),
       heap_total_mb_at_peak: mb(peak.heapTotal),
       external_mb_at_peak: mb(peak.external),
+      array_buffers_mb_at_peak: mb(peak.arrayBuffers),
       node_options: process.execArgv.join(' '),
       compile_cache: getCompileCacheDir() !== undefined,
     }),

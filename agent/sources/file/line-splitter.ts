@@ -46,6 +46,19 @@ export const defaultMaxLineBytes = 1024 * 1024;
 
 const empty = Buffer.alloc(0);
 
+/**
+ * `head` and `tail` in a buffer of their own. Not Buffer.concat or Buffer.from: they cut small
+ * buffers from Node.js's shared 8 KiB pool, and a pending line waits across a read, long enough
+ * to be promoted with its view; the pool slab it pins then waits for a full GC, which a tail
+ * whose records die young seldom runs: 2.5 MB more per 3 million lines in bench/tail.ts.
+ */
+function joined(head: Buffer, tail: Buffer): Buffer {
+  const out = Buffer.allocUnsafeSlow(head.length + tail.length);
+  head.copy(out, 0);
+  tail.copy(out, head.length);
+  return out;
+}
+
 export class LineSplitter {
   readonly maxLineBytes: number;
   readonly overLong: OverLongPolicy;
@@ -176,7 +189,7 @@ export class LineSplitter {
       }
       const take = Math.min(room, to - from);
       // Copy: `data` is the caller's read buffer, which it reuses.
-      this.#partial = this.#partial.length === 0 ? Buffer.from(data.subarray(from, from + take)) : Buffer.concat([this.#partial, data.subarray(from, from + take)]);
+      this.#partial = joined(this.#partial, data.subarray(from, from + take));
       from += take;
     }
   }
