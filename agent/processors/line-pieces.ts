@@ -49,6 +49,8 @@ export const linePieceKeys = [
 
 /** Index of each key of linePieceKeys in LinePieces' `values`. */
 export const linePieceIndex: ReadonlyMap<string, number> = new Map(linePieceKeys.map((key, i) => [key, i]));
+/** The same, by name, for recordAuth: an index follows its key wherever the key stands in the list. */
+const at = Object.fromEntries(linePieceIndex) as Record<(typeof linePieceKeys)[number], number>;
 
 /** One per processor chain (build.ts): written by the parse processor, read by the redaction processor. */
 export class LinePieces {
@@ -75,30 +77,30 @@ export class LinePieces {
     this.attributes = out;
     this.body = body;
     const v = this.values;
-    v[0] = entry.message;
-    v[1] = entry.program;
-    const host = entry.hostname !== undefined && entry.hostname !== '';
-    v[2] = host ? entry.hostname : undefined;
-    v[3] = host ? entry.hostname : undefined;
-    v[4] = e.userName;
-    v[5] = e.userId;
-    v[6] = e.effectiveName;
-    v[7] = e.relatedUser?.length === 1 ? e.relatedUser[0] : undefined;
-    v[8] = e.groupName;
-    v[9] = e.groupId;
-    v[10] = e.sourceAddress;
-    v[11] = e.sshMethod;
-    v[12] = e.keyHash;
-    v[13] = e.sudoError;
-    v[14] = e.sudoUser;
-    v[15] = e.tty;
-    v[16] = e.sudoPwd;
-    v[17] = e.sudoPwd;
-    v[18] = e.sudoCommand;
-    v[19] = e.sudoCommand;
-    v[20] = e.userHome;
-    v[21] = e.userShell;
-    v[22] = e.sessionId;
-    v[23] = e.pamService;
+    const host = entry.hostname !== undefined && entry.hostname !== '' ? entry.hostname : undefined;
+    v[at['message']] = entry.message;
+    v[at['process.name']] = entry.program;
+    v[at['host.hostname']] = host;
+    v[at['related.hosts']] = host;
+    v[at['user.name']] = e.userName;
+    v[at['user.id']] = e.userId;
+    v[at['user.effective.name']] = e.effectiveName;
+    v[at['related.user']] = e.relatedUser?.length === 1 ? e.relatedUser[0] : undefined;
+    v[at['group.name']] = e.groupName;
+    v[at['group.id']] = e.groupId;
+    v[at['source.address']] = e.sourceAddress;
+    v[at['system.auth.ssh.method']] = e.sshMethod;
+    v[at['related.hash']] = e.keyHash;
+    v[at['system.auth.sudo.error']] = e.sudoError;
+    v[at['system.auth.sudo.user']] = e.sudoUser;
+    v[at['system.auth.sudo.tty']] = e.tty;
+    v[at['system.auth.sudo.pwd']] = e.sudoPwd;
+    v[at['process.working_directory']] = e.sudoPwd;
+    v[at['system.auth.sudo.command']] = e.sudoCommand;
+    v[at['process.command_line']] = e.sudoCommand;
+    v[at['system.auth.useradd.home']] = e.userHome;
+    v[at['system.auth.useradd.shell']] = e.userShell;
+    v[at['system.auth.session.id']] = e.sessionId;
+    v[at['system.auth.pam.service']] = e.pamService;
   }
 }
