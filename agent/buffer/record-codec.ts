@@ -1,16 +1,19 @@
-// How a log record is stored in the disk buffer: compact JSON of the fields the OTLP exporter
-// sends, taken after parsing, enrichment and redaction, so what is on disk is exactly what goes on
-// the wire (and no secret the redaction removed). Resource and scope are the agent's own and the
-// same for every record, so they are not stored but given back when decoding.
+// How a log record is stored in the disk buffer: the byte 0x01, then the record's OTLP LogRecord
+// message, taken after parsing, enrichment, redaction and the chain, so what is on disk is exactly
+// what goes on the wire (and no secret the redaction removed). Read back, the record is an
+// EncodedLogRecord whose bytes the exporter splices into its request: a record is encoded once, on
+// its way into the buffer, and never decoded on its way out. Resource and scope are the agent's own
+// and the same for every record, so they are not stored but given back when decoding.
 //
-// Decoding gives back exactly the values encoded, so that the canonical record the hash chain
-// computed before the buffer is the one the exporter sends after it: JSON keeps strings, booleans,
-// finite numbers and HrTimes as they are; the values JSON has no form for (NaN, ±Infinity, bytes)
-// are written as a tagged object instead, which only costs a second pass when one is present.
+// Agents before 0.2 stored compact JSON of the record's fields (a payload starting with "{"): a
+// buffer they left behind is still read after an upgrade, and its records encoded when sent. JSON keeps strings, booleans, finite numbers and HrTimes as they are; the values JSON has no
+// form for (NaN, ±Infinity, bytes) were written as a tagged object.
 import type { AnyValue, Attributes, HrTime } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { recordAttr } from '../../core/wire.ts';
+import { EncodedLogRecord } from '../sinks/encoded-log-record.ts';
+import { encodeLogRecordTransient } from '../sinks/otlp-protobuf-encode.ts';
 
 interface Stored {
   t: HrTime;
@@ -30,12 +33,6 @@ export interface RecordScope {
 /** Key of the tagged object that stands for a value JSON cannot hold. */
 const tag = '\u0000ci_audit.value';
 
-function tagged(this: unknown, _key: string, value: unknown): unknown {
-  if (typeof value === 'number' && !Number.isFinite(value)) return { [tag]: String(value) };
-  if (value instanceof Uint8Array) return { [tag]: 'bytes', base64: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
-  return value;
-}
-
 function untagged(this: unknown, _key: string, value: unknown): unknown {
   if (typeof value !== 'object' || value === null || !(tag in value)) return value;
   const t = (value as Record<string, unknown>)[tag];
@@ -43,21 +40,36 @@ function untagged(this: unknown, _key: string, value: unknown): unknown {
   return Number(t);
 }
 
+/** First byte of a payload that holds an OTLP LogRecord message. */
+const formatLogRecord = 0x01;
+/** First byte of a LogRecord message as the agent's encoder writes it: time_unix_nano's tag. */
+const tagRecordTime = 0x09;
+/** First byte of a payload an agent before 0.2 wrote: "{". */
+const formatLegacyJson = 0x7b;
+
+/**
+ * The payload of `record`. The bytes are a view of a buffer that the next call overwrites: append
+ * them at once (DiskBuffer.append copies them).
+ */
 export function encodeRecord(record: ReadableLogRecord): Buffer {
-  const stored: Stored = { t: record.hrTime, o: record.hrTimeObserved, a: record.attributes };
-  if (record.severityNumber !== undefined) stored.n = record.severityNumber;
-  if (record.severityText !== undefined) stored.s = record.severityText;
-  if (record.body !== undefined) stored.b = record.body;
-  if (record.eventName !== undefined) stored.e = record.eventName;
-  let text = JSON.stringify(stored);
-  // JSON.stringify writes NaN and ±Infinity as null (a record holds no null of its own outside
-  // arrays) and bytes as an object of indexes: encode those with tags instead.
-  if (text.includes('null') || (typeof record.body === 'object' && record.body !== null)) text = JSON.stringify(stored, tagged);
-  return Buffer.from(text, 'utf8');
+  if (record instanceof EncodedLogRecord) return Buffer.concat([Buffer.of(formatLogRecord), record.encoded]);
+  return encodeLogRecordTransient(record, formatLogRecord);
 }
 
-/** The record stored in `payload`; throws on bytes that are not a stored record. */
+/**
+ * The record stored in `payload`, with `scope`'s resource and instrumentation scope; throws on
+ * bytes that are not a stored record. A record of this version is not decoded: its fields are read
+ * from the bytes only if something asks for them.
+ */
 export function decodeRecord(payload: Buffer, scope: RecordScope): ReadableLogRecord {
+  if (payload[0] === formatLogRecord && payload[1] === tagRecordTime) {
+    return new EncodedLogRecord(payload.subarray(1), scope.resource, scope.instrumentationScope);
+  }
+  if (payload[0] === formatLegacyJson) return decodeLegacyRecord(payload, scope);
+  throw new Error('not a buffered log record');
+}
+
+function decodeLegacyRecord(payload: Buffer, scope: RecordScope): ReadableLogRecord {
   const text = payload.toString('utf8');
   const stored = (text.includes('\\u0000ci_audit.value') ? JSON.parse(text, untagged) : JSON.parse(text)) as Stored;
   if (!Array.isArray(stored.t) || !Array.isArray(stored.o) || typeof stored.a !== 'object' || stored.a === null) {
@@ -77,31 +89,30 @@ export function decodeRecord(payload: Buffer, scope: RecordScope): ReadableLogRe
   };
 }
 
-/** The record id stored in `payload`, without decoding the rest of the record when it fails. */
-export function recordIdOf(payload: Buffer | undefined): string | undefined {
-  if (payload === undefined) return undefined;
+/** The attributes of the record stored in `payload`; undefined when it is not one. */
+function attributesOf(payload: Buffer): Attributes | undefined {
   try {
-    const id = (JSON.parse(payload.toString('utf8')) as Stored).a[recordAttr.recordId];
-    return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined;
+    return decodeRecord(payload, noScope).attributes;
   } catch {
     return undefined;
   }
+}
+
+/** Stands for the agent's resource and scope where only a record's attributes are read. */
+const noScope = { resource: undefined, instrumentationScope: { name: '' } } as unknown as RecordScope;
+
+/** The record id stored in `payload`, without decoding the rest of the record when it fails. */
+export function recordIdOf(payload: Buffer | undefined): string | undefined {
+  const id = payload === undefined ? undefined : attributesOf(payload)?.[recordAttr.recordId];
+  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined;
 }
 
 /** One attribute of the record stored in `payload` (undefined when absent or unreadable). */
 export function attributeOf(payload: Buffer, key: string): unknown {
-  try {
-    return (JSON.parse(payload.toString('utf8')) as Stored).a[key];
-  } catch {
-    return undefined;
-  }
+  return attributesOf(payload)?.[key];
 }
 
 /** True when `payload` is a gap record (a notice of loss, which must itself never be dropped). */
 export function isGapRecord(payload: Buffer): boolean {
-  try {
-    return (JSON.parse(payload.toString('utf8')) as Stored).a[recordAttr.gap] === true;
-  } catch {
-    return false;
-  }
+  return attributesOf(payload)?.[recordAttr.gap] === true;
 }

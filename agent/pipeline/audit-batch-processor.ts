@@ -24,6 +24,7 @@ import { context as otelContext, type Context } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import type { Logger } from '../../core/logger.ts';
+import { encodeLogRecord } from '../sinks/otlp-protobuf-encode.ts';
 import type { AckFn } from '../sources/source.ts';
 import { ackFromContext } from './ack.ts';
 import { backoffDelay } from './backoff.ts';
@@ -49,7 +50,7 @@ export interface AuditBatchProcessorOptions {
    */
   maxQueueRecords?: number;
   /**
-   * Bytes of record bodies held beyond which `waitForRoom` waits, so that a few huge records (the
+   * Bytes of encoded records held beyond which `waitForRoom` waits, so that a few huge records (the
    * 1 MiB fragments of a 50 MB line) cannot fill memory while the record count is low. A single
    * record is always taken. Default: 8 MiB.
    */
@@ -78,12 +79,13 @@ export interface AuditBatchProcessorOptions {
 }
 
 interface Entry {
+  /** Encoded on arrival (encodeLogRecord): what waits for the answer is bytes, not the SDK's objects. */
   record: ReadableLogRecord;
   ack: AckFn | undefined;
   seq: number;
   /** When the record arrived (ms, monotonic clock). */
   at: number;
-  /** Estimated bytes held for the record (body). */
+  /** Bytes held for the record (its encoding). */
   bytes: number;
 }
 
@@ -173,9 +175,10 @@ export class AuditBatchProcessor implements LogRecordProcessor {
       return;
     }
     const ack = this.#currentAck?.() ?? ackFromContext(context ?? otelContext.active());
-    const bytes = bodyBytes(logRecord.body);
+    const record = encodeLogRecord(logRecord);
+    const bytes = record.encoded.length;
     this.#queuedBytes += bytes;
-    this.#waiting.push({ record: logRecord, ack, seq: this.#nextSeq++, at: performance.now(), bytes });
+    this.#waiting.push({ record, ack, seq: this.#nextSeq++, at: performance.now(), bytes });
     this.#pump();
   }
 
@@ -434,9 +437,4 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     }
     this.#flushWaiters = remaining;
   }
-}
-
-/** Bytes a record's body holds, roughly: UTF-16 strings count two bytes a character (V8 may store one); others a fixed guess. */
-function bodyBytes(body: unknown): number {
-  return typeof body === 'string' ? 2 * body.length : 256;
 }

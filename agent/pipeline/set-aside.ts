@@ -43,7 +43,7 @@ export function setAsideRejected(options: SetAsideOptions): RejectedBatchHandler
     const message = error?.message ?? 'rejected';
     const seqs = records.map((r) => r.attributes[chainAttr.seq]).filter((s): s is number => typeof s === 'number');
     const seqRanges = runs(seqs);
-    const entry = await store.setAside(await requestBody(records), {
+    const entry = await store.setAside(requestBody(records), {
       status,
       message,
       records: records.length,

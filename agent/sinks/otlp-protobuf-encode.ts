@@ -25,6 +25,7 @@
 import { SeverityNumber, type Attributes, type HrTime } from '@opentelemetry/api';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { hrTimeNanos } from '../../core/integrity/record.ts';
+import { EncodedLogRecord } from './encoded-log-record.ts';
 
 type Scope = ReadableLogRecord['instrumentationScope'];
 type Resource = ReadableLogRecord['resource'];
@@ -292,19 +293,70 @@ let scratch = new ProtoWriter(initialBytes);
  * (see the file comment for where it departs). The returned buffer is the caller's.
  */
 export function encodeLogsRequest(records: readonly ReadableLogRecord[]): Buffer {
+  return Buffer.from(encodeLogsRequestTransient(records));
+}
+
+/**
+ * encodeLogsRequest(records) as a view of a buffer that the next call overwrites: for a caller that
+ * compresses it at once, which spares a copy of the whole request per batch.
+ */
+export function encodeLogsRequestTransient(records: readonly ReadableLogRecord[]): Buffer {
+  // A huge batch grew the buffer: let it go now that its bytes were used.
+  if (scratch.buf.length > maxKeptBytes) scratch = new ProtoWriter(initialBytes);
   const w = scratch;
   w.pos = 0;
-  try {
-    const first = records[0];
-    if (first !== undefined && sharesResourceAndScope(records, first)) {
-      writeResourceLogs(w, first.resource, [records]);
-    } else {
-      for (const [resource, scopes] of groupByResourceAndScope(records)) writeResourceLogs(w, resource, scopes.values());
-    }
-    return w.take();
-  } finally {
-    if (w.buf.length > maxKeptBytes) scratch = new ProtoWriter(initialBytes);
+  const first = records[0];
+  if (first !== undefined && sharesResourceAndScope(records, first)) {
+    writeResourceLogs(w, first.resource, [records]);
+  } else {
+    for (const [resource, scopes] of groupByResourceAndScope(records)) writeResourceLogs(w, resource, scopes.values());
   }
+  return w.buf.subarray(0, w.pos);
+}
+
+let recordScratch = new ProtoWriter(initialBytes);
+
+/**
+ * The LogRecord message of `record` (its fields, without a tag or length), after the byte `lead`
+ * when one is given (the disk buffer's format byte). The bytes are a view of a buffer that the next
+ * call overwrites: copy them or use them at once.
+ */
+export function encodeLogRecordTransient(record: ReadableLogRecord, lead?: number): Buffer {
+  // A huge record grew the buffer: let it go now that its bytes were used.
+  if (recordScratch.buf.length > maxKeptBytes) recordScratch = new ProtoWriter(initialBytes);
+  const w = recordScratch;
+  w.pos = 0;
+  if (lead !== undefined) w.byte(lead);
+  writeLogRecordFields(w, record);
+  return w.buf.subarray(0, w.pos);
+}
+
+/** Slabs the kept records' bytes are cut from: one allocation for hundreds of records. */
+const slabBytes = 256 * 1024;
+let slab = Buffer.allocUnsafeSlow(slabBytes);
+let slabUsed = 0;
+
+/**
+ * `record` encoded once, to be kept until its batch is answered: its LogRecord bytes in a slice of
+ * a shared slab (a slab is freed when the last record cut from it is; records leave in about the
+ * order they came, so few slabs are held), its resource and scope as they were.
+ */
+export function encodeLogRecord(record: ReadableLogRecord): EncodedLogRecord {
+  if (record instanceof EncodedLogRecord) return record;
+  const bytes = encodeLogRecordTransient(record);
+  let kept: Buffer;
+  if (bytes.length > slabBytes / 8) {
+    kept = Buffer.copyBytesFrom(bytes);
+  } else {
+    if (slabUsed + bytes.length > slabBytes) {
+      slab = Buffer.allocUnsafeSlow(slabBytes);
+      slabUsed = 0;
+    }
+    bytes.copy(slab, slabUsed);
+    kept = slab.subarray(slabUsed, slabUsed + bytes.length);
+    slabUsed += bytes.length;
+  }
+  return new EncodedLogRecord(kept, record.resource, record.instrumentationScope);
 }
 
 /** True when every record has the resource and scope of `first` (the agent's usual batch). */
@@ -368,7 +420,13 @@ function writeScopeLogs(w: ProtoWriter, records: readonly ReadableLogRecord[]): 
   w.end(scopeAt, 1);
   for (const record of records) {
     w.byte(tagScopeLogsLogRecords);
-    writeLogRecord(w, record);
+    if (record instanceof EncodedLogRecord) {
+      // Encoded once when it entered the batch or the disk buffer: its bytes go in as they are.
+      w.varint(record.encoded.length);
+      w.raw(record.encoded);
+    } else {
+      writeLogRecord(w, record);
+    }
   }
   if (scope.schemaUrl) {
     w.byte(tagScopeLogsSchemaUrl);
@@ -380,6 +438,12 @@ function writeScopeLogs(w: ProtoWriter, records: readonly ReadableLogRecord[]): 
 function writeLogRecord(w: ProtoWriter, r: ReadableLogRecord): void {
   // Most records are between 128 bytes and 16 KiB: two bytes of length.
   const at = w.begin(2);
+  writeLogRecordFields(w, r);
+  w.end(at, 2);
+}
+
+/** The fields of a LogRecord message, without its tag and length. */
+function writeLogRecordFields(w: ProtoWriter, r: ReadableLogRecord): void {
   w.byte(tagRecordTime);
   w.nanos(r.hrTime);
   if (r.severityNumber !== undefined && r.severityNumber !== SeverityNumber.UNSPECIFIED) {
@@ -423,7 +487,6 @@ function writeLogRecord(w: ProtoWriter, r: ReadableLogRecord): void {
     w.byte(tagRecordEventName);
     w.string(r.eventName);
   }
-  w.end(at, 2);
 }
 
 /** Each own enumerable attribute as a KeyValue field with tag `tag`. */

@@ -165,12 +165,12 @@ void test('backpressure by bytes: a few huge records fill the queue although the
     await gate;
     return ok;
   });
-  const { pipeline, acked, record } = setup(t, exporter, { maxBatchRecords: 100, maxQueueBytes: 3 * 1024 * 1024, maxDelayMs: 5 });
+  const { pipeline, acked, record } = setup(t, exporter, { maxBatchRecords: 100, maxQueueBytes: 1.5 * 1024 * 1024, maxDelayMs: 5 });
   const huge = (n: number): string => String(n).padEnd(1024 * 1024, 'x');
-  // 1 MiB strings count 2 MiB each: the first fits, the second reaches the limit.
+  // A record of a 1 MiB ASCII string is a little over 1 MiB encoded: the first fits, the second reaches the limit.
   assert.equal(pipeline.sink.write(record(huge(1))), true);
   const room = pipeline.sink.write(record(huge(2)));
-  assert.notEqual(room, true, 'write() reported room with 4 MiB of bodies held');
+  assert.notEqual(room, true, 'write() reported room with 2 MiB of records held');
   assert.equal(pipeline.processor.queued, 2);
   release();
   await room;
