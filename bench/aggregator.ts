@@ -39,7 +39,7 @@ const maxDecompressedBytes = 32 * 1024 * 1024;
 
 /** One request the whole way; returns the records and the bulk body's length. */
 async function handle(body: Buffer, stage: VerifyStage | undefined): Promise<{ records: number; bytes: number }> {
-  const records = decodeProtobufLogs(await decodeBody(body, 'gzip', maxDecompressedBytes));
+  const records = decodeProtobufLogs(decodeBody(body, 'gzip', maxDecompressedBytes));
   const problem = checkRecordBounds(records, bounds);
   if (problem !== undefined) throw new Error(problem);
   const verified = stage === undefined ? undefined : await stage.verify(records);

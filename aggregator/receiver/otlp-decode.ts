@@ -13,7 +13,8 @@
 //   | double_value       | number                     | number, or "NaN" / "Infinity" / "-Infinity" |
 import { CiAuditError } from '../../core/errors.ts';
 import type { AttributeValue, Attributes, DecodedLogRecord, InstrumentationScope } from '../log-record.ts';
-import { assignAttribute, readExportLogsRequest } from './otlp-protobuf-decode.ts';
+import { assignAttribute } from './attribute-shapes.ts';
+import { readExportLogsRequest } from './otlp-protobuf-decode.ts';
 import { WireError } from './otlp-wire-reader.ts';
 
 type Format = 'protobuf' | 'json';

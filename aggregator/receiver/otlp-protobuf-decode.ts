@@ -15,6 +15,7 @@
 // so one inside an AnyValue member that a later member replaced went unnoticed; here it refuses the body.
 // Field numbers and names are those of otlp-proto.ts (opentelemetry-proto logs/v1, common/v1, resource/v1).
 import type { AttributeValue, Attributes, DecodedLogRecord, InstrumentationScope } from '../log-record.ts';
+import { AttributeCollector, assignAttribute } from './attribute-shapes.ts';
 import { WireError, WireReader, recursionLimit } from './otlp-wire-reader.ts';
 
 const VARINT = 0;
@@ -168,6 +169,9 @@ const logRecordFields = [
   'eventName',
 ];
 
+/** A log record's attributes, collected as decoded (readLogRecord never runs inside itself). */
+const recordAttributes = new AttributeCollector();
+
 function readLogRecord(r: WireReader, end: number, resource: Attributes, scope: InstrumentationScope): DecodedLogRecord {
   const outer = enter(r, end, 3);
   let timeUnixNano = 0n;
@@ -175,7 +179,7 @@ function readLogRecord(r: WireReader, end: number, resource: Attributes, scope: 
   let severityNumber = 0;
   let severityText = '';
   let body: AttributeValue = undefined;
-  const attributes: Attributes = {};
+  recordAttributes.start();
   let droppedAttributesCount = 0;
   let flags = 0;
   let traceId = '';
@@ -206,7 +210,7 @@ function readLogRecord(r: WireReader, end: number, resource: Attributes, scope: 
           break;
         case 6:
           expectWireType(tag, LEN, 'attributes', 'KeyValue', r);
-          readKeyValue(r, r.delimited('a KeyValue'), 4, attributes);
+          readKeyValue(r, r.delimited('a KeyValue'), 4, recordAttributes);
           index++;
           break;
         case 7:
@@ -250,7 +254,7 @@ function readLogRecord(r: WireReader, end: number, resource: Attributes, scope: 
     severityNumber,
     severityText,
     body,
-    attributes,
+    attributes: recordAttributes.build(),
     droppedAttributesCount,
     flags,
     traceId,
@@ -260,7 +264,7 @@ function readLogRecord(r: WireReader, end: number, resource: Attributes, scope: 
 }
 
 /** A KeyValue, assigned into `into` (a repeated key: the last value wins, as in the JSON path). */
-function readKeyValue(r: WireReader, end: number, depth: number, into: Attributes): void {
+function readKeyValue(r: WireReader, end: number, depth: number, into: Attributes | AttributeCollector): void {
   const outer = enter(r, end, depth);
   let key = '';
   let value: AttributeValue = undefined;
@@ -281,16 +285,8 @@ function readKeyValue(r: WireReader, end: number, depth: number, into: Attribute
     throw within(cause, field === 1 ? 'key' : field === 2 ? 'value' : undefined);
   }
   r.end = outer;
-  assignAttribute(into, key, value);
-}
-
-/**
- * `into[key] = value`, except that a key "__proto__" becomes an attribute like any other: a plain
- * assignment would replace the object's prototype with the sender's value and drop the attribute.
- */
-export function assignAttribute(into: Attributes, key: string, value: AttributeValue): void {
-  if (key === '__proto__') Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
-  else into[key] = value;
+  if (into instanceof AttributeCollector) into.add(key, value);
+  else assignAttribute(into, key, value);
 }
 
 const anyValueFields = ['', 'stringValue', 'boolValue', 'intValue', 'doubleValue', 'arrayValue', 'kvlistValue', 'bytesValue'];

@@ -37,6 +37,7 @@ const stringCache: Array<string | undefined> = new Array<string | undefined>(cac
 const cacheLengths = new Uint8Array(cacheSlots);
 /** The bytes of each cached string, `cachedStringBytes` per slot, to compare without reading the string. */
 const cacheBytes = new Uint8Array(cacheSlots * cachedStringBytes);
+const cacheView = new DataView(cacheBytes.buffer);
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -226,15 +227,28 @@ export class WireReader {
     // Attribute keys and many values (dataset, path, host, user) repeat in every record: handing out
     // the same string again skips creating it, and a key already internalized makes the attribute
     // object cheaper to build. The hash reads the ends, where values like ids and ports differ.
+    // Bytes are read and compared four at a time (DataView reads need no alignment): a byte at a
+    // time, the lookup was a quarter of decoding an agent's parsed record.
+    const view = this.#view;
     let hash = length;
-    for (let i = Math.max(start, end - 8); i < end; i++) hash = Math.imul(hash ^ b[i]!, 0x01000193);
-    for (let i = start; i < start + 4 && i < end; i++) hash = Math.imul(hash ^ b[i]!, 0x01000193);
+    if (length >= 8) {
+      hash = Math.imul(hash ^ view.getUint32(end - 8, true), 0x01000193);
+      hash = Math.imul(hash ^ view.getUint32(end - 4, true), 0x01000193);
+      hash = Math.imul(hash ^ view.getUint32(start, true), 0x01000193);
+      // A product keeps a word's high bits in its own high bits only: MurmurHash3's finalizer mixes
+      // them down to the bits the slot takes.
+      hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
+      hash = Math.imul(hash ^ (hash >>> 13), 0xc2b2ae35);
+    } else {
+      for (let i = start; i < end; i++) hash = Math.imul(hash ^ b[i]!, 0x01000193);
+    }
     const slot = (hash ^ (hash >>> 15)) & (cacheSlots - 1);
     // Only ASCII strings are cached, so equal bytes are valid UTF-8 too. Lengths are stored plus one,
     // so that an empty slot (0) never matches.
     if (cacheLengths[slot] === length + 1) {
       const at = slot * cachedStringBytes;
       let i = 0;
+      while (i + 4 <= length && cacheView.getUint32(at + i, true) === view.getUint32(start + i, true)) i += 4;
       while (i < length && cacheBytes[at + i] === b[start + i]) i++;
       if (i === length) return stringCache[slot]!;
     }

@@ -184,7 +184,7 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
       if (raw.byteLength === 0) {
         return sendStatus(reply, format, 400, rpcCode.INVALID_ARGUMENT, 'empty body: expected an ExportLogsServiceRequest with log records');
       }
-      const body = await decodeBody(raw, encoding, limits.maxDecompressedBytes);
+      const body = decodeBody(raw, encoding, limits.maxDecompressedBytes);
       const records = format === 'json' ? decodeJsonLogs(body) : decodeProtobufLogs(body);
       if (limits.record !== undefined) {
         const problem = checkRecordBounds(records, limits.record);
