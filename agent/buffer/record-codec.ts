@@ -5,8 +5,8 @@
 // its way into the buffer, and never decoded on its way out. Resource and scope are the agent's own
 // and the same for every record, so they are not stored but given back when decoding.
 //
-// Agents before 0.2 stored compact JSON of the record's fields (a payload starting with "{"): a
-// buffer they left behind is still read after an upgrade, and its records encoded when sent. JSON keeps strings, booleans, finite numbers and HrTimes as they are; the values JSON has no
+// Earlier agents stored compact JSON of the record's fields (a payload starting with "{"): a buffer
+// they left behind is still read after an upgrade, and its records encoded when sent. JSON keeps strings, booleans, finite numbers and HrTimes as they are; the values JSON has no
 // form for (NaN, ±Infinity, bytes) were written as a tagged object.
 import type { AnyValue, Attributes, HrTime } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
@@ -44,7 +44,7 @@ function untagged(this: unknown, _key: string, value: unknown): unknown {
 const formatLogRecord = 0x01;
 /** First byte of a LogRecord message as the agent's encoder writes it: time_unix_nano's tag. */
 const tagRecordTime = 0x09;
-/** First byte of a payload an agent before 0.2 wrote: "{". */
+/** First byte of a payload an earlier agent wrote (JSON): "{". */
 const formatLegacyJson = 0x7b;
 
 /**

@@ -74,7 +74,7 @@ void test('a stored record goes into the request as it was stored: the request i
 });
 
 void test('a buffer an earlier agent wrote (JSON payloads) is still read after an upgrade', () => {
-  // As agents before 0.2 stored records: compact JSON, values JSON cannot hold tagged.
+  // As earlier agents stored records: compact JSON, values JSON cannot hold tagged.
   const legacy = (text: string): Buffer => Buffer.from(text, 'utf8');
   const plain = decodeRecord(legacy('{"t":[1700000123,999999999],"o":[1700000124,1],"n":17,"b":"a line","a":{"ci_audit.dataset":"ci","log.offset":1234}}'), scope);
   assert.deepEqual(plain.hrTime, [1_700_000_123, 999_999_999]);
