@@ -10,7 +10,8 @@
 // of auth lines the whole way to a local OTLP/HTTP receiver that counts and discards what it gets,
 // with `buffer.type: memory` and with the disk buffer under each fsync policy: lines/s from the
 // agent's start to the last record received, the agent's CPU seconds and its peak RSS.
-// Usage: node bench/ship.ts [records] [--agent] (default 200,000).
+// Usage: node bench/ship.ts [records] [--agent [--max-records N]] (default 200,000; N: the agent's
+// output.batch.max_records, default its default).
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,7 +30,9 @@ import { CliProcess } from '../scripts/lib/cli-process.ts';
 import { ackingExporter } from './lib/acking-exporter.ts';
 
 const args = process.argv.slice(2);
-const total = Number(args.find((a) => !a.startsWith('--')) ?? 200_000);
+const maxRecordsAt = args.indexOf('--max-records');
+const maxRecords = maxRecordsAt === -1 ? undefined : Number(args[maxRecordsAt + 1]);
+const total = Number(args.find((a, i) => !a.startsWith('--') && i !== maxRecordsAt + 1) ?? 200_000);
 const logger = createLogger({ name: 'bench', level: 'silent' });
 const resource = resourceFromAttributes({});
 
@@ -148,7 +151,7 @@ async function agentProcess(buffer: FsyncPolicy | 'memory'): Promise<void> {
       JSON.stringify({
         agent: { id: 'bench-ship', state_dir: join(dir, 'state') },
         sources: [{ type: 'file', id: 'auth', include: [log], dataset: 'auth' }],
-        output: { url: receiver.url },
+        output: { url: receiver.url, ...(maxRecords === undefined ? {} : { batch: { max_records: maxRecords } }) },
         buffer: buffer === 'memory' ? { type: 'memory' } : { type: 'disk', fsync: buffer },
         log: { level: 'warn', format: 'json' },
       }),

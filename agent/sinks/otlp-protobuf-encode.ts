@@ -22,6 +22,9 @@
 // strings go through Buffer's native UTF-8 writer into one growing buffer, a length prefix is
 // reserved at its likely size and the body moved only when the length needs another size, the
 // resource and scope are written once per request, and attribute keys' bytes are kept.
+//
+// A record that is already an EncodedLogRecord (encoded once when it entered a batch or the disk
+// buffer, encodeLogRecord) goes into the request as its bytes, spliced after its tag and length.
 import { SeverityNumber, type Attributes, type HrTime } from '@opentelemetry/api';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { hrTimeNanos } from '../../core/integrity/record.ts';

@@ -2,8 +2,8 @@
 // claims? The canonical text is recomputed from the record as the aggregator decoded it, with the
 // agent id the credential proved (the receiver refused a request whose records claim another id),
 // so a record re-labelled as another agent's, or changed on the way, no longer matches its hash.
-import { chainHash } from '../../core/integrity/chain.ts';
-import { canonicalAttributes, canonicalRecord } from '../../core/integrity/record.ts';
+import { chainHashAndText } from '../../core/integrity/chain.ts';
+import { canonicalAttributes } from '../../core/integrity/record.ts';
 import type { DecodedLogRecord } from '../log-record.ts';
 import { chainPosition } from '../map/ecs.ts';
 import type { ChainPosition } from '../map/ecs.ts';
@@ -35,7 +35,7 @@ export function checkRecord(record: DecodedLogRecord, agentId: string): RecordCh
   const position = chainPosition(record.attributes);
   if (position === undefined) return { kind: 'unchained' };
   // Never throws: canonicalValue writes non-finite numbers as their names, so every decoded value has a form.
-  const canonical = canonicalRecord({
+  const { hash: computedHash, canonical } = chainHashAndText(position.prevHash, {
     agent: agentId,
     seq: position.seq,
     timeUnixNano: record.timeUnixNano,
@@ -45,6 +45,5 @@ export function checkRecord(record: DecodedLogRecord, agentId: string): RecordCh
     attributes: record.attributes,
     resource: record.resource,
   }, resourceText(record.resource));
-  const computedHash = chainHash(position.prevHash, canonical);
   return { kind: 'chained', position, canonical, hashOk: computedHash === position.hash, computedHash };
 }

@@ -35,7 +35,24 @@ const hashScratch = Buffer.allocUnsafe(64 * 1024);
  * shot (the agent, for every record).
  */
 export function chainHashOfRecord(previousHex: string, record: AttestedRecord, resourceText?: string): string {
+  return hashAfterPrevious(previousHex, canonicalRecordBytes(record, resourceText, 32));
+}
+
+/**
+ * chainHashOfRecord, and the canonical text it hashed (canonicalRecord(record, resourceText)), from
+ * one writing of the text: the aggregator, which stores the text, wrote it as a string and then
+ * chainHash encoded that string to UTF-8 again to hash it.
+ */
+export function chainHashAndText(previousHex: string, record: AttestedRecord, resourceText?: string): { hash: string; canonical: string } {
   const bytes = canonicalRecordBytes(record, resourceText, 32);
+  // The writer's bytes are ASCII and UTF-8 encodings of strings (a lone surrogate already U+FFFD),
+  // so this text encodes back to exactly them: the hash is chainHash(previousHex, canonical).
+  const canonical = bytes.toString('utf8', 32);
+  return { hash: hashAfterPrevious(previousHex, bytes), canonical };
+}
+
+/** SHA-256 of `bytes`, whose first 32 bytes are left for the previous hash: they are filled in here. */
+function hashAfterPrevious(previousHex: string, bytes: Buffer): string {
   if (bytes.write(previousHex, 0, 32, 'hex') !== 32 || previousHex.length !== 64) {
     return createHash('sha256').update(Buffer.from(previousHex, 'hex')).update(bytes.subarray(32)).digest('hex');
   }
