@@ -340,9 +340,9 @@ export class DiskBuffer {
   }
 
   async #closeReadHandle(): Promise<void> {
-    const open = this.#readHandle;
+    const reading = this.#readHandle;
     this.#readHandle = undefined;
-    await open?.handle.close().catch(() => undefined);
+    await reading?.handle.close().catch(() => undefined);
   }
 
   async #removeIfDone(seg: Segment): Promise<void> {

@@ -52,7 +52,6 @@ const formatLegacyJson = 0x7b;
  * them at once (DiskBuffer.append copies them).
  */
 export function encodeRecord(record: ReadableLogRecord): Buffer {
-  if (record instanceof EncodedLogRecord) return Buffer.concat([Buffer.of(formatLogRecord), record.encoded]);
   return encodeLogRecordTransient(record, formatLogRecord);
 }
 
@@ -89,8 +88,11 @@ function decodeLegacyRecord(payload: Buffer, scope: RecordScope): ReadableLogRec
   };
 }
 
-/** The attributes of the record stored in `payload`; undefined when it is not one. */
-function attributesOf(payload: Buffer): Attributes | undefined {
+/**
+ * The attributes of the record stored in `payload` (decoded whole: read once per payload where
+ * several are needed); undefined when it is not one.
+ */
+export function attributesOf(payload: Buffer): Attributes | undefined {
   try {
     return decodeRecord(payload, noScope).attributes;
   } catch {
@@ -101,18 +103,13 @@ function attributesOf(payload: Buffer): Attributes | undefined {
 /** Stands for the agent's resource and scope where only a record's attributes are read. */
 const noScope = { resource: undefined, instrumentationScope: { name: '' } } as unknown as RecordScope;
 
-/** The record id stored in `payload`, without decoding the rest of the record when it fails. */
-export function recordIdOf(payload: Buffer | undefined): string | undefined {
-  const id = payload === undefined ? undefined : attributesOf(payload)?.[recordAttr.recordId];
+/** The record id among `attributes`, as text. */
+export function recordIdOf(attributes: Attributes | undefined): string | undefined {
+  const id = attributes?.[recordAttr.recordId];
   return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined;
 }
 
-/** One attribute of the record stored in `payload` (undefined when absent or unreadable). */
-export function attributeOf(payload: Buffer, key: string): unknown {
-  return attributesOf(payload)?.[key];
-}
-
-/** True when `payload` is a gap record (a notice of loss, which must itself never be dropped). */
-export function isGapRecord(payload: Buffer): boolean {
-  return attributesOf(payload)?.[recordAttr.gap] === true;
+/** True when `attributes` are a gap record's (a notice of loss, which must itself never be dropped). */
+export function isGapRecord(attributes: Attributes | undefined): boolean {
+  return attributes?.[recordAttr.gap] === true;
 }

@@ -10,7 +10,7 @@ import type { Logger } from '../../core/logger.ts';
 import { chainAttr, chainGapAttr, recordAttr, type ChainGapReason } from '../../core/wire.ts';
 import type { ChainProcessor } from '../chain/chain-processor.ts';
 import type { DiskBuffer, DroppedSegment, RecoveredDamage } from '../buffer/disk-buffer.ts';
-import { attributeOf, decodeRecord, encodeRecord, isGapRecord, recordIdOf, type RecordScope } from '../buffer/record-codec.ts';
+import { attributesOf, decodeRecord, encodeRecord, isGapRecord, recordIdOf, type RecordScope } from '../buffer/record-codec.ts';
 import type { AckFn } from '../sources/source.ts';
 import { ackFromContext } from './ack.ts';
 import type { AuditBatchProcessor } from './audit-batch-processor.ts';
@@ -103,16 +103,17 @@ export class DiskBufferedProcessor implements LogRecordProcessor {
    * a segment of nothing but gap records is not dropped (false), so notices never circle.
    */
   reportDrop(dropped: DroppedSegment): boolean {
-    const records = dropped.payloads.filter((p) => !isGapRecord(p));
+    const entries = dropped.payloads.map((payload) => ({ payload, attributes: attributesOf(payload) }));
+    const records = entries.filter((e) => !isGapRecord(e.attributes));
     if (records.length === 0) return false;
-    for (const payload of dropped.payloads) if (isGapRecord(payload)) this.#o.buffer.append(payload);
-    const first = recordIdOf(records[0]) ?? 'unknown';
-    const last = recordIdOf(records.at(-1)) ?? 'unknown';
+    for (const e of entries) if (isGapRecord(e.attributes)) this.#o.buffer.append(e.payload);
+    const first = recordIdOf(records[0]?.attributes) ?? 'unknown';
+    const last = recordIdOf(records.at(-1)?.attributes) ?? 'unknown';
     // The chain numbers of the dropped records, so that the aggregator knows the gap is declared.
     let firstSeq: number | undefined;
     let lastSeq: number | undefined;
-    for (const payload of records) {
-      const seq = attributeOf(payload, chainAttr.seq);
+    for (const { attributes } of records) {
+      const seq = attributes?.[chainAttr.seq];
       if (typeof seq !== 'number') continue;
       if (firstSeq === undefined || seq < firstSeq) firstSeq = seq;
       if (lastSeq === undefined || seq > lastSeq) lastSeq = seq;

@@ -11,7 +11,8 @@
 import type { AnyValue, Attributes, HrTime, SpanContext } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import type { AttributeValue as DecodedValue, DecodedLogRecord } from '../../aggregator/log-record.ts';
+import type { Attributes as DecodedAttributes, AttributeValue as DecodedValue, DecodedLogRecord } from '../../aggregator/log-record.ts';
+import { assignAttribute } from '../../aggregator/receiver/attribute-shapes.ts';
 import { readExportLogsRequest } from '../../aggregator/receiver/otlp-protobuf-decode.ts';
 
 type Scope = ReadableLogRecord['instrumentationScope'];
@@ -119,10 +120,9 @@ function sdkValue(value: DecodedValue): AnyValue {
   return value;
 }
 
-/** `into[key] = value`, with "__proto__" a key like any other (as the decoder keeps it). */
-function assign<T>(into: Record<string, T>, key: string, value: T): void {
-  if (key === '__proto__') Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
-  else into[key] = value;
+/** `into[key] = value`, "__proto__" a key like any other, as the decoder keeps it (assignAttribute). */
+function assign(into: Record<string, AnyValue>, key: string, value: AnyValue): void {
+  assignAttribute(into as DecodedAttributes, key, value as DecodedValue);
 }
 
 function hrTimeOf(nanos: bigint): HrTime {
