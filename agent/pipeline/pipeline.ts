@@ -1,6 +1,7 @@
 // Wires the OpenTelemetry logs SDK between the sources and the exporter: a LoggerProvider with the
 // agent's Resource and our AuditBatchProcessor. Sources write into `sink`; each record becomes one
-// `logger.emit`, its ack riding along in the emit's Context (see ack.ts).
+// `logger.emit`, its ack handed to the batch processor beside it (`#current`; ack.ts carries the
+// ack of a record that other code emits in its Context).
 import type { Attributes, Logger as OtelLogger } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import { LoggerProvider, type LogRecordExporter, type LogRecordProcessor, type ReadWriteLogRecord } from '@opentelemetry/sdk-logs';

@@ -21,10 +21,12 @@
 // strings one UTF-16 unit at a time, which made it the agent's largest CPU cost (issue 5). Here
 // strings go through Buffer's native UTF-8 writer into one growing buffer, a length prefix is
 // reserved at its likely size and the body moved only when the length needs another size, the
-// resource and scope are written once per request, and attribute keys' bytes are kept.
+// resource and scope are written once per request, and attribute keys' bytes are kept, with the
+// whole KeyValue of a short value that a key held in the record before too.
 //
-// A record that is already an EncodedLogRecord (encoded once when it entered a batch or the disk
-// buffer, encodeLogRecord) goes into the request as its bytes, spliced after its tag and length.
+// A record that is already an EncodedLogRecord (encoded once, straight into a slab, when it entered
+// a batch, encodeLogRecord; or read from the disk buffer) goes into the request as its bytes,
+// spliced after its tag and length.
 import { SeverityNumber, type Attributes, type HrTime } from '@opentelemetry/api';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { hrTimeNanos } from '../../core/integrity/record.ts';
@@ -85,10 +87,32 @@ const shortString = 12;
 const initialBytes = 64 * 1024;
 const maxKeptBytes = 16 * 1024 * 1024;
 
-/** Attribute keys repeat on every record: their encoded `key` field is kept, up to this many. */
+/**
+ * Attribute keys repeat on every record, and most of their values from one record to the next
+ * (host, program, user, dataset, file, parse status): each key's encoded `key` field is kept, up to
+ * this many keys, and the KeyValue it last wrote twice in a row, for a short value.
+ */
 const maxCachedKeys = 4096;
 const maxCachedKeyLength = 128;
-const keyFields = new Map<string, Buffer>();
+/** Longest string (UTF-16 units), and most strings in an array, whose KeyValue is kept. */
+const maxKeptValueLength = 64;
+const maxKeptItems = 4;
+
+/** What is kept of an attribute key. */
+interface KeyState {
+  /** Its KeyValue's `key` field: tag, length, UTF-8. */
+  readonly field: Buffer;
+  /** The value last written under the key, when a string or number that may be kept. */
+  last: unknown;
+  /** Or the strings of the array last written under the key (`items` holds them), -1 if none. */
+  count: number;
+  items: string[];
+  /** The KeyValue of that value (without its tag), once it was written twice in a row. */
+  bytes: Uint8Array | undefined;
+}
+
+/** The states of the keys seen. */
+const keyStates = new Map<string, KeyState>();
 
 /** Buffer's native UTF-8 write, which buf.write calls after parsing its arguments (not in @types/node). */
 type Utf8Buffer = Buffer & { utf8Write(text: string, offset: number, length: number): number };
@@ -107,9 +131,17 @@ function varintSize(n: number): number {
 class ProtoWriter {
   buf: Utf8Buffer;
   pos = 0;
+  /**
+   * Where the bytes being written start. Growing moves only those, to the start of the new
+   * buffer; positions `begin` hands out count from here, so they hold across a move.
+   */
+  from = 0;
+  /** Size of the buffer to move to when full (0: twice the current one), at least what is needed. */
+  readonly moveTo: number;
 
-  constructor(size: number) {
+  constructor(size: number, moveTo = 0) {
     this.buf = Buffer.allocUnsafe(size) as Utf8Buffer;
+    this.moveTo = moveTo;
   }
 
   /** Room for `n` more bytes. */
@@ -118,11 +150,14 @@ class ProtoWriter {
   }
 
   #grow(n: number): void {
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
+    const kept = this.pos - this.from;
+    let size = this.moveTo || this.buf.length * 2;
+    while (size < kept + n) size *= 2;
     const next = Buffer.allocUnsafe(size) as Utf8Buffer;
-    this.buf.copy(next, 0, 0, this.pos);
+    this.buf.copy(next, 0, this.from, this.pos);
     this.buf = next;
+    this.pos = kept;
+    this.from = 0;
   }
 
   byte(b: number): void {
@@ -136,22 +171,23 @@ class ProtoWriter {
    */
   begin(reserve: number): number {
     this.ensure(reserve);
-    const at = this.pos;
+    const at = this.pos - this.from;
     this.pos += reserve;
     return at;
   }
 
-  /** Writes the length of the body begun at `at`, moving the body when the length needs another size. */
-  end(at: number, reserve: number): void {
-    const start = at + reserve;
-    const length = this.pos - start;
+  /** Writes the length of the body begun at `begun`, moving the body when the length needs another size. */
+  end(begun: number, reserve: number): void {
+    const length = this.pos - (this.from + begun + reserve);
     const size = varintSize(length);
     if (size !== reserve) {
       this.ensure(size - reserve);
-      this.buf.copyWithin(at + size, start, this.pos);
+      // After `ensure`: it may have moved the bytes.
+      const at = this.from + begun;
+      this.buf.copyWithin(at + size, at + reserve, this.pos);
       this.pos += size - reserve;
     }
-    this.lengthAt(at, length);
+    this.lengthAt(this.from + begun, length);
   }
 
   /** A length at `at`, where the caller left room for its varint. */
@@ -268,6 +304,21 @@ class ProtoWriter {
     this.raw(value);
   }
 
+  /** A tag, then bytes as they are. */
+  tagged(tag: number, value: Uint8Array): void {
+    const n = value.length;
+    this.ensure(n + 1);
+    const buf = this.buf;
+    let p = this.pos;
+    buf[p++] = tag;
+    if (n < 32) {
+      for (let i = 0; i < n; i++) buf[p + i] = value[i]!;
+    } else {
+      buf.set(value, p);
+    }
+    this.pos = p + n;
+  }
+
   /** Bytes as they are. */
   raw(value: Uint8Array): void {
     const n = value.length;
@@ -336,8 +387,11 @@ export function encodeLogRecordTransient(record: ReadableLogRecord, lead?: numbe
 
 /** Slabs the kept records' bytes are cut from: one allocation for hundreds of records. */
 const slabBytes = 256 * 1024;
-let slab = Buffer.allocUnsafeSlow(slabBytes);
-let slabUsed = 0;
+/**
+ * Writes each kept record straight into the slab, after the records before it; a record that does
+ * not fit moves on to a new slab (a larger buffer when it needs one).
+ */
+const slabWriter = new ProtoWriter(slabBytes, slabBytes);
 
 /**
  * `record` encoded once, to be kept until its batch is answered: its LogRecord bytes in a slice of
@@ -346,18 +400,20 @@ let slabUsed = 0;
  */
 export function encodeLogRecord(record: ReadableLogRecord): EncodedLogRecord {
   if (record instanceof EncodedLogRecord) return record;
-  const bytes = encodeLogRecordTransient(record);
+  const w = slabWriter;
+  const slab = w.buf;
+  const used = w.pos;
+  w.from = used;
+  writeLogRecordFields(w, record);
   let kept: Buffer;
-  if (bytes.length > slabBytes / 8) {
-    kept = Buffer.copyBytesFrom(bytes);
+  if (w.buf === slab || w.pos <= slabBytes / 8) {
+    kept = w.buf.subarray(w.from, w.pos);
   } else {
-    if (slabUsed + bytes.length > slabBytes) {
-      slab = Buffer.allocUnsafeSlow(slabBytes);
-      slabUsed = 0;
-    }
-    bytes.copy(slab, slabUsed);
-    kept = slab.subarray(slabUsed, slabUsed + bytes.length);
-    slabUsed += bytes.length;
+    // Large, and moved past the slab: a buffer of its own, so that it holds no slab, and the slab
+    // goes on.
+    kept = Buffer.copyBytesFrom(w.buf, 0, w.pos);
+    w.buf = slab;
+    w.pos = used;
   }
   return new EncodedLogRecord(kept, record.resource, record.instrumentationScope);
 }
@@ -492,26 +548,59 @@ function writeLogRecordFields(w: ProtoWriter, r: ReadableLogRecord): void {
   }
 }
 
+/**
+ * Object.prototype.hasOwnProperty, called on the object a for...in walks with the key it gave: V8
+ * settles that call from the loop's enumeration cache, without a lookup. Object.hasOwn it does
+ * not, and on the agent's records (30 attributes) it cost more than the rest of the walk.
+ */
+// eslint-disable-next-line @typescript-eslint/unbound-method -- always called with .call
+const hasOwnProperty = Object.prototype.hasOwnProperty;
+
 /** Each own enumerable attribute as a KeyValue field with tag `tag`. */
 function writeAttributes(w: ProtoWriter, attributes: Attributes, tag: number): void {
   for (const key in attributes) {
-    if (Object.hasOwn(attributes, key)) writeKeyValue(w, tag, key, attributes[key]);
+    if (hasOwnProperty.call(attributes, key)) writeKeyValue(w, tag, key, attributes[key]);
   }
 }
 
-/** A KeyValue field with tag `tag`; strings and small integers, most values, in one step. */
+/**
+ * A KeyValue field with tag `tag`: the kept bytes when the key holds the value it held last time,
+ * strings and small integers in one step.
+ */
 function writeKeyValue(w: ProtoWriter, tag: number, key: string, value: unknown): void {
-  const field = keyField(key);
-  if (field !== undefined) {
-    if (typeof value === 'string') {
-      writeStringKeyValue(w, tag, field, value);
-      return;
-    }
-    if (typeof value === 'number' && value >= 0 && value <= 0xffffffff && Number.isInteger(value)) {
-      writeUint32KeyValue(w, tag, field, value);
-      return;
-    }
+  const state = keyStates.get(key) ?? learnKey(key);
+  if (state === undefined) {
+    writeAnyKeyValue(w, tag, undefined, key, value);
+    return;
   }
+  const bytes = state.bytes;
+  if (bytes !== undefined && isLast(state, value)) {
+    w.tagged(tag, bytes);
+    return;
+  }
+  const begun = w.pos - w.from;
+  if (typeof value === 'string') {
+    writeStringKeyValue(w, tag, state.field, value);
+  } else if (typeof value === 'number' && value >= 0 && value <= 0xffffffff && Number.isInteger(value)) {
+    writeUint32KeyValue(w, tag, state.field, value);
+  } else {
+    writeAnyKeyValue(w, tag, state.field, key, value);
+  }
+  if (bytes === undefined && isLast(state, value)) {
+    // The same value twice in a row: its KeyValue is kept for the next time, in an array of its
+    // own (a slice of Buffer's pool would hold the whole pool).
+    const start = w.from + begun + 1;
+    const kept = new Uint8Array(w.pos - start);
+    for (let i = 0; i < kept.length; i++) kept[i] = w.buf[start + i]!;
+    state.bytes = kept;
+  } else {
+    state.bytes = undefined;
+    keepLast(state, value);
+  }
+}
+
+/** The general KeyValue: `field` is the key's kept `key` field, if any. */
+function writeAnyKeyValue(w: ProtoWriter, tag: number, field: Buffer | undefined, key: string, value: unknown): void {
   w.byte(tag);
   const at = w.begin(1);
   if (field !== undefined) {
@@ -527,22 +616,42 @@ function writeKeyValue(w: ProtoWriter, tag: number, key: string, value: unknown)
   w.end(at, 1);
 }
 
-/**
- * A KeyValue's `key` field (tag, length, UTF-8), kept for the next record; undefined for a long
- * key, which is not kept.
- */
-function keyField(key: string): Buffer | undefined {
-  let field = keyFields.get(key);
-  if (field === undefined) {
-    if (key.length > maxCachedKeyLength) return undefined;
-    const own = new ProtoWriter(maxUtf8Bytes(key.length) + 6);
-    own.byte(tagKeyValueKey);
-    own.string(key);
-    field = own.take();
-    if (keyFields.size >= maxCachedKeys) keyFields.clear();
-    keyFields.set(key, field);
+/** The state of a key seen for the first time; undefined for a long key, which is not kept. */
+function learnKey(key: string): KeyState | undefined {
+  if (key.length > maxCachedKeyLength) return undefined;
+  const own = new ProtoWriter(maxUtf8Bytes(key.length) + 6);
+  own.byte(tagKeyValueKey);
+  own.string(key);
+  if (keyStates.size >= maxCachedKeys) keyStates.clear();
+  const state: KeyState = { field: own.take(), last: undefined, count: -1, items: [], bytes: undefined };
+  keyStates.set(key, state);
+  return state;
+}
+
+/** `value` is the value last written under the key (compared by `===`, an array item by item). */
+function isLast(state: KeyState, value: unknown): boolean {
+  if (!Array.isArray(value)) return value === state.last && state.last !== undefined;
+  if (value.length !== state.count) return false;
+  const items = state.items;
+  for (let i = 0; i < value.length; i++) if (value[i] !== items[i]) return false;
+  return true;
+}
+
+/** Remembers `value` as the key's last, when it is short enough to be kept. */
+function keepLast(state: KeyState, value: unknown): void {
+  state.last = undefined;
+  state.count = -1;
+  if (typeof value === 'number' || (typeof value === 'string' && value.length <= maxKeptValueLength)) {
+    state.last = value;
+  } else if (Array.isArray(value) && value.length <= maxKeptItems) {
+    const items = state.items;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item !== 'string' || item.length > maxKeptValueLength) return;
+      items[i] = item;
+    }
+    state.count = value.length;
   }
-  return field;
 }
 
 /**
@@ -682,7 +791,7 @@ function writeAnyValue(w: ProtoWriter, value: unknown): void {
     const at = w.begin(1);
     const list = value as Record<string, unknown>;
     for (const key in list) {
-      if (Object.hasOwn(list, key)) writeKeyValue(w, tagListValues, key, list[key]);
+      if (hasOwnProperty.call(list, key)) writeKeyValue(w, tagListValues, key, list[key]);
     }
     w.end(at, 1);
   }

@@ -10,7 +10,7 @@ import type { Attributes, HrTime, SpanContext } from '@opentelemetry/api';
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { encodeLogsRequest } from '../../../agent/sinks/otlp-protobuf-encode.ts';
+import { encodeLogRecord, encodeLogRecordTransient, encodeLogsRequest } from '../../../agent/sinks/otlp-protobuf-encode.ts';
 import { decodeProtobufLogs } from '../../../aggregator/receiver/otlp-decode.ts';
 import { canonicalAttributes, canonicalValue, hrTimeNanos, type AttestedInput } from '../../../core/integrity/record.ts';
 import { makeRecords } from './helpers.ts';
@@ -241,6 +241,81 @@ void test('bodies and batches around the length boundaries move their bodies cor
   }
   const many = makeRecords(Array.from({ length: 20_000 }, (_, i) => `line ${i}: ${'z'.repeat(i % 300)}`));
   assertSameBytes(many, 'a batch of 20,000 records');
+});
+
+void test('records encoded into the slabs (encodeLogRecord) splice into the bytes the serializer writes, and keep them while later ones are encoded', () => {
+  // The generated records fill slabs quickly (16,000-unit strings) and move to a new one in the
+  // middle of nested values; the bodies of 40,000 and 300,000 units take the large records' path.
+  const kept: { encoded: ReadableLogRecord[]; expected: Uint8Array }[] = [];
+  for (let seed = 1; seed <= 600; seed++) {
+    const batch = new Generator(seed, false).batch();
+    if (seed % 50 === 0) batch.push(plainRecord({ body: 'b'.repeat(seed % 100 === 0 ? 300_000 : 40_000) }));
+    const encoded = batch.map((r) => encodeLogRecord(r));
+    const expected = reference(batch);
+    const ours = encodeLogsRequest(encoded);
+    assert.equal(Buffer.compare(ours, expected), 0, `seed ${seed}: ${ours.length} bytes, the serializer's ${expected.length}`);
+    kept.push({ encoded, expected });
+  }
+  for (const [i, { encoded, expected }] of kept.entries()) assert.equal(Buffer.compare(encodeLogsRequest(encoded), expected), 0, `seed ${i + 1}, encoded again after the others`);
+});
+
+void test('a record that reaches the end of its slab wherever it may (in a nested length too) moves to the next one whole', () => {
+  // The slab is filled to `gap` bytes before its end, for each gap up to 400, so that the record
+  // below reaches the end at every point of its writing, inside its nested lengths too. A record
+  // with a bytes body of `n` bytes can be had at any size.
+  const filler = (n: number): ReadableLogRecord => plainRecord({ body: new Uint8Array(n), attributes: {} });
+  const record = plainRecord({ body: { k: Uint8Array.from({ length: 200 }, (_, i) => i) }, attributes: { 'user.name': 'deploy' } });
+  const expected = reference([record]);
+  const left = (): number => {
+    const { encoded } = encodeLogRecord(plainRecord({ body: '', attributes: {} }));
+    return encoded.buffer.byteLength - encoded.byteOffset - encoded.length;
+  };
+  const size = (r: ReadableLogRecord): number => encodeLogRecordTransient(r).length;
+  for (let gap = 0; gap <= 400; gap++) {
+    let room = left();
+    if (room < gap + 2000) {
+      encodeLogRecord(filler(room + 1)); // does not fit: the next slab
+      room = left();
+    }
+    while (room - gap > 16_000) {
+      room -= size(filler(12_000));
+      encodeLogRecord(filler(12_000));
+    }
+    // Sizes from 2,000 to 16,000 bytes: no length crosses a varint boundary, each size can be had.
+    let n = room - gap - 40;
+    while (size(filler(n)) < room - gap) n++;
+    assert.equal(size(filler(n)), room - gap);
+    encodeLogRecord(filler(n));
+    const ours = encodeLogsRequest([encodeLogRecord(record)]);
+    assert.equal(Buffer.compare(ours, expected), 0, `${gap} bytes left in the slab`);
+  }
+});
+
+void test('values that repeat from record to record (whose KeyValues are kept) are written as the serializer writes them', () => {
+  // Each key draws from a few values, so that a key often holds what it held in the record before,
+  // or something close to it: an array with one item changed or one more, a string one unit
+  // longer past the kept length, 0 after -0, the same key inside a key-value list.
+  const pools: Record<string, unknown[]> = {
+    'user.name': ['deploy', 'root', '', 'é€😀', 'x'.repeat(64), 'x'.repeat(65)],
+    'process.pid': [2811, 2812, 0, -0, -1, 2 ** 32, 2 ** 53, 0.5, Number.NaN],
+    'related.user': [['deploy'], ['root'], ['deploy', 'root'], ['deploy', 'root', 'a', 'b'], ['deploy', 'root', 'a', 'b', 'c'], [], ['x'.repeat(65)], ['deploy', 1]],
+    'event.category': [['authentication', 'session'], ['authentication', 'sessions'], 'authentication', true, null],
+    'ci_audit.record.id': ['f0:1', 'f0:2'],
+  };
+  const keys = Object.keys(pools);
+  const random = seededRandom(7);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  for (let batch = 0; batch < 300; batch++) {
+    const records = Array.from({ length: 1 + Math.floor(random() * 8) }, () => {
+      const attributes: Record<string, unknown> = {};
+      for (const key of keys) if (random() < 0.9) attributes[key] = pick(pools[key]!);
+      if (random() < 0.3) attributes.nested = { 'user.name': pick(pools['user.name']!), 'related.user': pick(pools['related.user']!) };
+      return plainRecord({ attributes });
+    });
+    assertSameBytes(records, `batch ${batch}`);
+    const expected = reference(records);
+    assert.equal(Buffer.compare(encodeLogsRequest(records.map((r) => encodeLogRecord(r))), expected), 0, `batch ${batch}, encoded one by one`);
+  }
 });
 
 void test('timestamps are exact nanoseconds: as the serializer writes them from 1970 on, two\'s complement before', () => {
