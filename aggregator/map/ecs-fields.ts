@@ -34,7 +34,7 @@ function kindOf(key: string): Kind | undefined {
 }
 
 /** Where a known key goes: its type and its path, split once (keys repeat on every record). */
-interface Placement {
+export interface Placement {
   kind: Kind;
   /** The dotted key split; undefined when a segment could reach a prototype, and the key stays a flat attribute. */
   parts: string[] | undefined;
@@ -43,7 +43,8 @@ interface Placement {
 const placements = new Map<string, Placement | null>();
 const maxPlacements = 4096;
 
-function placementOf(key: string): Placement | undefined {
+/** Where `key` goes when it is a known field; undefined for other keys. */
+export function placementOf(key: string): Placement | undefined {
   let placement = placements.get(key);
   if (placement === undefined) {
     const kind = kindOf(key);
@@ -81,7 +82,11 @@ export function placeEcsFields(attributes: Attributes, document: Record<string, 
  */
 export function placeEcsField(key: string, value: AttributeValue, document: Record<string, unknown>): 'placed' | 'rejected' | undefined {
   const placement = placementOf(key);
-  if (placement === undefined) return undefined;
+  return placement === undefined ? undefined : placeAt(placement, value, document);
+}
+
+/** placeEcsField with the key's placement already looked up. */
+export function placeAt(placement: Placement, value: AttributeValue, document: Record<string, unknown>): 'placed' | 'rejected' {
   const converted = convert(value, placement.kind);
   if (converted === undefined || placement.parts === undefined) return 'rejected';
   return setPath(document, placement.parts, converted) ? 'placed' : 'rejected';
@@ -91,16 +96,14 @@ function convert(value: AttributeValue, kind: Kind): unknown {
   switch (kind) {
     case 'keyword':
       return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined;
-    case 'keywords': {
-      const items = Array.isArray(value) ? value : [value];
-      return items.every((v) => typeof v === 'string') ? items : undefined;
-    }
+    case 'keywords':
+      if (typeof value === 'string') return [value];
+      return Array.isArray(value) && value.every(isString) ? value : undefined;
     case 'ip':
       return typeof value === 'string' && isIP(value) !== 0 ? value : undefined;
-    case 'ips': {
-      const items = Array.isArray(value) ? value : [value];
-      return items.every((v) => typeof v === 'string' && isIP(v) !== 0) ? items : undefined;
-    }
+    case 'ips':
+      if (typeof value === 'string') return isIP(value) !== 0 ? [value] : undefined;
+      return Array.isArray(value) && value.every(isIpString) ? value : undefined;
     case 'long':
       if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
       if (typeof value === 'bigint') return value.toString();
@@ -109,13 +112,22 @@ function convert(value: AttributeValue, kind: Kind): unknown {
   }
 }
 
+function isString(value: AttributeValue): boolean {
+  return typeof value === 'string';
+}
+
+function isIpString(value: AttributeValue): boolean {
+  return typeof value === 'string' && isIP(value) !== 0;
+}
+
 const unsafeSegments = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** Sets `a.b.c` (given as its parts) in nested objects; false when a scalar is in the way (e.g. `user` is a string). */
 function setPath(target: Record<string, unknown>, parts: readonly string[], value: unknown): boolean {
   let node = target;
-  for (let i = 0; i < parts.length - 1; i++) {
-    const part = parts[i] ?? '';
+  const last = parts.length - 1;
+  for (let i = 0; i < last; i++) {
+    const part = parts[i]!;
     const next = node[part];
     if (next === undefined) {
       const created: Record<string, unknown> = {};
@@ -127,8 +139,9 @@ function setPath(target: Record<string, unknown>, parts: readonly string[], valu
       return false;
     }
   }
-  const last = parts.at(-1) ?? '';
-  if (node[last] !== undefined && typeof node[last] === 'object') return false;
-  node[last] = value;
+  const key = parts[last]!;
+  const existing = node[key];
+  if (existing !== undefined && typeof existing === 'object') return false;
+  node[key] = value;
   return true;
 }

@@ -31,17 +31,22 @@ export function readExportLogsRequest(body: Uint8Array): DecodedLogRecord[] {
   const r = new WireReader(body);
   const records: DecodedLogRecord[] = [];
   let index = 0;
-  while (r.pos < r.end) {
-    const tag = r.tag();
-    if (tag >>> 3 === 1) {
-      expectWireType(tag, LEN, 'resourceLogs', 'ResourceLogs', r);
-      try {
-        readResourceLogs(r, r.delimited('a ResourceLogs'), records);
-      } catch (cause) {
-        throw within(cause, `resourceLogs[${index}]`);
-      }
-      index++;
-    } else r.skip(tag & 7, 0, tag >>> 3);
+  previous.begin();
+  try {
+    while (r.pos < r.end) {
+      const tag = r.tag();
+      if (tag >>> 3 === 1) {
+        expectWireType(tag, LEN, 'resourceLogs', 'ResourceLogs', r);
+        try {
+          readResourceLogs(r, r.delimited('a ResourceLogs'), records);
+        } catch (cause) {
+          throw within(cause, `resourceLogs[${index}]`);
+        }
+        index++;
+      } else r.skip(tag & 7, 0, tag >>> 3);
+    }
+  } finally {
+    previous.release();
   }
   return records;
 }
@@ -210,7 +215,7 @@ function readLogRecord(r: WireReader, end: number, resource: Attributes, scope: 
           break;
         case 6:
           expectWireType(tag, LEN, 'attributes', 'KeyValue', r);
-          readKeyValue(r, r.delimited('a KeyValue'), 4, recordAttributes);
+          readRecordAttribute(r, r.delimited('a KeyValue'), index);
           index++;
           break;
         case 7:
@@ -263,10 +268,113 @@ function readLogRecord(r: WireReader, end: number, resource: Attributes, scope: 
   };
 }
 
-/** A KeyValue, assigned into `into` (a repeated key: the last value wins, as in the JSON path). */
-function readKeyValue(r: WireReader, end: number, depth: number, into: Attributes | AttributeCollector): void {
-  const outer = enter(r, end, depth);
+/**
+ * The attributes of the records decoded so far in this request, by position in their record: where
+ * each KeyValue's bytes are and what they decoded to. The records of one source carry the same keys
+ * in the same order, and many the same values (dataset, host, user, parser): a KeyValue whose bytes
+ * are those of the previous one at its position decodes to the same key and value, so comparing the
+ * bytes takes the place of decoding them, and one that begins with the same key field reuses the key.
+ * Byte ranges are offsets into the request being decoded, so nothing is kept from one request to
+ * the next.
+ */
+class PreviousAttributes {
+  /** Positions with an entry (0 to count - 1) in this request. */
+  count = 0;
+  readonly start: number[] = [];
+  readonly length: number[] = [];
+  /** Bytes from the KeyValue's start to the end of its key field when that field is its first and only key; 0 otherwise. */
+  readonly keyLength: number[] = [];
+  readonly key: string[] = [];
+  readonly value: AttributeValue[] = [];
+  /** How the value may be handed out again: as it is (a primitive), as a copy (an array of primitives), or not (objects, bytes, nested arrays). */
+  readonly reuse: Reuse[] = [];
+
+  begin(): void {
+    this.count = 0;
+  }
+
+  /** Lets go of the request's values (keys stay, as the string cache keeps them anyway). */
+  release(): void {
+    this.value.fill(undefined, 0, this.count);
+    this.count = 0;
+  }
+}
+
+/** How a previous value is handed out again (PreviousAttributes.reuse). */
+const reuseNever = 0;
+const reuseSame = 1;
+const reuseCopy = 2;
+type Reuse = typeof reuseNever | typeof reuseSame | typeof reuseCopy;
+
+function reuseOf(value: AttributeValue): Reuse {
+  if (typeof value !== 'object') return reuseSame;
+  if (!Array.isArray(value)) return reuseNever;
+  for (const item of value) if (typeof item === 'object') return reuseNever;
+  return reuseCopy;
+}
+
+/** readExportLogsRequest never runs inside itself, so one is enough. */
+const previous = new PreviousAttributes();
+
+/** A log record's KeyValue number `index`, added to recordAttributes: readKeyValue, with the bytes of the previous record's compared first. */
+function readRecordAttribute(r: WireReader, end: number, index: number): void {
+  const start = r.pos;
+  const length = end - start;
   let key = '';
+  let keyLength = 0;
+  if (index < previous.count) {
+    const before = previous.length[index]!;
+    const same = r.samePrefix(previous.start[index]!, start, length < before ? length : before);
+    const reuse = previous.reuse[index]!;
+    if (same === length && length === before && reuse !== reuseNever) {
+      // The same bytes, and the bytes before them decoded without error to this key and value. Every
+      // record has an array of its own, as when decoded.
+      const value = previous.value[index];
+      previous.start[index] = start;
+      r.pos = end;
+      recordAttributes.add(previous.key[index]!, reuse === reuseCopy ? (value as AttributeValue[]).slice() : value);
+      return;
+    }
+    const known = previous.keyLength[index]!;
+    if (known !== 0 && same >= known) {
+      key = previous.key[index]!;
+      keyLength = known;
+      r.pos = start + known;
+    }
+  }
+  readKeyValueFields(r, end, 4, start, key, keyLength);
+  const value = readKeyValueOut.value;
+  key = readKeyValueOut.key;
+  keyLength = readKeyValueOut.keyLength;
+  recordAttributes.add(key, value);
+  previous.start[index] = start;
+  previous.length[index] = length;
+  previous.keyLength[index] = keyLength;
+  previous.key[index] = key;
+  previous.value[index] = value;
+  previous.reuse[index] = reuseOf(value);
+  if (index >= previous.count) previous.count = index + 1;
+}
+
+/** A KeyValue, assigned into `into` (a repeated key: the last value wins, as in the JSON path). */
+function readKeyValue(r: WireReader, end: number, depth: number, into: Attributes): void {
+  readKeyValueFields(r, end, depth, r.pos, '', 0);
+  assignAttribute(into, readKeyValueOut.key, readKeyValueOut.value);
+}
+
+/**
+ * What readKeyValueFields read last: the key, the value, and the bytes from the KeyValue's start to
+ * the end of its key field when that field is its first and only key (0 otherwise). Set after the
+ * value is read, so a KeyValue inside the value (a kvlist) cannot overwrite its parent's.
+ */
+const readKeyValueOut: { key: string; value: AttributeValue; keyLength: number } = { key: '', value: undefined, keyLength: 0 };
+
+/**
+ * The fields of the KeyValue at `start`, up to `end`, into readKeyValueOut; `key` and `keyLength`
+ * are those of a key field the caller already took (readRecordAttribute), or '' and 0.
+ */
+function readKeyValueFields(r: WireReader, end: number, depth: number, start: number, key: string, keyLength: number): void {
+  const outer = enter(r, end, depth);
   let value: AttributeValue = undefined;
   let field = 0;
   try {
@@ -275,7 +383,10 @@ function readKeyValue(r: WireReader, end: number, depth: number, into: Attribute
       field = tag >>> 3;
       if (field === 1) {
         expectWireType(tag, LEN, 'key', 'string', r);
+        const first = r.tagStart === start;
         key = r.string();
+        // A key sent again replaces the first: the key field no longer tells the key.
+        keyLength = first ? r.pos - start : 0;
       } else if (field === 2) {
         expectWireType(tag, LEN, 'value', 'AnyValue', r);
         value = readAnyValue(r, r.delimited('an AnyValue'), depth + 1, value);
@@ -285,8 +396,9 @@ function readKeyValue(r: WireReader, end: number, depth: number, into: Attribute
     throw within(cause, field === 1 ? 'key' : field === 2 ? 'value' : undefined);
   }
   r.end = outer;
-  if (into instanceof AttributeCollector) into.add(key, value);
-  else assignAttribute(into, key, value);
+  readKeyValueOut.key = key;
+  readKeyValueOut.value = value;
+  readKeyValueOut.keyLength = keyLength;
 }
 
 const anyValueFields = ['', 'stringValue', 'boolValue', 'intValue', 'doubleValue', 'arrayValue', 'kvlistValue', 'bytesValue'];

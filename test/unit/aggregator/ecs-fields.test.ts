@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as wire from '../../../core/wire.ts';
+import { placeEcsField } from '../../../aggregator/map/ecs-fields.ts';
 import { mapToEcs } from '../../../aggregator/map/ecs.ts';
 import type { DecodedLogRecord } from '../../../aggregator/log-record.ts';
 
@@ -62,4 +64,48 @@ test('a sender\'s key naming __proto__ stays a flat attribute and pollutes no pr
   assert.ok(mapped.issues.includes('ecs_field_invalid'));
   // And it survives the way to Elasticsearch: JSON text keeps the key.
   assert.match(JSON.stringify(mapped.document), /"labels\.__proto__\.polluted":"yes".*"__proto__":"scalar"/);
+});
+
+test('no ECS field lands on or runs through a field the mapping sets itself, but message and ci_audit.*', () => {
+  // mapToEcs places these fields straight into the document after its own, where it merged them in
+  // before; that gives the same document only as long as this holds (message replaces the body, and
+  // ci_audit.* is merged in last). A field added to ecs-fields.ts that breaks it fails here.
+  const maximal = mapToEcs({
+    resource: {
+      'host.name': 'h', 'service.name': 'ci-audit-agent', 'service.version': '1', 'ci_audit.agent.id': 'a', 'k8s.pod': 'p',
+      ...Object.fromEntries(Object.values(wire.resourceDetectAttr).map((key) => [key, 'x'])),
+    },
+    scope: { name: 's', version: '1', attributes: { a: 1 } },
+    timeUnixNano: 2n ** 63n, observedTimeUnixNano: 1_741_079_703_000_000_000n, severityNumber: 9, severityText: 'WARN', body: 'line',
+    attributes: {
+      'ci_audit.dataset': 'auth', 'ci_audit.record.id': 'r', 'log.file.path': '/var/log/auth.log', 'log.offset': 5,
+      'ci_audit.chain.seq': 5, 'ci_audit.chain.hash': 'ab'.repeat(32), 'ci_audit.chain.prev_hash': 'cd'.repeat(32), 'custom.thing': 'x',
+    },
+    droppedAttributesCount: 1, flags: 1, traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8), eventName: 'e',
+  }, { namespace: 'default', ingested: new Date(0), chain: { canonical: '{}', verified: true } });
+  const own = new Map<string, 'object' | 'value'>();
+  const walk = (prefix: string, node: Record<string, unknown>): void => {
+    for (const [key, value] of Object.entries(node)) {
+      const path = prefix === '' ? key : `${prefix}.${key}`;
+      const isObject = typeof value === 'object' && value !== null && !Array.isArray(value);
+      own.set(path, isObject ? 'object' : 'value');
+      if (isObject) walk(path, value as Record<string, unknown>);
+    }
+  };
+  walk('', maximal.document);
+  for (const path of ['@timestamp', 'event.original', 'log.file.path', 'host.os.type', 'agent.version', 'trace.id', 'span.id', 'data_stream.type']) assert.ok(own.has(path), path);
+
+  const wireKeys = Object.values(wire).flatMap((group) => (typeof group === 'object' && !(group instanceof RegExp) ? Object.values(group) : []));
+  const candidates = [...wireKeys, 'labels.team', 'labels.a.b', 'system.auth.x', 'cicd.x.y', 'vcs.x'];
+  const placeable = candidates.filter((key) => placeEcsField(key, 'x', {}) !== undefined);
+  assert.ok(placeable.includes('host.hostname') && placeable.includes('event.action') && placeable.includes('labels.a.b'));
+  for (const key of placeable) {
+    if (key === 'message' || key.startsWith('ci_audit.')) continue;
+    assert.equal(own.get(key), undefined, `${key} is a field the mapping sets`);
+    const parts = key.split('.');
+    for (let i = 1; i < parts.length; i++) {
+      const prefix = parts.slice(0, i).join('.');
+      assert.notEqual(own.get(prefix), 'value', `${key} runs through ${prefix}, a value the mapping sets`);
+    }
+  }
 });

@@ -272,6 +272,40 @@ class Generator {
     );
   }
 
+  /**
+   * A request of one source's records: each carries its predecessor's attributes, mostly the same
+   * KeyValues at the same positions (the decoder compares them with the previous record's bytes),
+   * some with the same key and another value, some replaced, added, left out or with a second key.
+   */
+  similarRequest(): Bytes {
+    const keys = ['k', 'k2', 'ci_audit.dataset', '', '__proto__', 'user.name'];
+    const withKey = (key: string): Bytes => this.message([strField(1, key), lenField(2, this.anyValue(0))]);
+    let attributes = Array.from({ length: this.int(8) }, () => this.keyValue(0));
+    const records: Bytes[] = [];
+    for (let n = 1 + this.int(10); n > 0; n--) {
+      attributes = attributes.map((kv) => {
+        switch (this.int(12)) {
+          case 0:
+          case 1:
+            return withKey(this.pick(keys));
+          case 2:
+            return this.keyValue(0);
+          case 3:
+            return cat([kv, strField(1, this.pick(keys))]);
+          case 4:
+            // The same key field, then a value cut off: the same prefix up to the damage.
+            return this.chance(0.15) ? kv.subarray(0, this.int(kv.byteLength + 1)) : kv;
+          default:
+            return kv;
+        }
+      });
+      if (this.chance(0.1)) attributes.splice(this.int(attributes.length + 1), 0, this.keyValue(0));
+      if (this.chance(0.1) && attributes.length > 0) attributes.splice(this.int(attributes.length), 1);
+      records.push(lenField(2, cat([fixed64Field(1, this.u64()), ...attributes.map((kv) => lenField(6, kv))])));
+    }
+    return lenField(1, lenField(2, cat(records)));
+  }
+
   /** A damaged copy: bytes flipped, inserted, removed, or the body cut short. */
   damage(body: Bytes): Bytes {
     const out = [...body];
@@ -361,6 +395,27 @@ void test('damaged requests are refused, or decoded, exactly as protobufjs did',
   }
   // Both kinds must occur, or the test is not testing what it says.
   assert.ok(counts.decoded > 200 && counts.refused > 200, JSON.stringify(counts));
+});
+
+void test('records repeating their predecessor\'s attributes decode exactly as protobufjs decoded them, damaged or not', () => {
+  const generator = new Generator(5_061_127);
+  const counts = { decoded: 0, refused: 0 };
+  for (let i = 0; i < 3000; i++) {
+    const body = generator.similarRequest();
+    counts[assertSameOutcome(body, `similar request ${i}`)]++;
+    counts[assertSameOutcome(generator.damage(body), `damaged similar request ${i}`)]++;
+  }
+  assert.ok(counts.decoded > 2500 && counts.refused > 1000, JSON.stringify(counts));
+});
+
+void test('records with the same attribute bytes share no array, list or bytes value', () => {
+  const kv = (key: string, value: Bytes): Bytes => lenField(6, cat([strField(1, key), lenField(2, value)]));
+  const attributes = cat([kv('a', lenField(5, lenField(1, strField(1, 'x')))), kv('l', lenField(6, lenField(1, cat([strField(1, 'k'), lenField(2, strField(1, 'v'))])))), kv('b', lenField(7, Uint8Array.of(1, 2))), kv('s', strField(1, 'same'))]);
+  const body = lenField(1, lenField(2, cat([lenField(2, attributes), lenField(2, attributes)])));
+  assert.equal(assertSameOutcome(body, 'two records, the same attributes'), 'decoded');
+  const [first, second] = decodeProtobufLogs(body);
+  for (const key of ['a', 'l', 'b']) assert.notEqual(first!.attributes[key], second!.attributes[key], key);
+  assert.deepEqual(first!.attributes, second!.attributes);
 });
 
 void test('nesting at and just beyond the recursion limit: the same outcome as protobufjs', () => {
