@@ -398,7 +398,9 @@ export class DiskBuffer {
     let groupBytes = 0;
     const writeGroup = async (): Promise<void> => {
       if (group.length === 0) return;
-      await this.#handle.write(Buffer.concat(group.map((p) => p.frame), groupBytes));
+      // Gathered by the kernel: joined here first, every entry was copied once more.
+      const { bytesWritten } = await this.#handle.writev(group.map((p) => p.frame));
+      if (bytesWritten !== groupBytes) throw new Error(`short write: ${bytesWritten} of ${groupBytes} bytes`);
       this.#active.bytes += groupBytes;
       this.#active.entries += group.length;
       this.#usedBytes += groupBytes;
