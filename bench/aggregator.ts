@@ -17,7 +17,6 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import pino from 'pino';
 import { bulkLine } from '../aggregator/index/bulk-line.ts';
-import { bulkBody } from '../aggregator/index/elasticsearch-writer.ts';
 import { decodeBody } from '../aggregator/receiver/body.ts';
 import { checkRecordBounds } from '../aggregator/limits/record-bounds.ts';
 import { mapToEcs } from '../aggregator/map/ecs.ts';
@@ -26,31 +25,14 @@ import { VerifyStage } from '../aggregator/verify/stage.ts';
 import type { KeySource, VerifyResult } from '../aggregator/verify/stage.ts';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { protobufBody } from '../test/unit/aggregator/otlp-fixtures.ts';
+import { bounds, handleRequest, maxDecompressedBytes } from './lib/aggregator-path.ts';
 import { chainedRequests, plainRequests } from './lib/chained-requests.ts';
 
 const total = Number(process.argv[2] ?? 500_000);
 const perRequest = 1000;
 /** Requests per workload; the chained ones are one chain, replayed by a fresh verify stage. */
 const requestCount = 10;
-const bounds = { maxAttributes: 1000, maxValueBytes: 1024 * 1024 };
 const logger = pino({ level: 'silent' });
-/** The aggregator's default limits.max_decompressed_bytes. */
-const maxDecompressedBytes = 32 * 1024 * 1024;
-
-/** One request the whole way; returns the records and the bulk body's length. */
-async function handle(body: Buffer, stage: VerifyStage | undefined): Promise<{ records: number; bytes: number }> {
-  const records = decodeProtobufLogs(decodeBody(body, 'gzip', maxDecompressedBytes));
-  const problem = checkRecordBounds(records, bounds);
-  if (problem !== undefined) throw new Error(problem);
-  const verified = stage === undefined ? undefined : await stage.verify(records);
-  if (verified !== undefined && verified.events.length > 0) throw new Error(`unexpected finding: ${verified.events[0]!.message}`);
-  const ingested = new Date();
-  const lines = records.map((record, i) => {
-    const verdict = verified?.verdicts[i];
-    return bulkLine(mapToEcs(record, { namespace: 'bench', ingested, chain: verdict?.chain, checkpointVerified: verdict?.checkpointVerified }));
-  });
-  return { records: records.length, bytes: bulkBody(lines, lines.map((_, i) => i)).byteLength };
-}
 
 interface Figures {
   events: number;
@@ -77,7 +59,7 @@ async function run(bodies: readonly Buffer[], requests: number, keys: KeySource 
     let passEvents = 0;
     const cpu = process.cpuUsage();
     for (const body of bodies) {
-      const handled = await handle(body, stage);
+      const handled = await handleRequest(body, stage);
       passEvents += handled.records;
       bytes += handled.bytes;
     }
