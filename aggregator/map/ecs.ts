@@ -6,6 +6,7 @@ import { chainDocumentId, checkpointDocumentId } from '../../core/integrity/docu
 import { genesisHash, isChainHash } from '../../core/integrity/chain.ts';
 import { agentServiceName, chainAttr, dataStreamName, datasetPattern, defaultDataset, ecsAttr, recordAttr, resourceAttr, resourceDetectAttr } from '../../core/wire.ts';
 import type { AttributeValue, Attributes, DecodedLogRecord, InstrumentationScope } from '../log-record.ts';
+import { RecentKeyLists } from '../recent-key-lists.ts';
 import { placeAt, placementOf } from './ecs-fields.ts';
 import type { Placement } from './ecs-fields.ts';
 
@@ -219,25 +220,11 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
   let ciAuditNested: Record<string, Record<string, unknown>> | undefined;
   let ecsFieldInvalid = false;
   let kept = 0;
+  // Whether the value each kind of key holds (Taken) was taken above: such a key is left out.
+  const taken = [false, datasetTaken, recordId !== undefined, chain !== undefined, logFilePath !== undefined, logOffset !== undefined];
   for (const step of keyPlanOf(source)) {
     const key = step.key;
-    switch (step.taken) {
-      case takenDataset:
-        if (datasetTaken) continue;
-        break;
-      case takenRecordId:
-        if (recordId !== undefined) continue;
-        break;
-      case takenChain:
-        if (chain !== undefined) continue;
-        break;
-      case takenLogFilePath:
-        if (logFilePath !== undefined) continue;
-        break;
-      case takenLogOffset:
-        if (logOffset !== undefined) continue;
-        break;
-    }
+    if (taken[step.taken]) continue;
     const value = source[key];
     let target = document;
     if (step.underCiAudit) {
@@ -343,7 +330,7 @@ function isChainKey(key: string): boolean {
   return key === chainAttr.seq || key === chainAttr.hash || key === chainAttr.prevHash;
 }
 
-/** Which value mapToEcs takes itself a key holds: such a key is left out of the attributes when it was taken. */
+/** Which value mapToEcs takes itself a key holds (its index in mapToEcs's `taken` list): such a key is left out of the attributes when it was taken. */
 const takenNone = 0;
 const takenDataset = 1;
 const takenRecordId = 2;
@@ -379,9 +366,7 @@ function keyStep(key: string): KeyStep {
 }
 
 /** Key plans kept: a request may interleave the records of a few sources. */
-const maxKeyPlans = 4;
-const keyPlans: Array<{ keys: readonly string[]; steps: readonly KeyStep[] }> = [];
-let replacedKeyPlan = 0;
+const keyPlans = new RecentKeyLists<readonly KeyStep[]>(4);
 
 /**
  * The steps for a record's attribute keys, in their order. The records of one source carry the same
@@ -389,20 +374,12 @@ let replacedKeyPlan = 0;
  */
 function keyPlanOf(attributes: Attributes): readonly KeyStep[] {
   const keys = Object.keys(attributes);
-  for (const plan of keyPlans) if (sameKeys(plan.keys, keys)) return plan.steps;
-  const plan = { keys, steps: keys.map(keyStep) };
-  if (keyPlans.length < maxKeyPlans) keyPlans.push(plan);
-  else {
-    keyPlans[replacedKeyPlan] = plan;
-    replacedKeyPlan = (replacedKeyPlan + 1) % maxKeyPlans;
+  let steps = keyPlans.get(keys);
+  if (steps === undefined) {
+    steps = keys.map(keyStep);
+    keyPlans.set(keys, steps);
   }
-  return plan.steps;
-}
-
-function sameKeys(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return steps;
 }
 
 /** `<agent id>:<record id>`; hashed (`sha256:<hex>`) when longer than Elasticsearch allows. */

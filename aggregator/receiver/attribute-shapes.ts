@@ -6,24 +6,19 @@
 // a copy of that record's (fast properties, one hidden class) with the values stored in place.
 // The object is the same either way: the same own keys, in the same order, with the same values.
 import type { AttributeValue, Attributes } from '../log-record.ts';
+import { RecentKeyLists } from '../recent-key-lists.ts';
 
 /** Shapes kept: a request may interleave the records of a few sources. */
 const maxShapes = 4;
 /** Fewer keys stay fast properties anyway. */
 const minShapedKeys = 12;
 
-interface Shape {
-  keys: readonly string[];
-  /** An object with `keys`, in order, as fast properties; its values are never read. */
-  template: Attributes;
-}
-
 export class AttributeCollector {
   readonly #keys: string[] = [];
   readonly #values: AttributeValue[] = [];
   #count = 0;
-  readonly #shapes: Shape[] = [];
-  #replace = 0;
+  /** Per key list, an object with those keys, in order, as fast properties; its values are never read. */
+  readonly #templates = new RecentKeyLists<Attributes>(maxShapes);
 
   /** Starts a record's attributes. */
   start(): void {
@@ -42,14 +37,12 @@ export class AttributeCollector {
     const n = this.#count;
     const keys = this.#keys;
     const values = this.#values;
-    if (n >= minShapedKeys) {
-      for (const shape of this.#shapes) {
-        if (!sameKeys(shape.keys, keys, n)) continue;
-        const attributes: Attributes = { ...shape.template };
-        for (let i = 0; i < n; i++) attributes[keys[i]!] = values[i];
-        this.#release(n);
-        return attributes;
-      }
+    const template = n >= minShapedKeys ? this.#templates.get(keys, n) : undefined;
+    if (template !== undefined) {
+      const attributes: Attributes = { ...template };
+      for (let i = 0; i < n; i++) attributes[keys[i]!] = values[i];
+      this.#release(n);
+      return attributes;
     }
     const attributes: Attributes = {};
     for (let i = 0; i < n; i++) assignAttribute(attributes, keys[i]!, values[i]);
@@ -63,12 +56,7 @@ export class AttributeCollector {
     // template holds on to none of a record's data.
     const template: Attributes = { ...attributes };
     for (const key of keys) template[key] = undefined;
-    const shape = { keys, template };
-    if (this.#shapes.length < maxShapes) this.#shapes.push(shape);
-    else {
-      this.#shapes[this.#replace] = shape;
-      this.#replace = (this.#replace + 1) % maxShapes;
-    }
+    this.#templates.set(keys, template);
   }
 
   /** Lets go of the record's values (the keys are kept: they are the shapes' and the string cache's). */
@@ -84,12 +72,6 @@ export class AttributeCollector {
 export function assignAttribute(into: Attributes, key: string, value: AttributeValue): void {
   if (key === '__proto__') Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
   else into[key] = value;
-}
-
-function sameKeys(shape: readonly string[], keys: readonly string[], n: number): boolean {
-  if (shape.length !== n) return false;
-  for (let i = 0; i < n; i++) if (shape[i] !== keys[i]) return false;
-  return true;
 }
 
 /**
