@@ -9,7 +9,8 @@
 // With --agent: the real agent instead (`ci-audit agent run`, a process of its own) following a file
 // of auth lines the whole way to a local OTLP/HTTP receiver that counts and discards what it gets,
 // with `buffer.type: memory` and with the disk buffer under each fsync policy: lines/s from the
-// agent's start to the last record received, the agent's CPU seconds and its peak RSS; then the
+// agent's start to the last record received, the agent's CPU seconds and its peak RSS (and, at the
+// highest sample, how much of it is anonymous memory and how much file-backed pages); then the
 // same from the first request received on, which leaves the start-up (about half a CPU second of
 // module loading and set-up) out: a per-line figure comparable with a shipper that runs for days.
 // Usage: node bench/ship.ts [records] [--agent [--max-records N]] (default 200,000; N: the agent's
@@ -162,6 +163,9 @@ async function agentProcess(buffer: FsyncPolicy | 'memory'): Promise<void> {
     agent = new CliProcess(['agent', 'run', '--config', config]);
     const pid = agent.child.pid!;
     let peakKb = 0;
+    // The split of the highest RSS sampled: anonymous memory (heap, buffers, malloc) and file-backed
+    // pages, nearly all of them the Node.js binary's code and data, which no change of ours moves.
+    let split = { totalKb: 0, anonKb: 0, fileKb: 0 };
     let cpu = 0;
     // Where the first records arrived: from there on the agent is shipping, its start-up behind it.
     let first: { seconds: number; cpu: number; received: number } | undefined;
@@ -169,6 +173,9 @@ async function agentProcess(buffer: FsyncPolicy | 'memory'): Promise<void> {
       if (!agent.running) throw new Error(`the agent exited: ${agent.rawStderr.slice(-5).join('\n')}`);
       const status = await readFile(`/proc/${pid}/status`, 'utf8');
       peakKb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? peakKb);
+      const anonKb = Number(/RssAnon:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+      const fileKb = Number(/RssFile:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+      if (anonKb + fileKb > split.totalKb) split = { totalKb: anonKb + fileKb, anonKb, fileKb };
       const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       cpu = (Number(fields[11]) + Number(fields[12])) / 100;
@@ -180,7 +187,8 @@ async function agentProcess(buffer: FsyncPolicy | 'memory'): Promise<void> {
     const shipped = first === undefined ? undefined : { lines: total - first.received, seconds: seconds - first.seconds, cpu: cpu - first.cpu };
     console.log(
       `agent process, buffer ${buffer === 'memory' ? 'memory        ' : `disk ${buffer.padEnd(8)} `}: ${Math.round(total / seconds).toLocaleString('en')} lines/s file -> receiver ` +
-        `(incl. start-up), ${cpu.toFixed(1)} CPU s, peak RSS ${Math.round(peakKb / 1024)} MB` +
+        `(incl. start-up), ${cpu.toFixed(1)} CPU s, peak RSS ${Math.round(peakKb / 1024)} MB ` +
+        `(highest sample: ${Math.round(split.anonKb / 1024)} MB anonymous, ${Math.round(split.fileKb / 1024)} MB file-backed)` +
         (shipped === undefined || shipped.lines === 0
           ? ''
           : `; from the first request on: ${Math.round(shipped.lines / shipped.seconds).toLocaleString('en')} lines/s, ${((1e6 * shipped.cpu) / shipped.lines).toFixed(1)} µs CPU a line`),

@@ -1,10 +1,10 @@
 // `ci-audit agent enroll`: registers this agent (its configured agent.id) with the aggregator using an
 // enrollment token, and stores the issued credential for `agent run`. The tokens never reach stdout
 // or a log line; the URL is printed without credentials.
-import { Agent, request } from 'undici';
 import { loadAgentConfig } from '../../config/loader.ts';
 import { CiAuditError } from '../../core/errors.ts';
 import { redactUrl } from '../../core/secrets.ts';
+import { Agent, request } from '../sinks/http-client.ts';
 import { agentConnectOptions } from '../sinks/tls-connect.ts';
 import { writeCredential } from './credentials.ts';
 import { ensureSigningKey, signingKeyPath } from '../chain/signing-key.ts';
@@ -41,8 +41,7 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
   let status: number;
   let text: string;
   try {
-    const response = await request(endpoint, {
-      dispatcher,
+    const response = await request(dispatcher, endpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${options.enrollmentToken}` },
       body: JSON.stringify({ agent_id: agentId, public_key: publicKey }),

@@ -10,11 +10,11 @@ import type { ConnectionOptions } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { Agent, request } from 'undici';
 import { CiAuditError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import { redactUrl } from '../../core/secrets.ts';
 import { version } from '../../core/version.ts';
+import { Agent, request } from './http-client.ts';
 import { encodeLogsRequestTransient } from './otlp-protobuf-encode.ts';
 import { classifyResponse } from './otlp-response.ts';
 
@@ -112,8 +112,7 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
     this.#inFlight.add(controller);
     const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(this.#timeoutMs)]);
     try {
-      const response = await request(this.endpoint, {
-        dispatcher: this.#dispatcher,
+      const response = await request(this.#dispatcher, this.endpoint, {
         method: 'POST',
         headers: this.#headers,
         body,
