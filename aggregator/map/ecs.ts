@@ -6,7 +6,7 @@ import { chainDocumentId, checkpointDocumentId } from '../../core/integrity/docu
 import { genesisHash, isChainHash } from '../../core/integrity/chain.ts';
 import { agentServiceName, chainAttr, dataStreamName, datasetPattern, defaultDataset, ecsAttr, recordAttr, resourceAttr, resourceDetectAttr } from '../../core/wire.ts';
 import type { AttributeValue, Attributes, DecodedLogRecord, InstrumentationScope } from '../log-record.ts';
-import { RecentKeyLists } from '../recent-key-lists.ts';
+import { RecentKeyLists } from '../../core/recent-key-lists.ts';
 import { placeAt, placementOf } from './ecs-fields.ts';
 import type { Placement } from './ecs-fields.ts';
 

@@ -6,7 +6,7 @@
 // a copy of that record's (fast properties, one hidden class) with the values stored in place.
 // The object is the same either way: the same own keys, in the same order, with the same values.
 import type { AttributeValue, Attributes } from '../log-record.ts';
-import { RecentKeyLists } from '../recent-key-lists.ts';
+import { RecentKeyLists } from '../../core/recent-key-lists.ts';
 
 /** Shapes kept: a request may interleave the records of a few sources. */
 const maxShapes = 4;

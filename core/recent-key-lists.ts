@@ -1,7 +1,9 @@
 // The last few attribute key lists seen, each with what was worked out for it. The records of one
-// source carry the same keys in the same order, and a request may interleave the records of a few
-// sources, so what depends on the keys alone is worked out once per key list: the decoder's
-// attribute objects (receiver/attribute-shapes.ts) and the mapping's plan (map/ecs.ts).
+// source carry the same keys in the same order, and a request (or the agent's pipeline) may
+// interleave the records of a few sources, so what depends on the keys alone is worked out once per
+// key list: the canonical writer's member plans (integrity/member-plans.ts), the aggregator's
+// decoded attribute objects (aggregator/receiver/attribute-shapes.ts) and its mapping's plan
+// (aggregator/map/ecs.ts).
 
 export class RecentKeyLists<T> {
   readonly #entries: Array<{ keys: readonly string[]; value: T }> = [];
