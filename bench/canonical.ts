@@ -5,31 +5,13 @@
 // bench/instructions.ts measures the aggregator's whole path; and the agent's canonical bytes
 // without the hash, the writer alone. Needs valgrind.
 // Usage: node bench/canonical.ts [runs] (default 2).
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { instructionsPerRecord, requireValgrind } from './lib/cachegrind.ts';
 
-const run = promisify(execFile);
 const runs = Number(process.argv[2] ?? 2);
 const script = fileURLToPath(new URL('./lib/canonical-rounds.ts', import.meta.url));
 
-async function instructions(mode: string, rounds: number): Promise<{ ir: number; recordsPerRound: number }> {
-  const { stdout, stderr } = await run(
-    'valgrind',
-    ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, '--single-threaded', script, mode, String(rounds)],
-    { maxBuffer: 64 * 1024 * 1024 },
-  );
-  const ir = /I\s+refs:\s+([\d,]+)/.exec(stderr)?.[1];
-  if (ir === undefined) throw new Error(`no instruction count in valgrind's output:\n${stderr.slice(-2000)}`);
-  return { ir: Number(ir.replaceAll(',', '')), recordsPerRound: (JSON.parse(stdout) as { recordsPerRound: number }).recordsPerRound };
-}
-
-try {
-  await run('valgrind', ['--version']);
-} catch {
-  console.error('bench/canonical.ts: not run, valgrind is not on PATH (Debian: apt-get install valgrind)');
-  process.exit(0);
-}
+await requireValgrind('bench/canonical.ts');
 const labels: Record<string, string> = {
   'agent-bytes': 'agent, canonicalRecordBytes alone',
   agent: 'agent, chainHashOfRecord',
@@ -37,8 +19,7 @@ const labels: Record<string, string> = {
 };
 for (let i = 0; i < runs; i++) {
   for (const mode of ['agent-bytes', 'agent', 'aggregator']) {
-    const [short, long] = [await instructions(mode, 0), await instructions(mode, 4)];
-    const perRecord = (long.ir - short.ir) / (4 * long.recordsPerRound);
+    const perRecord = await instructionsPerRecord(script, [mode]);
     console.log(`${labels[mode]}: ${Math.round(perRecord).toLocaleString('en')} instructions a record (parsed sshd line; run ${i + 1} of ${runs})`);
   }
 }
