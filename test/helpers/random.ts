@@ -12,3 +12,17 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
 }
+
+/**
+ * Integers and picks from a linear congruential generator (the C library's constants): the
+ * sequence the canonical form's generated tests were written and checked against (each was shown
+ * to fail with the writer broken), so it stays as it was.
+ */
+export function seededPicks(seed: number): { int: (n: number) => number; pick: <T>(xs: readonly T[]) => T } {
+  let state = seed;
+  const int = (n: number): number => {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    return state % n;
+  };
+  return { int, pick: <T>(xs: readonly T[]): T => xs[int(xs.length)]! };
+}

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { canonicalJson, type CanonicalValue } from '../../../../core/integrity/canonical-json.ts';
 import { chainHash, chainHashAndText, chainHashOfRecord, genesisHash } from '../../../../core/integrity/chain.ts';
 import { canonicalAttributes, canonicalRecord, canonicalValue, hrTimeNanos, type AttestedInput, type AttestedRecord, type UnixNanos } from '../../../../core/integrity/record.ts';
+import { seededPicks } from '../../../helpers/random.ts';
 
 const minInt64 = -(2 ** 63);
 const maxInt64 = 2 ** 63;
@@ -66,16 +67,7 @@ function referenceRecord(record: AttestedRecord): string {
   return canonicalJson(out);
 }
 
-/** A small seeded generator (LCG), so that every run sees the same records. */
-function generator(seed: number): { int: (n: number) => number; pick: <T>(xs: readonly T[]) => T } {
-  let state = seed;
-  const int = (n: number): number => {
-    state = (state * 1103515245 + 12345) & 0x7fffffff;
-    return state % n;
-  };
-  return { int, pick: <T>(xs: readonly T[]): T => xs[int(xs.length)]! };
-}
-type Random = ReturnType<typeof generator>;
+type Random = ReturnType<typeof seededPicks>;
 
 const strings = [
   '', 'deploy', 'sshd', 'runner-01', 'quote "', '\\', 'new\nline', 'nul \u0000', 'del \u007f', 'é', '€ ключ', '\ud83d\ude00', 'lone \ud800', '\udc00',
@@ -136,7 +128,7 @@ const shapes: readonly string[][] = [
  * value kept, changed, switched to another kind, or an array changed in place).
  */
 function* recordSequence(seed: number, count: number, sources: number): Generator<AttestedRecord> {
-  const g = generator(seed);
+  const g = seededPicks(seed);
   const state = Array.from({ length: sources }, (_, s) => {
     const keys = shapes[(s * 7 + seed) % shapes.length]!;
     return { keys, values: new Map<string, AttestedInput>(keys.map((k) => [k, anyValue(g, 0)])) };

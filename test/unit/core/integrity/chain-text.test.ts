@@ -5,16 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { chainHash, chainHashAndText, chainHashOfRecord, genesisHash } from '../../../../core/integrity/chain.ts';
 import { canonicalAttributes, canonicalRecord, type AttestedInput, type AttestedRecord } from '../../../../core/integrity/record.ts';
-
-/** A small seeded generator (LCG), so that every run sees the same records. */
-function generator(seed: number): { int: (n: number) => number; pick: <T>(xs: readonly T[]) => T } {
-  let state = seed;
-  const int = (n: number): number => {
-    state = (state * 1103515245 + 12345) & 0x7fffffff;
-    return state % n;
-  };
-  return { int, pick: <T>(xs: readonly T[]): T => xs[int(xs.length)]! };
-}
+import { seededPicks } from '../../../helpers/random.ts';
 
 const oddStrings = [
   '', 'plain', 'quote "', '"', '\\', 'back\\slash \\"', 'new\nline\r\t', 'nul \u0000', 'unit \u001f', 'del \u007f', 'e\u0301 é', '€ ключ',
@@ -23,7 +14,7 @@ const oddStrings = [
 const oddNumbers = [0, -0, 1, -1, 0.5, 1e21, 1e-7, 2 ** 53, -(2 ** 53), 2 ** 63, -(2 ** 63), 2 ** 64, Number.MAX_VALUE, Number.NaN, Infinity, -Infinity];
 const oddBigints = [0n, 5n, -5n, 2n ** 53n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 64n];
 
-function value(g: ReturnType<typeof generator>, depth: number): AttestedInput {
+function value(g: ReturnType<typeof seededPicks>, depth: number): AttestedInput {
   switch (g.int(depth > 2 ? 6 : 9)) {
     case 0:
     case 1:
@@ -43,14 +34,14 @@ function value(g: ReturnType<typeof generator>, depth: number): AttestedInput {
   }
 }
 
-function attributes(g: ReturnType<typeof generator>, depth: number, most: number): Record<string, AttestedInput> {
+function attributes(g: ReturnType<typeof seededPicks>, depth: number, most: number): Record<string, AttestedInput> {
   const out: Record<string, AttestedInput> = {};
   for (let i = g.int(most); i > 0; i--) out[g.pick(oddStrings) + g.pick(['', 'k', '.x', 'ci_audit.chain.seq'])] = value(g, depth);
   return out;
 }
 
 function records(seed: number, count: number): AttestedRecord[] {
-  const g = generator(seed);
+  const g = seededPicks(seed);
   return Array.from({ length: count }, (_, i) => ({
     agent: g.pick(['runner-01', 'a"b', 'é\ud800']),
     seq: i + 1,
