@@ -149,10 +149,9 @@ class CanonicalWriter {
   /** #buf as 32-bit words, for needsEscape. */
   #words = words(this.#buf);
   #pos = 0;
-  #lastAgent: string | undefined;
-  #agentBytes = new Uint8Array(0);
-  #lastResource: string | undefined;
-  #resourceBytes = new Uint8Array(0);
+  /** The agent id is the same in every record of a chain, the resource text in every record of a resource. */
+  #agent: KeptText = { text: undefined, bytes: new Uint8Array(0) };
+  #resource: KeptText = { text: undefined, bytes: new Uint8Array(0) };
 
   /** Starts a new text after `prefix` bytes the caller fills. */
   start(prefix: number): void {
@@ -170,7 +169,7 @@ class CanonicalWriter {
 
   /** Members in RFC 8785 order: agent, attributes, body, observed, resource, seq, severity, time, v. */
   record(record: AttestedRecord, resourceText: string | undefined): void {
-    this.#agent(record.agent);
+    this.#kept(this.#agent, record.agent, false, punctuation.agent, punctuation.attributes);
     this.attributes(record.attributes, true);
     if (record.body !== undefined && record.body !== null) {
       this.#copy(punctuation.body);
@@ -183,7 +182,7 @@ class CanonicalWriter {
       this.attributes(record.resource, false);
       this.#copy(punctuation.seq);
     } else {
-      this.#resource(resourceText);
+      this.#kept(this.#resource, resourceText, true, punctuation.resource, punctuation.seq);
     }
     this.#number(record.seq);
     this.#copy(punctuation.severity);
@@ -194,34 +193,21 @@ class CanonicalWriter {
   }
 
   /**
-   * `{"agent":<agent>,"attributes":`. The agent id is the same in every record of a chain: these
-   * bytes are kept (one copy instead of three writes).
+   * `before`, `text` (a JSON string, or with `raw` as it is), `after`: bytes kept in `kept` while the
+   * same text comes again, one copy instead of three writes.
    */
-  #agent(agent: string): void {
-    if (agent !== this.#lastAgent) {
-      const begun = this.#pos;
-      this.#copy(punctuation.agent);
-      this.#string(agent);
-      this.#copy(punctuation.attributes);
-      this.#lastAgent = agent;
-      this.#agentBytes = new Uint8Array(this.#buf.subarray(begun, this.#pos));
+  #kept(kept: KeptText, text: string, raw: boolean, before: Uint8Array, after: Uint8Array): void {
+    if (text === kept.text) {
+      this.#copy(kept.bytes);
       return;
     }
-    this.#copy(this.#agentBytes);
-  }
-
-  /** `","resource":<text>,"seq":`, with the caller's resource text, one for all the records of a resource: these bytes are kept. */
-  #resource(text: string): void {
-    if (text !== this.#lastResource) {
-      const begun = this.#pos;
-      this.#copy(punctuation.resource);
-      this.#raw(text);
-      this.#copy(punctuation.seq);
-      this.#lastResource = text;
-      this.#resourceBytes = new Uint8Array(this.#buf.subarray(begun, this.#pos));
-      return;
-    }
-    this.#copy(this.#resourceBytes);
+    const begun = this.#pos;
+    this.#copy(before);
+    if (raw) this.#raw(text);
+    else this.#string(text);
+    this.#copy(after);
+    kept.text = text;
+    kept.bytes = new Uint8Array(this.#buf.subarray(begun, this.#pos));
   }
 
   attributes(attributes: Readonly<Record<string, AttestedInput>>, skipChain: boolean): void {
@@ -430,6 +416,12 @@ class CanonicalWriter {
     }
     this.#ascii(canonicalNumber(n));
   }
+}
+
+/** A text the writer wrote with the punctuation around it, and those bytes. */
+interface KeptText {
+  text: string | undefined;
+  bytes: Uint8Array;
 }
 
 /** The record's own member names and punctuation, in UTF-8. */
