@@ -93,6 +93,7 @@ export async function startAgent(config: AgentConfig, logger: Logger, options: S
       url: config.output.url,
       token: config.output.token ?? (await enrolledToken(stateDir, agentId)),
       timeoutMs: config.output.timeout_ms,
+      compression: config.output.compression,
       compressionLevel: config.output.compression_level,
       logger,
       tls: await agentConnectOptions(config.output.tls),

@@ -13,14 +13,14 @@
 // highest sample, how much of it is anonymous memory and how much file-backed pages); then the
 // same from the first request received on, which leaves the start-up (about half a CPU second of
 // module loading and set-up) out: a per-line figure comparable with a shipper that runs for days.
-// Usage: node bench/ship.ts [records] [--agent [--max-records N]] (default 200,000; N: the agent's
-// output.batch.max_records, default its default).
+// Usage: node bench/ship.ts [records] [--agent [--max-records N] [--compression gzip|zstd|none]]
+// (default 200,000; N: the agent's output.batch.max_records; the compression its
+// output.compression; each by default the agent's default).
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { Pipeline } from '../agent/pipeline/pipeline.ts';
 import { agentResource } from '../agent/resource.ts';
@@ -28,14 +28,19 @@ import { DiskBuffer, type FsyncPolicy } from '../agent/buffer/disk-buffer.ts';
 import { encodeRecord } from '../agent/buffer/record-codec.ts';
 import { createLogger } from '../core/logger.ts';
 import { recordAttr } from '../core/wire.ts';
+import { decodeBody, encodingOf } from '../aggregator/receiver/body.ts';
 import { decodeProtobufLogs } from '../aggregator/receiver/otlp-decode.ts';
+import { compressionCodecs, type CompressionCodec } from '../agent/sinks/compression.ts';
 import { CliProcess } from '../scripts/lib/cli-process.ts';
 import { ackingExporter } from './lib/acking-exporter.ts';
 
 const args = process.argv.slice(2);
 const maxRecordsAt = args.indexOf('--max-records');
 const maxRecords = maxRecordsAt === -1 ? undefined : Number(args[maxRecordsAt + 1]);
-const total = Number(args.find((a, i) => !a.startsWith('--') && i !== maxRecordsAt + 1) ?? 200_000);
+const compressionAt = args.indexOf('--compression');
+const compression = compressionAt === -1 ? undefined : (args[compressionAt + 1] as CompressionCodec);
+if (compression !== undefined && !compressionCodecs.includes(compression)) throw new Error(`--compression takes ${compressionCodecs.join(', ')}`);
+const total = Number(args.find((a, i) => !a.startsWith('--') && i !== maxRecordsAt + 1 && i !== compressionAt + 1) ?? 200_000);
 const logger = createLogger({ name: 'bench', level: 'silent' });
 const resource = resourceFromAttributes({});
 
@@ -128,7 +133,7 @@ async function discardingReceiver(): Promise<{ url: string; received: () => numb
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      received += decodeProtobufLogs(req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).length;
+      received += decodeProtobufLogs(decodeBody(body, encodingOf(req.headers['content-encoding'])!, 64 * 1024 * 1024)).length;
       res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
     });
   });
@@ -154,7 +159,11 @@ async function agentProcess(buffer: FsyncPolicy | 'memory'): Promise<void> {
       JSON.stringify({
         agent: { id: 'bench-ship', state_dir: join(dir, 'state') },
         sources: [{ type: 'file', id: 'auth', include: [log], dataset: 'auth' }],
-        output: { url: receiver.url, ...(maxRecords === undefined ? {} : { batch: { max_records: maxRecords } }) },
+        output: {
+          url: receiver.url,
+          ...(maxRecords === undefined ? {} : { batch: { max_records: maxRecords } }),
+          ...(compression === undefined ? {} : { compression }),
+        },
         buffer: buffer === 'memory' ? { type: 'memory' } : { type: 'disk', fsync: buffer },
         log: { level: 'warn', format: 'json' },
       }),
@@ -186,7 +195,7 @@ async function agentProcess(buffer: FsyncPolicy | 'memory'): Promise<void> {
     const seconds = (performance.now() - start) / 1000;
     const shipped = first === undefined ? undefined : { lines: total - first.received, seconds: seconds - first.seconds, cpu: cpu - first.cpu };
     console.log(
-      `agent process, buffer ${buffer === 'memory' ? 'memory        ' : `disk ${buffer.padEnd(8)} `}: ${Math.round(total / seconds).toLocaleString('en')} lines/s file -> receiver ` +
+      `agent process${compression === undefined ? '' : ` (${compression})`}, buffer ${buffer === 'memory' ? 'memory        ' : `disk ${buffer.padEnd(8)} `}: ${Math.round(total / seconds).toLocaleString('en')} lines/s file -> receiver ` +
         `(incl. start-up), ${cpu.toFixed(1)} CPU s, peak RSS ${Math.round(peakKb / 1024)} MB ` +
         `(highest sample: ${Math.round(split.anonKb / 1024)} MB anonymous, ${Math.round(split.fileKb / 1024)} MB file-backed)` +
         (shipped === undefined || shipped.lines === 0

@@ -5,6 +5,7 @@
 // schema): a section's default `{}` thereby gets the defaults of its options.
 import { hostname } from 'node:os';
 import * as v from 'valibot';
+import { compressionCodecs, defaultCompressionCodec, defaultCompressionLevel, maxCompressionLevel } from '../agent/sinks/compression.ts';
 import { datasetPattern } from '../core/wire.ts';
 import { ConfigSchema, strictObject } from './validation.ts';
 
@@ -225,51 +226,62 @@ const agentSchema = strictObject({
   /** The inputs of the agent. */
   sources: nonEmptyList(v.variant('type', [fileSourceSchema, journaldSourceSchema])),
   processors: processorsSchema,
-  output: strictObject({
-    /** Base URL of the aggregator's OTLP/HTTP receiver; `/v1/logs` is appended. */
-    url: httpUrl(),
-    /** Bearer token of this agent, if the aggregator asks for one. Default: the token `ci-audit agent enroll` stored in `<state_dir>/credentials.json`. */
-    token: v.optional(text()),
-    /** TLS towards an `https` aggregator (docs/security.md). Absent: the system's CAs, no pin, no client certificate. */
-    tls: v.optional(
-      v.pipe(
-        strictObject({
-          /** PEM file of the CA(s) that signed the aggregator's certificate, instead of the system's CAs. */
-          ca_file: v.optional(text()),
-          /** base64 SHA-256 of the aggregator certificate's public key (SubjectPublicKeyInfo), checked after the CA. */
-          pin: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]{43}=$/, 'base64 of a SHA-256 digest (44 characters ending in "=")'))),
-          /** PEM client certificate for mTLS (its CN is the agent id); needs key_file. */
-          cert_file: v.optional(text()),
-          /** PEM private key of cert_file. */
-          key_file: v.optional(text()),
-        }),
-        v.check((tls) => (tls.cert_file === undefined) === (tls.key_file === undefined), 'cert_file and key_file go together'),
+  output: v.pipe(
+    strictObject({
+      /** Base URL of the aggregator's OTLP/HTTP receiver; `/v1/logs` is appended. */
+      url: httpUrl(),
+      /** Bearer token of this agent, if the aggregator asks for one. Default: the token `ci-audit agent enroll` stored in `<state_dir>/credentials.json`. */
+      token: v.optional(text()),
+      /** TLS towards an `https` aggregator (docs/security.md). Absent: the system's CAs, no pin, no client certificate. */
+      tls: v.optional(
+        v.pipe(
+          strictObject({
+            /** PEM file of the CA(s) that signed the aggregator's certificate, instead of the system's CAs. */
+            ca_file: v.optional(text()),
+            /** base64 SHA-256 of the aggregator certificate's public key (SubjectPublicKeyInfo), checked after the CA. */
+            pin: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]{43}=$/, 'base64 of a SHA-256 digest (44 characters ending in "=")'))),
+            /** PEM client certificate for mTLS (its CN is the agent id); needs key_file. */
+            cert_file: v.optional(text()),
+            /** PEM private key of cert_file. */
+            key_file: v.optional(text()),
+          }),
+          v.check((tls) => (tls.cert_file === undefined) === (tls.key_file === undefined), 'cert_file and key_file go together'),
+        ),
       ),
+      /** Request timeout in milliseconds. */
+      timeout_ms: v.optional(integer(1), 10_000),
+      /** Most batches sent at once; the aggregator and Elasticsearch work on several while the agent encodes the next. */
+      max_in_flight: v.optional(integer(1, 64), 4),
+      /** Compression of request bodies: `gzip` (every OTLP receiver takes it), `zstd` (less CPU, fewer bytes; the aggregator and the OpenTelemetry Collector take it) or `none`. */
+      compression: v.optional(v.picklist(compressionCodecs), defaultCompressionCodec),
+      /** Level of `compression`: gzip 1 (least CPU) to 9 (fewest bytes), zstd 1 to 19; ignored with `none`. */
+      compression_level: v.optional(integer(1, maxCompressionLevel.zstd), defaultCompressionLevel),
+      batch: v.optional(
+        strictObject({
+          /** Most records in one request. */
+          max_records: v.optional(integer(1, 10_000), 512),
+          /** Longest a record waits for its batch to fill while another batch is being sent, in milliseconds (with none being sent, it leaves at once). */
+          max_delay_ms: v.optional(integer(1), 1000),
+        }),
+        {},
+      ),
+      /** Batches the aggregator rejected as malformed, set aside in `<state_dir>/rejected/` (docs/operations.md). */
+      rejected: v.optional(
+        strictObject({
+          /** Bytes of set-aside batches beyond which the oldest is deleted (its records were already declared as a chain gap). */
+          max_bytes: v.optional(integer(1), 100 * 1024 * 1024),
+        }),
+        {},
+      ),
+    }),
+    v.forward(
+      v.check(
+        (output) => output.compression !== 'gzip' || output.compression_level <= maxCompressionLevel.gzip,
+        `gzip takes levels 1 to ${maxCompressionLevel.gzip} (zstd 1 to ${maxCompressionLevel.zstd})`,
+      ),
+      ['compression_level'],
     ),
-    /** Request timeout in milliseconds. */
-    timeout_ms: v.optional(integer(1), 10_000),
-    /** Most batches sent at once; the aggregator and Elasticsearch work on several while the agent encodes the next. */
-    max_in_flight: v.optional(integer(1, 64), 4),
-    /** gzip level of request bodies: 1 (least CPU) to 9 (fewest bytes). */
-    compression_level: v.optional(integer(1, 9), 1),
-    batch: v.optional(
-      strictObject({
-        /** Most records in one request. */
-        max_records: v.optional(integer(1, 10_000), 512),
-        /** Longest a record waits for its batch to fill while another batch is being sent, in milliseconds (with none being sent, it leaves at once). */
-        max_delay_ms: v.optional(integer(1), 1000),
-      }),
-      {},
-    ),
-    /** Batches the aggregator rejected as malformed, set aside in `<state_dir>/rejected/` (docs/operations.md). */
-    rejected: v.optional(
-      strictObject({
-        /** Bytes of set-aside batches beyond which the oldest is deleted (its records were already declared as a chain gap). */
-        max_bytes: v.optional(integer(1), 100 * 1024 * 1024),
-      }),
-      {},
-    ),
-  }),
+  ),
   /** The agent's own HTTP endpoint: `/healthz`, `/metrics` (Prometheus) and `/status` (docs/install.md). Absent: off. */
   http: v.optional(
     strictObject({
@@ -351,7 +363,7 @@ const aggregatorSchema = strictObject({
     strictObject({
       /** Largest request body accepted, as sent (compressed), in bytes. */
       max_body_bytes: v.optional(integer(1), 4 * 1024 * 1024),
-      /** Largest request body after gzip decompression, in bytes (guards against gzip bombs). */
+      /** Largest request body after gzip or zstd decompression, in bytes (guards against decompression bombs). */
       max_decompressed_bytes: v.optional(integer(1), 32 * 1024 * 1024),
       /** Time to receive a whole request (headers and body), in milliseconds; slower requests get 408 (slowloris). */
       request_timeout_ms: v.optional(integer(1), 30_000),

@@ -1,5 +1,6 @@
 // Sends batches of log records to the aggregator over OTLP/HTTP: protobuf
-// (ExportLogsServiceRequest, otlp-protobuf-encode.ts), gzip, POST <output.url>/v1/logs. One attempt
+// (ExportLogsServiceRequest, otlp-protobuf-encode.ts), gzip, zstd or uncompressed
+// (`output.compression`), POST <output.url>/v1/logs. One attempt
 // per `export`; retrying is the processor's job. The result tells the processor what to do next:
 // - success on 2xx (an OTLP partial success is logged as an error; retrying would not help),
 // - failure with a CIA_ERR_SHIP_UNAVAILABLE error for network errors, timeouts, 408, 429 and 5xx
@@ -7,37 +8,56 @@
 // - failure with a CIA_ERR_SHIP_REJECTED error for other 4xx (do not retry the same batch).
 // The URL in messages has its credentials removed; the token never appears anywhere.
 import type { ConnectionOptions } from 'node:tls';
-import { gzipSync } from 'node:zlib';
+import { constants, gzipSync, zstdCompressSync } from 'node:zlib';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { CiAuditError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import { redactUrl } from '../../core/secrets.ts';
 import { version } from '../../core/version.ts';
+import { defaultCompressionCodec, defaultCompressionLevel, type CompressionCodec } from './compression.ts';
 import { Agent, request } from './http-client.ts';
-import { encodeLogsRequestTransient } from './otlp-protobuf-encode.ts';
+import { encodeLogsRequest, encodeLogsRequestTransient } from './otlp-protobuf-encode.ts';
 import { classifyResponse } from './otlp-response.ts';
 
-/**
- * gzip level of request bodies (`output.compression_level`). Level 1 costs the agent about 3 µs of
- * CPU per auth line against 7 to 8 µs at zlib's default 6, for about 7% more bytes on the wire: on a
- * build runner the CPU is the scarcer of the two.
- */
-export const defaultCompressionLevel = 1;
-
-/** Output chunks of the compressor: a batch's body (about 100 KB at level 1) in one or two. */
-const gzipChunkBytes = 128 * 1024;
+/** A codec and its level (ignored for `none`). */
+export interface BodyCompression {
+  codec: CompressionCodec;
+  level: number;
+}
 
 /**
- * The body of a request for `records`: an ExportLogsServiceRequest, gzipped at `level`. Compressed
- * on the agent's own thread, straight from the encoder's reused buffer: handed to zlib's thread
- * pool, every batch needed a copy of its whole request (about 700 KB for 512 auth lines) that lived
- * until the compression ended, and that garbage was most of the agent's array buffers while
- * shipping; the pool's callbacks and output chunks cost more CPU than the compression saved the
- * main thread (2 ms for such a batch at level 1).
+ * How a batch the aggregator rejected is set aside (a `.otlp.pb.gz` file) and sent again: gzip,
+ * whatever `output.compression` is, so that `ci-audit agent rejected resend` can label it.
  */
-export function requestBody(records: readonly ReadableLogRecord[], level: number = defaultCompressionLevel): Buffer {
-  return gzipSync(encodeLogsRequestTransient(records), { level, chunkSize: gzipChunkBytes });
+export const setAsideCompression: BodyCompression = { codec: 'gzip', level: defaultCompressionLevel };
+
+/** Output chunks of the compressor: a batch's body (about 47 KB gzipped, 34 KB with zstd, for 512 auth lines) in one. */
+const outputChunkBytes = 128 * 1024;
+
+/**
+ * The body of a request for `records`: an ExportLogsServiceRequest, compressed as `compression`
+ * says. Compressed on the agent's own thread, straight from the encoder's reused buffer: handed to
+ * zlib's thread pool, every batch needed a copy of its whole request (about 700 KB for 512 auth
+ * lines) that lived until the compression ended, and that garbage was most of the agent's array
+ * buffers while shipping; the pool's callbacks and output chunks cost more CPU than the compression
+ * saved the main thread (2 ms for such a batch at level 1). Uncompressed, the request needs a
+ * buffer of its own: it is still being sent while the next batch is encoded.
+ */
+export function requestBody(records: readonly ReadableLogRecord[], compression: BodyCompression = setAsideCompression): Buffer {
+  switch (compression.codec) {
+    case 'gzip':
+      return gzipSync(encodeLogsRequestTransient(records), { level: compression.level, chunkSize: outputChunkBytes });
+    case 'zstd':
+      // Given the whole input in one call, zstd writes its size into the frame header, which the
+      // aggregator sizes its output buffer by.
+      return zstdCompressSync(encodeLogsRequestTransient(records), {
+        chunkSize: outputChunkBytes,
+        params: { [constants.ZSTD_c_compressionLevel]: compression.level },
+      });
+    case 'none':
+      return encodeLogsRequest(records);
+  }
 }
 
 /** Most bytes of a response body read; the rest is discarded. */
@@ -53,7 +73,9 @@ export interface OtlpHttpExporterOptions {
   logger: Logger;
   /** TLS options for an https URL (CA, pin check, client certificate): `agentConnectOptions(output.tls)`. */
   tls?: ConnectionOptions | undefined;
-  /** gzip level of request bodies, 1 to 9 (`output.compression_level`); default `defaultCompressionLevel`. */
+  /** Codec of request bodies (`output.compression`); default gzip. */
+  compression?: CompressionCodec | undefined;
+  /** Its level (`output.compression_level`: gzip 1 to 9, zstd 1 to 19); default `defaultCompressionLevel`. */
   compressionLevel?: number | undefined;
 }
 
@@ -68,9 +90,12 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
   readonly endpoint: URL;
   /** The endpoint without credentials, for messages. */
   readonly redactedEndpoint: string;
+  /** Headers of requests whose bodies this exporter compressed. */
   #headers: Record<string, string>;
+  /** Headers of a set-aside batch sent again: gzip, whatever `compression` is. */
+  #gzipHeaders: Record<string, string>;
   #timeoutMs: number;
-  #compressionLevel: number;
+  #compression: BodyCompression;
   #logger: Logger;
   #dispatcher: Agent;
   #inFlight = new Set<AbortController>();
@@ -80,14 +105,12 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
     this.endpoint = logsEndpoint(options.url);
     this.redactedEndpoint = redactUrl(this.endpoint);
     this.#timeoutMs = options.timeoutMs;
-    this.#compressionLevel = options.compressionLevel ?? defaultCompressionLevel;
+    this.#compression = { codec: options.compression ?? defaultCompressionCodec, level: options.compressionLevel ?? defaultCompressionLevel };
     this.#logger = options.logger;
-    this.#headers = {
-      'content-type': 'application/x-protobuf',
-      'content-encoding': 'gzip',
-      'user-agent': `ci-audit-agent/${version}`,
-    };
-    if (options.token !== undefined) this.#headers.authorization = `Bearer ${options.token}`;
+    const common: Record<string, string> = { 'content-type': 'application/x-protobuf', 'user-agent': `ci-audit-agent/${version}` };
+    if (options.token !== undefined) common.authorization = `Bearer ${options.token}`;
+    this.#gzipHeaders = { ...common, 'content-encoding': 'gzip' };
+    this.#headers = this.#compression.codec === 'none' ? common : { ...common, 'content-encoding': this.#compression.codec };
     this.#dispatcher = new Agent({ connect: { ...options.tls, timeout: options.timeoutMs } });
   }
 
@@ -99,22 +122,27 @@ export class OtlpHttpLogExporter implements LogRecordExporter {
   async send(logs: readonly ReadableLogRecord[]): Promise<ExportResult> {
     if (this.#shutdown !== undefined) return this.#unavailable('exporter is shut down');
     if (logs.length === 0) return { code: ExportResultCode.SUCCESS };
-    return this.sendEncoded(requestBody(logs, this.#compressionLevel), logs.length);
+    return this.#post(requestBody(logs, this.#compression), this.#headers, logs.length);
   }
 
   /**
    * One attempt to deliver an ExportLogsServiceRequest already encoded and gzipped (`count`
-   * records): a batch set aside after a rejection, sent again unchanged. Never rejects.
+   * records): a batch set aside after a rejection (`setAsideCompression`), sent
+   * again unchanged. Never rejects.
    */
   async sendEncoded(body: Uint8Array, count: number): Promise<ExportResult> {
     if (this.#shutdown !== undefined) return this.#unavailable('exporter is shut down');
+    return this.#post(body, this.#gzipHeaders, count);
+  }
+
+  async #post(body: Uint8Array, headers: Record<string, string>, count: number): Promise<ExportResult> {
     const controller = new AbortController();
     this.#inFlight.add(controller);
     const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(this.#timeoutMs)]);
     try {
       const response = await request(this.#dispatcher, this.endpoint, {
         method: 'POST',
-        headers: this.#headers,
+        headers,
         body,
         signal,
       });

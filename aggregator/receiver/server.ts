@@ -1,13 +1,13 @@
-// The OTLP/HTTP logs receiver: POST /v1/logs (protobuf or JSON, gzip or identity) and GET /healthz.
+// The OTLP/HTTP logs receiver: POST /v1/logs (protobuf or JSON; gzip, zstd or identity) and GET /healthz.
 //
 //   | situation                                   | status | body (in the request's format)          |
 //   | stored (or already there)                   | 200    | ExportLogsServiceResponse               |
 //   | some records rejected by Elasticsearch      | 200    | ... with partial_success                |
 //   | content type not protobuf/JSON              | 415    | google.rpc.Status (JSON)                |
-//   | content encoding not gzip/identity          | 415    | google.rpc.Status, Accept-Encoding set  |
+//   | content encoding not gzip/zstd/identity     | 415    | google.rpc.Status, Accept-Encoding set  |
 //   | body > limits.max_body_bytes                | 413    | google.rpc.Status                       |
-//   | gunzipped body > limits.max_decompressed_.. | 413    | google.rpc.Status                       |
-//   | corrupt gzip, undecodable body              | 400    | google.rpc.Status                       |
+//   | decompressed > limits.max_decompressed_...  | 413    | google.rpc.Status                       |
+//   | corrupt gzip/zstd, undecodable body         | 400    | google.rpc.Status                       |
 //   | no / unknown / revoked credential (auth on) | 401    | google.rpc.Status, WWW-Authenticate     |
 //   | a record claims another agent's id          | 403    | google.rpc.Status; nothing is indexed   |
 //   | Elasticsearch not ready / not accepting     | 503    | google.rpc.Status, Retry-After set      |
@@ -36,7 +36,7 @@ import { InFlightGate } from '../limits/in-flight.ts';
 import type { InFlightLimits } from '../limits/in-flight.ts';
 import { checkRecordBounds } from '../limits/record-bounds.ts';
 import type { RecordBounds } from '../limits/record-bounds.ts';
-import { decodeBody, encodingOf, formatOf } from './body.ts';
+import { contentEncodings, decodeBody, encodingOf, formatOf } from './body.ts';
 import { decodeJsonLogs, decodeProtobufLogs } from './otlp-decode.ts';
 import { contentTypes, encodeExportResponse, encodeStatus, rpcCode } from './otlp-encode.ts';
 import type { OtlpFormat } from './otlp-encode.ts';
@@ -156,9 +156,9 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
           return sendStatus(reply, format, 411, rpcCode.INVALID_ARGUMENT, 'Content-Length required (or Transfer-Encoding: chunked)');
         }
         if (encodingOf(request.headers['content-encoding']) === undefined) {
-          reply.header('accept-encoding', 'gzip, identity');
+          reply.header('accept-encoding', contentEncodings.join(', '));
           return sendStatus(reply, format, 415, rpcCode.INVALID_ARGUMENT,
-            `unsupported Content-Encoding ${JSON.stringify(request.headers['content-encoding'])}; use gzip or identity`);
+            `unsupported Content-Encoding ${JSON.stringify(request.headers['content-encoding'])}; use one of ${contentEncodings.join(', ')}`);
         }
         if (!ingest.ready) {
           return unavailable(reply, format, ingest, `Elasticsearch is not ready (${ingest.state}); retry later`);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
-import { createGzip } from 'node:zlib';
+import { constants, createGzip, createZstdCompress, zstdCompressSync } from 'node:zlib';
 import { CliProcess } from '../../../scripts/lib/cli-process.ts';
 import { cleanupNamespace, esClient, eventually, requireEsUrl, uniqueNamespace } from '../../helpers/elasticsearch.ts';
 import { agentAttributes, agentResource, emitRecords, jsonBody, protobufBody } from '../../unit/aggregator/otlp-fixtures.ts';
@@ -60,6 +60,13 @@ function field(number: number, payload: Buffer): Buffer {
 async function gzipBomb(decompressedBytes: number): Promise<Buffer> {
   const out: Buffer[] = [];
   for await (const part of Readable.from(chunks(decompressedBytes / 65_536, 65_536, 0)).pipe(createGzip({ level: 9 }))) out.push(part as Buffer);
+  return Buffer.concat(out);
+}
+
+/** A zstd bomb as a streaming sender writes it: no content size in the frame header. */
+async function zstdBomb(decompressedBytes: number): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const part of Readable.from(chunks(decompressedBytes / 65_536, 65_536, 0)).pipe(createZstdCompress())) out.push(part as Buffer);
   return Buffer.concat(out);
 }
 
@@ -142,6 +149,10 @@ void test('malformed and hostile requests: the right 4xx each, the process stays
   const manyAttributes = Array.from({ length: 5000 }, (_, i) => ({ key: `k${i}`, value: { intValue: i } }));
   const bomb = await gzipBomb(128 * 1024 * 1024);
   t.diagnostic(`gzip bomb: ${bomb.byteLength} bytes -> 128 MiB`);
+  const zBomb = await zstdBomb(128 * 1024 * 1024);
+  t.diagnostic(`zstd bomb: ${zBomb.byteLength} bytes -> 128 MiB`);
+  // A frame that asks for a 128 MiB window (zstd's own limit by default): refused before zstd allocates it.
+  const wideWindow = zstdCompressSync(Buffer.alloc(16 * 1024 * 1024), { params: { [constants.ZSTD_c_windowLog]: 27, [constants.ZSTD_c_contentSizeFlag]: 0 } });
 
   const cases: Case[] = [
     { name: 'truncated protobuf', ...post('application/x-protobuf', validProto.subarray(0, validProto.byteLength - 7)), status: 400, message: /not a protobuf ExportLogsServiceRequest: index out of range/ },
@@ -158,9 +169,12 @@ void test('malformed and hostile requests: the right 4xx each, the process stays
     { name: 'empty body', ...post('application/json', Buffer.alloc(0)), status: 400, message: /empty body/ },
     { name: 'wrong content type', ...post('text/plain', json({})), status: 415, message: /unsupported Content-Type "text\/plain"/ },
     { name: 'missing content type', ...post(undefined, json({})), status: 415, message: /unsupported Content-Type \(none\)/ },
-    { name: 'unsupported content encoding', ...post('application/json', json({}), ['Content-Encoding: br']), status: 415, message: /unsupported Content-Encoding "br"; use gzip or identity/ },
+    { name: 'unsupported content encoding', ...post('application/json', json({}), ['Content-Encoding: br']), status: 415, message: /unsupported Content-Encoding "br"; use one of gzip, zstd, identity/ },
     { name: 'corrupt gzip', ...post('application/x-protobuf', Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xde, 0xad, 0xbe, 0xef]), ['Content-Encoding: gzip']), status: 400, message: /not valid gzip data/ },
     { name: 'gzip bomb', ...post('application/x-protobuf', bomb, ['Content-Encoding: gzip']), status: 413, message: /decompressed body exceeds limits\.max_decompressed_bytes/ },
+    { name: 'corrupt zstd', ...post('application/x-protobuf', Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00, 0xde, 0xad, 0xbe, 0xef]), ['Content-Encoding: zstd']), status: 400, message: /not valid zstd data/ },
+    { name: 'zstd bomb', ...post('application/x-protobuf', zBomb, ['Content-Encoding: zstd']), status: 413, message: /decompressed body exceeds limits\.max_decompressed_bytes/ },
+    { name: 'zstd window beyond 8 MiB', ...post('application/x-protobuf', wideWindow, ['Content-Encoding: zstd']), status: 400, message: /zstd window exceeds 8388608 bytes/ },
     { name: '100 MB body with Content-Length (streamed)', head: 'POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 104857600', body: chunks(1600, 65_536), status: 413, message: /body exceeds limits\.max_body_bytes/ , answerMayBeLostToReset: true },
     { name: '100 MB chunked body (streamed)', head: 'POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked', body: chunked(100 * 1024 * 1024, 65_536), status: 413, message: /body exceeds limits\.max_body_bytes/ , answerMayBeLostToReset: true },
     { name: 'GET on /v1/logs', head: 'GET /v1/logs HTTP/1.1\r\nHost: a', status: 405, message: /method GET not allowed on \/v1\/logs; use POST/ },

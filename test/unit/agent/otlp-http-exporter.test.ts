@@ -2,7 +2,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync, zstdDecompressSync } from 'node:zlib';
 import { ExportResultCode } from '@opentelemetry/core';
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { hasErrorCode } from '../../../core/errors.ts';
@@ -16,14 +16,14 @@ interface Received {
   url: string | undefined;
   headers: IncomingMessage['headers'];
   body: Buffer;
-  /** Bytes on the wire, before gunzip. */
+  /** Bytes on the wire, before decompression. */
   wireBytes: number;
   at: number;
 }
 
 type Handler = (req: Received, res: ServerResponse, n: number) => void;
 
-/** A real HTTP server on a free port that keeps every request (body gunzipped). */
+/** A real HTTP server on a free port that keeps every request (body decompressed). */
 async function otlpServer(t: TestContext, handler: Handler): Promise<{ url: string; received: Received[] }> {
   const received: Received[] = [];
   const server = createServer((req, res) => {
@@ -31,7 +31,8 @@ async function otlpServer(t: TestContext, handler: Handler): Promise<{ url: stri
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
-      const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
+      const encoding = req.headers['content-encoding'];
+      const body = encoding === 'gzip' ? gunzipSync(raw) : encoding === 'zstd' ? zstdDecompressSync(raw) : raw;
       const r = { method: req.method, url: req.url, headers: req.headers, body, wireBytes: raw.length, at: performance.now() };
       received.push(r);
       handler(r, res, received.length - 1);
@@ -85,6 +86,34 @@ void test('output.compression_level sets the gzip level: the same request, fewer
   assert.deepEqual(fast!.body, small!.body);
   assert.deepEqual(new Uint8Array(fast!.body), ProtobufLogsSerializer.serializeRequest(records));
   assert.ok(small!.wireBytes < fast!.wireBytes, `level 9 wrote ${small!.wireBytes} bytes, level 1 ${fast!.wireBytes}`);
+});
+
+void test('output.compression zstd and none: the same request, with Content-Encoding zstd or none; zstd at a higher level fewer bytes', async (t) => {
+  const { url, received } = await otlpServer(t, (_r, res) => res.writeHead(200).end());
+  const records = makeRecords(Array.from({ length: 400 }, (_, i) => `sshd[${2000 + (i % 50)}]: Accepted publickey for deploy from 203.0.113.${i % 200} port ${40000 + i} ssh2`));
+  const settings = [{ compression: 'zstd', compressionLevel: 1 }, { compression: 'zstd', compressionLevel: 19 }, { compression: 'none' }, { compression: 'gzip' }] as const;
+  for (const options of settings) {
+    const exporter = new OtlpHttpLogExporter({ url, timeoutMs: 2000, logger: captureLogger().logger, ...options });
+    t.after(() => exporter.shutdown());
+    assert.equal((await exporter.send(records)).code, ExportResultCode.SUCCESS);
+  }
+  assert.deepEqual(received.map((r) => r.headers['content-encoding']), ['zstd', 'zstd', undefined, 'gzip']);
+  const request = ProtobufLogsSerializer.serializeRequest(records) ?? assert.fail('the request did not serialize');
+  for (const r of received) assert.deepEqual(new Uint8Array(r.body), request);
+  const [zstd1 = 0, zstd19 = 0, none = 0, gzip = 0] = received.map((r) => r.wireBytes);
+  assert.equal(none, request.byteLength);
+  assert.ok(zstd19 < zstd1 && zstd1 < gzip && gzip < none, `zstd 19: ${zstd19}, zstd 1: ${zstd1}, gzip: ${gzip}, none: ${none} bytes`);
+});
+
+void test('a set-aside batch sent again is labelled gzip, whatever output.compression is', async (t) => {
+  const { url, received } = await otlpServer(t, (_r, res) => res.writeHead(200).end());
+  const exporter = new OtlpHttpLogExporter({ url, timeoutMs: 2000, logger: captureLogger().logger, compression: 'zstd' });
+  t.after(() => exporter.shutdown());
+  const request = ProtobufLogsSerializer.serializeRequest(makeRecords(['set aside once'])) ?? assert.fail('the request did not serialize');
+  assert.equal((await exporter.sendEncoded(gzipSync(request), 1)).code, ExportResultCode.SUCCESS);
+  const [resent] = received;
+  assert.equal(resent?.headers['content-encoding'], 'gzip');
+  assert.deepEqual(new Uint8Array(resent.body), request);
 });
 
 void test('no Authorization header without a token', async (t) => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { gzipSync } from 'node:zlib';
+import { constants, gzipSync, zstdCompressSync } from 'node:zlib';
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import pino from 'pino';
 import { CiAuditError } from '../../../core/errors.ts';
@@ -62,6 +62,23 @@ void test('a protobuf request (gzip) is acknowledged with an empty ExportLogsSer
   assert.deepEqual(ingest.calls.map((c) => c.map((r) => r.body)), [['one', 'two']]);
 });
 
+void test('zstd requests, protobuf and JSON, are decoded like gzip ones', async (t) => {
+  const ingest = new FakeIngest();
+  const app = receiver(t, ingest);
+  const records = await twoRecords();
+  for (const [contentType, body] of [['application/x-protobuf', protobufBody(records)], ['application/json', jsonBody(records)]] as const) {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/logs',
+      headers: { 'content-type': contentType, 'content-encoding': 'zstd' },
+      payload: zstdCompressSync(body),
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.headers['content-type'], contentType);
+  }
+  assert.deepEqual(ingest.calls.map((c) => c.map((r) => r.body)), [['one', 'two'], ['one', 'two']]);
+});
+
 void test('a JSON request is answered in JSON', async (t) => {
   const app = receiver(t);
   const res = await app.inject({
@@ -110,8 +127,8 @@ void test('415 for a content type other than protobuf or JSON, and for an unknow
     payload: Buffer.from([1, 2, 3]),
   });
   assert.equal(encoding.statusCode, 415);
-  assert.equal(encoding.headers['accept-encoding'], 'gzip, identity');
-  assert.match(decodeStatus(encoding.rawPayload).message, /unsupported Content-Encoding "br"; use gzip or identity/);
+  assert.equal(encoding.headers['accept-encoding'], 'gzip, zstd, identity');
+  assert.match(decodeStatus(encoding.rawPayload).message, /unsupported Content-Encoding "br"; use one of gzip, zstd, identity/);
   assert.equal(ingest.calls.length, 0);
 });
 
@@ -144,12 +161,35 @@ void test('413 for a gzip bomb: a small body that decompresses beyond limits.max
   assert.equal(ingest.calls.length, 0);
 });
 
-void test('400 for corrupt gzip and for bodies that are not OTLP', async (t) => {
+void test('413 for a zstd bomb, whether its frame declares its size or not', async (t) => {
+  const ingest = new FakeIngest();
+  const app = receiver(t, ingest);
+  const zeros = Buffer.alloc(16 * 1024 * 1024);
+  for (const contentSizeFlag of [1, 0]) {
+    const bomb = zstdCompressSync(zeros, { params: { [constants.ZSTD_c_contentSizeFlag]: contentSizeFlag } });
+    assert.ok(bomb.byteLength < limits.maxBodyBytes, `bomb is ${bomb.byteLength} bytes`);
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/logs',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'zstd' },
+      payload: bomb,
+    });
+    assert.equal(res.statusCode, 413);
+    assert.match(res.json<{ message: string }>().message, /decompressed body exceeds limits\.max_decompressed_bytes \(262144 bytes\)/);
+  }
+  assert.equal(ingest.calls.length, 0);
+});
+
+void test('400 for corrupt gzip or zstd and for bodies that are not OTLP', async (t) => {
   const app = receiver(t);
   const valid = gzipSync(protobufBody(await twoRecords()));
+  const validZstd = zstdCompressSync(protobufBody(await twoRecords()));
   const cases: Array<[Record<string, string>, Buffer, RegExp]> = [
     [{ 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' }, Buffer.from('definitely not gzip'), /body is not valid gzip data: incorrect header check/],
     [{ 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' }, valid.subarray(0, valid.byteLength - 10), /body is not valid gzip data: unexpected end of file/],
+    [{ 'content-type': 'application/x-protobuf', 'content-encoding': 'zstd' }, Buffer.from('definitely not zstd'), /body is not valid zstd data: Unknown frame descriptor/],
+    [{ 'content-type': 'application/x-protobuf', 'content-encoding': 'zstd' }, validZstd.subarray(0, validZstd.byteLength - 3), /body is not valid zstd data: unexpected end of file/],
+    [{ 'content-type': 'application/x-protobuf', 'content-encoding': 'zstd' }, zstdCompressSync(Buffer.alloc(16 * 1024 * 1024), { params: { [constants.ZSTD_c_windowLog]: 24, [constants.ZSTD_c_contentSizeFlag]: 0 } }), /zstd window exceeds 8388608 bytes/],
     [{ 'content-type': 'application/x-protobuf' }, Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), /body is not a protobuf ExportLogsServiceRequest/],
     [{ 'content-type': 'application/json' }, Buffer.from('{"resourceLogs": 5}'), /resourceLogs: expected an array, got number 5/],
   ];

@@ -179,3 +179,26 @@ test('an invalid value is described, never repeated: a secret YAML read as a num
     return true;
   });
 });
+
+test('output.compression: gzip at level 1 by default, zstd up to level 19, and a level or codec out of range named at its line', async (t) => {
+  const defaults = await loadAgentConfig(await tempFile(t, 'agent.yaml', validAgent));
+  assert.equal(defaults.config.output.compression, 'gzip');
+  assert.equal(defaults.config.output.compression_level, 1);
+  const zstd = await loadAgentConfig(await tempFile(t, 'agent.yaml', validAgent.replace('url: http://127.0.0.1:4318', 'url: http://127.0.0.1:4318\n  compression: zstd\n  compression_level: 19')));
+  assert.equal(zstd.config.output.compression, 'zstd');
+  assert.equal(zstd.config.output.compression_level, 19);
+  const cases: Array<[string, RegExp]> = [
+    ['compression: brotli', /:12:3: output\.compression: Invalid type: Expected \("gzip" \| "zstd" \| "none"\)/],
+    ['compression: gzip\n  compression_level: 12', /:13:3: output\.compression_level: gzip takes levels 1 to 9 \(zstd 1 to 19\)/],
+    ['compression: zstd\n  compression_level: 22', /:13:3: output\.compression_level: Invalid value: Expected <=19 but received 22/],
+    ['compression_level: 0', /:12:3: output\.compression_level: Invalid value: Expected >=1 but received 0/],
+  ];
+  for (const [option, message] of cases) {
+    const file = await tempFile(t, 'agent.yaml', validAgent.replace('url: http://127.0.0.1:4318', `url: http://127.0.0.1:4318\n  ${option}`));
+    await assert.rejects(loadAgentConfig(file), (err: unknown) => {
+      assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID'));
+      assert.match(err.message, message);
+      return true;
+    }, option);
+  }
+});
