@@ -12,6 +12,7 @@ import type { ChainProcessor } from '../chain/chain-processor.ts';
 import type { DiskBuffer, RecoveredDamage } from '../buffer/disk-buffer.ts';
 import { AuditBatchProcessor, type AuditBatchProcessorOptions } from './audit-batch-processor.ts';
 import { DiskBufferedProcessor } from './disk-buffered-processor.ts';
+import { roomyAttributes } from './roomy-attributes.ts';
 
 /** Instrumentation scope of the records the agent emits. */
 export const agentScopeName = 'ci-audit-agent';
@@ -90,7 +91,10 @@ export class Pipeline {
       onEmit: (logRecord: ReadWriteLogRecord) => {
         const record = this.#current;
         if (record === undefined) return;
-        const target = logRecord.attributes;
+        // The SDK's LogRecordImpl holds its attributes in a plain field, still empty here (the
+        // emit passes none): an object with room for what the processors add takes its place.
+        const target = roomyAttributes();
+        (logRecord as { attributes: Attributes }).attributes = target;
         const source = record.attributes;
         // As the SDK would: an attribute set to undefined is left out.
         for (const key in source) {

@@ -124,10 +124,13 @@ function minuteStart(mon: number, day: number, hour: number, minute: number, obs
   return { ms: best, timezone: formatOffset(zone.offsetMs(best)) };
 }
 
-const rfc3339 = /^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})$/i;
+const rfc3339 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})$/i;
 
+type Zone = { offsetMs: number; timezone: string };
 /** Zone suffixes (`Z`, `+01:00`, `-0500`) seen so far -> offset and `event.timezone`: a host writes one or two. */
-const zoneSuffixes = new Map<string, { offsetMs: number; timezone: string }>();
+const zoneSuffixes = new Map<string, Zone>();
+/** The last zone suffix read, and its zone. */
+let lastSuffix: { text: string; zone: Zone | undefined } = { text: '', zone: undefined };
 
 /**
  * The last date and time to the second (`2025-03-04T09:15:02`) and its value as if it were UTC
@@ -135,26 +138,51 @@ const zoneSuffixes = new Map<string, { offsetMs: number; timezone: string }>();
  */
 let lastClock: { text: string; wallMs: number | undefined } = { text: '', wallMs: undefined };
 
-/** RFC 3339 (as rsyslog's high-precision format writes it) -> UTC; undefined when it is not one. */
+/** 10^(9 - n): a fraction of n digits -> nanoseconds. */
+const nanosScale = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1];
+
+/**
+ * RFC 3339 (as rsyslog's high-precision format writes it) -> UTC; undefined when it is not one.
+ * The pattern only checks the text (`test`: no match array, no string per part): where each part
+ * starts follows from it, and the parts are read in place. The clock and the zone suffix are
+ * compared with the last ones; a string is cut only when one changes.
+ */
 export function rfc3339Time(text: string): ParsedTime | undefined {
-  const m = rfc3339.exec(text);
-  if (m === null) return undefined;
-  const clock = m[1] ?? '';
-  if (clock !== lastClock.text) lastClock = { text: clock, wallMs: clockWallMs(clock) };
+  if (!rfc3339.test(text)) return undefined;
+  // `YYYY-MM-DDThh:mm:ss` is the first 19 characters.
+  if (lastClock.text.length !== 19 || !text.startsWith(lastClock.text)) {
+    const clock = text.slice(0, 19);
+    lastClock = { text: clock, wallMs: clockWallMs(clock) };
+  }
   if (lastClock.wallMs === undefined) return undefined;
   // Nine digits of fraction as one number: the milliseconds are its first three, the nanoseconds within them the rest.
-  const fraction = m[2] === undefined ? 0 : Number(m[2].length === 9 ? m[2] : m[2].padEnd(9, '0'));
+  let at = 19;
+  let fraction = 0;
+  if (text.charCodeAt(19) === 0x2e /* . */) {
+    at = 20;
+    while (isDigit(text.charCodeAt(at))) at++;
+    fraction = digitsAt(text, 20, at - 20) * nanosScale[at - 20]!;
+  }
   const ms = Math.floor(fraction / 1e6);
-  const suffix = m[3] ?? 'Z';
-  let zone = zoneSuffixes.get(suffix);
+  if (lastSuffix.text.length !== text.length - at || !text.endsWith(lastSuffix.text)) {
+    const suffix = text.slice(at);
+    lastSuffix = { text: suffix, zone: zoneSuffixes.get(suffix) };
+  }
+  let zone = lastSuffix.zone;
   if (zone === undefined) {
+    const suffix = lastSuffix.text;
     const upper = suffix.toUpperCase();
     const offsetMs = upper === 'Z' ? 0 : (upper[0] === '-' ? -1 : 1) * (Number(upper.slice(1, 3)) * 60 + Number(upper.slice(-2))) * 60_000;
     zone = { offsetMs, timezone: formatOffset(offsetMs) };
     if (zoneSuffixes.size >= 64) zoneSuffixes.clear();
     zoneSuffixes.set(suffix, zone);
+    lastSuffix.zone = zone;
   }
   return { ms: lastClock.wallMs + ms - zone.offsetMs, subMsNanos: fraction - ms * 1e6, timezone: zone.timezone };
+}
+
+function isDigit(code: number): boolean {
+  return code >= 0x30 && code <= 0x39;
 }
 
 /** `YYYY-MM-DDThh:mm:ss` (digits checked by the pattern) -> milliseconds as if UTC; undefined when out of range. */

@@ -2,17 +2,20 @@
 // it were acknowledged. Acks may arrive out of order (batches that complete out of order, or a
 // batch held back after a rejection); the committed offset only moves over a contiguous run of
 // acknowledged lines, so a restart never skips a line that was not acknowledged.
-
-interface Pending {
-  end: number;
-  acked: boolean;
-}
+//
+// A line waits here until its batch is answered, long enough to outlive V8's young generation: its
+// entry is two array slots (end offset, acknowledged) and its ack a closure over a number, where it
+// was an object of its own as well, copied by every scavenge and then garbage in the old generation.
 
 export class OffsetTracker {
   #committed: number;
-  /** Lines handed out and not yet committed, in file order; `#head` is the first live entry. */
-  #pending: Pending[] = [];
+  /** End offsets of the lines handed out and not yet committed, in file order; `#head` is the first live one. */
+  #ends: number[] = [];
+  /** Whether each line of `#ends` was acknowledged. */
+  #acked: boolean[] = [];
   #head = 0;
+  /** Lines dropped from the front of the arrays by compaction: the index of a line is its number minus this. */
+  #dropped = 0;
   #onAdvance: ((committed: number) => void) | undefined;
 
   /**
@@ -30,7 +33,7 @@ export class OffsetTracker {
 
   /** Lines handed out and not yet committed. */
   get outstanding(): number {
-    return this.#pending.length - this.#head;
+    return this.#ends.length - this.#head;
   }
 
   /**
@@ -38,24 +41,35 @@ export class OffsetTracker {
    * ack function. Calling the ack twice has no further effect.
    */
   track(end: number): () => void {
-    const entry: Pending = { end, acked: false };
-    this.#pending.push(entry);
-    return () => {
-      if (entry.acked) return;
-      entry.acked = true;
-      this.#advance();
-    };
+    const line = this.#dropped + this.#ends.length;
+    this.#ends.push(end);
+    this.#acked.push(false);
+    return () => this.#ack(line);
+  }
+
+  #ack(line: number): void {
+    const at = line - this.#dropped;
+    // Before the head: committed already (a second call).
+    if (at < this.#head || this.#acked[at] === true) return;
+    this.#acked[at] = true;
+    this.#advance();
   }
 
   #advance(): void {
     const before = this.#committed;
-    while (this.#head < this.#pending.length && this.#pending[this.#head]!.acked) {
-      this.#committed = this.#pending[this.#head]!.end;
-      this.#head++;
+    const ends = this.#ends;
+    const acked = this.#acked;
+    let head = this.#head;
+    while (head < ends.length && acked[head] === true) {
+      this.#committed = ends[head]!;
+      head++;
     }
-    // Compact now and then, so the array does not grow with everything ever tracked.
-    if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
-      this.#pending = this.#pending.slice(this.#head);
+    this.#head = head;
+    // Compact now and then, so the arrays do not grow with everything ever tracked.
+    if (head > 1024 && head * 2 > ends.length) {
+      this.#ends = ends.slice(head);
+      this.#acked = acked.slice(head);
+      this.#dropped += head;
       this.#head = 0;
     }
     if (this.#committed !== before) this.#onAdvance?.(this.#committed);

@@ -45,3 +45,27 @@ void test('the tracker stays small over many lines', () => {
   assert.equal(tracker.committed, 10_000);
   assert.equal(tracker.outstanding, 0);
 });
+
+void test('acks that arrive after the tracker compacted still find their lines, and a repeated one changes nothing', () => {
+  const moves: number[] = [];
+  const tracker = new OffsetTracker(0, (c) => moves.push(c));
+  const acks = Array.from({ length: 3000 }, (_, i) => tracker.track(i + 1));
+  // Lines 2500 and 2800 are held back while everything before 2500 is committed (a compaction),
+  // then lines come in after it.
+  for (let i = 0; i < 2499; i++) acks[i]!();
+  for (let i = 2500; i < 3000; i++) if (i !== 2799) acks[i]!();
+  assert.equal(tracker.committed, 2499);
+  const more = [tracker.track(3001), tracker.track(3002)];
+  acks[2499]!();
+  assert.equal(tracker.committed, 2799);
+  acks[10]!();
+  acks[2600]!();
+  assert.equal(tracker.committed, 2799);
+  more[1]!();
+  acks[2799]!();
+  assert.equal(tracker.committed, 3000);
+  more[0]!();
+  assert.equal(tracker.committed, 3002);
+  assert.equal(tracker.outstanding, 0);
+  assert.deepEqual(moves.slice(-4), [2499, 2799, 3000, 3002]);
+});
