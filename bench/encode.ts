@@ -5,13 +5,32 @@
 // three rounds, interleaved; the figure is the median round, with the spread of the three. The
 // third row is the agent's own path: each record encoded once into a slab as it enters the batch
 // (encodeLogRecord), then the request spliced from those bytes.
-// Usage: node bench/encode.ts [records] (default 200,000 per round).
+// With --instructions, instead: the agent's own path in instructions a record, which the machine's
+// load does not move (bench/lib/encode-rounds.ts under valgrind's cachegrind, as bench/canonical.ts
+// counts the canonical writer's).
+// Usage: node bench/encode.ts [records] (default 200,000 per round); node bench/encode.ts --instructions [runs] (default 2).
+import { fileURLToPath } from 'node:url';
 import type { Attributes } from '@opentelemetry/api';
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { agentResource } from '../agent/resource.ts';
 import { encodeLogRecord, encodeLogsRequest } from '../agent/sinks/otlp-protobuf-encode.ts';
 import { sshdLine } from './lib/chained-requests.ts';
+import { instructionsPerRecord, requireValgrind } from './lib/cachegrind.ts';
+
+if (process.argv[2] === '--instructions') {
+  const runs = Number(process.argv[3] ?? 2);
+  const script = fileURLToPath(new URL('./lib/encode-rounds.ts', import.meta.url));
+  await requireValgrind('bench/encode.ts --instructions');
+  const labels: Record<string, string> = { record: 'encodeLogRecord', request: 'encodeLogRecord, then the request' };
+  for (let i = 0; i < runs; i++) {
+    for (const mode of ['record', 'request']) {
+      const perRecord = await instructionsPerRecord(script, [mode]);
+      console.log(`${labels[mode]}: ${Math.round(perRecord).toLocaleString('en')} instructions a record (parsed sshd line, chained; run ${i + 1} of ${runs})`);
+    }
+  }
+  process.exit(0);
+}
 
 const total = Number(process.argv[2] ?? 200_000);
 const batchSize = 512;

@@ -21,8 +21,10 @@
 // strings one UTF-16 unit at a time, which made it the agent's largest CPU cost (issue 5). Here
 // strings go through Buffer's native UTF-8 writer into one growing buffer, a length prefix is
 // reserved at its likely size and the body moved only when the length needs another size, the
-// resource and scope are written once per request, and attribute keys' bytes are kept, with the
-// whole KeyValue of a short value that a key held in the record before too.
+// resource and scope are written once per request, and per attribute key list the keys' bytes are
+// kept, with the bytes of the attributes last written: a run of neighbouring KeyValues whose values
+// are the ones of the record before goes in as one copy (a parsed sshd line's 29 attributes: the
+// nine that change each line, and five copies).
 //
 // A record that is already an EncodedLogRecord (encoded once, straight into a slab, when it entered
 // a batch, encodeLogRecord; or read from the disk buffer) goes into the request as its bytes,
@@ -30,6 +32,7 @@
 import { SeverityNumber, type Attributes, type HrTime } from '@opentelemetry/api';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { hrTimeNanos } from '../../core/integrity/record.ts';
+import { RecentKeyLists } from '../../core/recent-key-lists.ts';
 import { EncodedLogRecord } from './encoded-log-record.ts';
 
 type Scope = ReadableLogRecord['instrumentationScope'];
@@ -88,31 +91,20 @@ const initialBytes = 64 * 1024;
 const maxKeptBytes = 16 * 1024 * 1024;
 
 /**
- * Attribute keys repeat on every record, and most of their values from one record to the next
- * (host, program, user, dataset, file, parse status): each key's encoded `key` field is kept, up to
- * this many keys, and the KeyValue it last wrote twice in a row, for a short value.
+ * Attribute key lists repeat on every record (the records of one source carry the same keys in the
+ * same order), and most values from one record to the next (host, program, user, dataset, file,
+ * parse status): per key list and field tag, the last attributes written are kept as bytes, and a
+ * run of neighbouring KeyValues whose values are the ones before goes in as one copy of those bytes
+ * (attribute-plans below). Key lists longer than maxPlanKeys, or with a key longer than
+ * maxPlanKeyLength, are written as they come; so are attributes of more than maxTemplateBytes.
  */
-const maxCachedKeys = 4096;
-const maxCachedKeyLength = 128;
-/** Longest string (UTF-16 units), and most strings in an array, whose KeyValue is kept. */
+const maxPlans = 8;
+const maxPlanKeys = 128;
+const maxPlanKeyLength = 128;
+const maxTemplateBytes = 64 * 1024;
+/** Longest string (UTF-16 units), and most strings in an array, that is compared with the last. */
 const maxKeptValueLength = 64;
 const maxKeptItems = 4;
-
-/** What is kept of an attribute key. */
-interface KeyState {
-  /** Its KeyValue's `key` field: tag, length, UTF-8. */
-  readonly field: Buffer;
-  /** The value last written under the key, when a string or number that may be kept. */
-  last: unknown;
-  /** Or the strings of the array last written under the key (`items` holds them), -1 if none. */
-  count: number;
-  items: string[];
-  /** The KeyValue of that value (without its tag), once it was written twice in a row. */
-  bytes: Uint8Array | undefined;
-}
-
-/** The states of the keys seen. */
-const keyStates = new Map<string, KeyState>();
 
 /** Buffer's native UTF-8 write, which buf.write calls after parsing its arguments (not in @types/node). */
 type Utf8Buffer = Buffer & { utf8Write(text: string, offset: number, length: number): number };
@@ -558,45 +550,211 @@ const hasOwnProperty = Object.prototype.hasOwnProperty;
 
 /** Each own enumerable attribute as a KeyValue field with tag `tag`. */
 function writeAttributes(w: ProtoWriter, attributes: Attributes, tag: number): void {
-  for (const key in attributes) {
-    if (hasOwnProperty.call(attributes, key)) writeKeyValue(w, tag, key, attributes[key]);
+  const plans = attributePlans(tag);
+  const plan = plans.walk(attributes);
+  if (plan === undefined) {
+    for (const key in attributes) {
+      if (hasOwnProperty.call(attributes, key)) writeAnyKeyValue(w, tag, undefined, key, attributes[key]);
+    }
+    return;
+  }
+  plan.busy = true;
+  let written = false;
+  try {
+    writePlanned(w, plan, tag);
+    written = true;
+  } finally {
+    plan.busy = false;
+    // Thrown out of the middle (a value's getter, say): the template no longer matches what is kept.
+    if (!written) plan.forget();
   }
 }
 
 /**
- * A KeyValue field with tag `tag`: the kept bytes when the key holds the value it held last time,
- * strings and small integers in one step.
+ * The attributes `plan.walk` gathered, each KeyValue written afresh or, in runs of neighbours whose
+ * values are the ones written before, copied from the plan's template, which then becomes these
+ * attributes' bytes.
  */
-function writeKeyValue(w: ProtoWriter, tag: number, key: string, value: unknown): void {
-  const state = keyStates.get(key) ?? learnKey(key);
-  if (state === undefined) {
-    writeAnyKeyValue(w, tag, undefined, key, value);
-    return;
+function writePlanned(w: ProtoWriter, plan: AttributePlan, tag: number): void {
+  const members = plan.members;
+  const values = plan.values;
+  const n = members.length;
+  const template = plan.template;
+  const starts = plan.starts;
+  const next = plan.nextStarts;
+  const base = w.pos - w.from;
+  // The run of kept KeyValues not yet copied: template[runFrom, runTo).
+  let runFrom = 0;
+  let runTo = 0;
+  for (let i = 0; i < n; i++) {
+    const m = members[i]!;
+    const value = values[i];
+    if (isLast(m, value)) {
+      // Kept, so written last time too: its bytes are template[starts[i], starts[i + 1]).
+      next[i] = w.pos - w.from - base + runTo - runFrom;
+      if (runTo !== starts[i]) {
+        copyRun(w, template, runFrom, runTo);
+        runFrom = starts[i]!;
+      }
+      runTo = starts[i + 1]!;
+      continue;
+    }
+    copyRun(w, template, runFrom, runTo);
+    runFrom = runTo = 0;
+    next[i] = w.pos - w.from - base;
+    if (typeof value === 'string') {
+      writeStringKeyValue(w, tag, m.field, value);
+    } else if (typeof value === 'number' && value >= 0 && value <= 0xffffffff && Number.isInteger(value)) {
+      writeUint32KeyValue(w, tag, m.field, value);
+    } else {
+      writeAnyKeyValue(w, tag, m.field, m.key, value);
+    }
+    keepLast(m, value);
   }
-  const bytes = state.bytes;
-  if (bytes !== undefined && isLast(state, value)) {
-    w.tagged(tag, bytes);
-    return;
+  copyRun(w, template, runFrom, runTo);
+  const length = w.pos - w.from - base;
+  next[n] = length;
+  plan.keep(w.buf, w.from + base, length);
+}
+
+/** template[from, to) at the writer's position. */
+function copyRun(w: ProtoWriter, template: Uint8Array, from: number, to: number): void {
+  const n = to - from;
+  if (n === 0) return;
+  w.ensure(n);
+  w.buf.set(template.subarray(from, to), w.pos);
+  w.pos += n;
+}
+
+/** What is kept of one key of a key list. */
+interface PlanMember {
+  readonly key: string;
+  /** Its KeyValue's `key` field: tag, length, UTF-8. */
+  readonly field: Buffer;
+  /**
+   * The value last written under the key, when a string or number that is compared (keepLast);
+   * while it is set, the plan's template holds its KeyValue.
+   */
+  last: unknown;
+  /** Or the strings of the array last written under the key (`items` holds them), -1 if none. */
+  count: number;
+  readonly items: string[];
+}
+
+/**
+ * One key list written under one tag: its keys' `key` fields, and the bytes of the attributes last
+ * written (`template`, KeyValue i at starts[i] to starts[i + 1]) with the values they hold.
+ */
+class AttributePlan {
+  readonly keys: readonly string[];
+  readonly members: PlanMember[];
+  /** The values of the attributes being written, in key order (walk gathers them). */
+  readonly values: unknown[];
+  template = new Uint8Array(0);
+  starts: Int32Array;
+  nextStarts: Int32Array;
+  /** Being written: a value nested in the attributes with the same keys and tag is written without the plan. */
+  busy = false;
+
+  constructor(keys: readonly string[]) {
+    this.keys = keys;
+    this.members = keys.map((key) => ({ key, field: keyField(key), last: undefined, count: -1, items: [] }));
+    this.values = new Array<unknown>(keys.length).fill(undefined);
+    this.starts = new Int32Array(keys.length + 1);
+    this.nextStarts = new Int32Array(keys.length + 1);
   }
-  const begun = w.pos - w.from;
-  if (typeof value === 'string') {
-    writeStringKeyValue(w, tag, state.field, value);
-  } else if (typeof value === 'number' && value >= 0 && value <= 0xffffffff && Number.isInteger(value)) {
-    writeUint32KeyValue(w, tag, state.field, value);
-  } else {
-    writeAnyKeyValue(w, tag, state.field, key, value);
+
+  /** No value counts as written before (the template is not kept). */
+  forget(): void {
+    for (const m of this.members) forget(m);
   }
-  if (bytes === undefined && isLast(state, value)) {
-    // The same value twice in a row: its KeyValue is kept for the next time, in an array of its
-    // own (a slice of Buffer's pool would hold the whole pool).
-    const start = w.from + begun + 1;
-    const kept = new Uint8Array(w.pos - start);
-    for (let i = 0; i < kept.length; i++) kept[i] = w.buf[start + i]!;
-    state.bytes = kept;
-  } else {
-    state.bytes = undefined;
-    keepLast(state, value);
+
+  /** Keeps buf[from, from + length), the attributes just written, as the template. */
+  keep(buf: Uint8Array, from: number, length: number): void {
+    if (length > maxTemplateBytes) {
+      this.forget();
+      return;
+    }
+    if (this.template.length < length) this.template = new Uint8Array(Math.min(maxTemplateBytes, Math.max(length, 2 * this.template.length)));
+    this.template.set(buf.subarray(from, from + length));
+    const starts = this.starts;
+    this.starts = this.nextStarts;
+    this.nextStarts = starts;
   }
+}
+
+/** The plans of the last few key lists written under one tag. */
+class AttributePlans {
+  readonly #plans = new RecentKeyLists<AttributePlan>(maxPlans);
+  /** The plan of the attributes written last: the next ones most likely have its keys. */
+  #last: AttributePlan | undefined;
+
+  /**
+   * The plan of the attributes' key list, with their values gathered into its `values`; undefined
+   * when the key list gets none (too long, a key too long, or its plan already being written).
+   */
+  walk(attributes: Attributes): AttributePlan | undefined {
+    const last = this.#last;
+    if (last !== undefined && !last.busy) {
+      // The keys compared as they come: for...in settles hasOwnProperty and the value's load from
+      // V8's enumeration cache, where Object.keys and Object.values allocate two arrays.
+      const keys = last.keys;
+      const values = last.values;
+      let i = 0;
+      let same = true;
+      for (const key in attributes) {
+        if (!hasOwnProperty.call(attributes, key)) continue;
+        if (i >= keys.length || keys[i] !== key) {
+          same = false;
+          break;
+        }
+        values[i++] = attributes[key];
+      }
+      if (same && i === keys.length) return last;
+    }
+    const keys = Object.keys(attributes);
+    let plan = this.#plans.get(keys);
+    if (plan === undefined) {
+      if (keys.length > maxPlanKeys || keys.some((key) => key.length > maxPlanKeyLength)) return undefined;
+      plan = new AttributePlan(keys);
+      this.#plans.set(keys, plan);
+    }
+    if (plan.busy) return undefined;
+    const values = plan.values;
+    for (let i = 0; i < keys.length; i++) values[i] = attributes[keys[i]!];
+    this.#last = plan;
+    return plan;
+  }
+}
+
+/** Plans by field tag (record, resource and scope attributes, key-value lists). */
+const plansByTag = new Map<number, AttributePlans>();
+
+function attributePlans(tag: number): AttributePlans {
+  let plans = plansByTag.get(tag);
+  if (plans === undefined) plansByTag.set(tag, (plans = new AttributePlans()));
+  return plans;
+}
+
+/**
+ * The `key` fields of the keys seen, up to maxKeyFields: a key list that comes back after its plan
+ * was let go (more key lists than maxPlans interleaved, key-value lists in bodies) gets its plan
+ * again without encoding its keys again.
+ */
+const keyFields = new Map<string, Buffer>();
+const maxKeyFields = 4096;
+
+/** A KeyValue's `key` field of `key`: tag, length, UTF-8. */
+function keyField(key: string): Buffer {
+  let field = keyFields.get(key);
+  if (field !== undefined) return field;
+  const own = new ProtoWriter(maxUtf8Bytes(key.length) + 6);
+  own.byte(tagKeyValueKey);
+  own.string(key);
+  field = own.take();
+  if (keyFields.size >= maxKeyFields) keyFields.clear();
+  keyFields.set(key, field);
+  return field;
 }
 
 /** The general KeyValue: `field` is the key's kept `key` field, if any. */
@@ -616,41 +774,33 @@ function writeAnyKeyValue(w: ProtoWriter, tag: number, field: Buffer | undefined
   w.end(at, 1);
 }
 
-/** The state of a key seen for the first time; undefined for a long key, which is not kept. */
-function learnKey(key: string): KeyState | undefined {
-  if (key.length > maxCachedKeyLength) return undefined;
-  const own = new ProtoWriter(maxUtf8Bytes(key.length) + 6);
-  own.byte(tagKeyValueKey);
-  own.string(key);
-  if (keyStates.size >= maxCachedKeys) keyStates.clear();
-  const state: KeyState = { field: own.take(), last: undefined, count: -1, items: [], bytes: undefined };
-  keyStates.set(key, state);
-  return state;
-}
-
 /** `value` is the value last written under the key (compared by `===`, an array item by item). */
-function isLast(state: KeyState, value: unknown): boolean {
-  if (!Array.isArray(value)) return value === state.last && state.last !== undefined;
-  if (value.length !== state.count) return false;
-  const items = state.items;
+function isLast(m: PlanMember, value: unknown): boolean {
+  if (!Array.isArray(value)) return value === m.last && m.last !== undefined;
+  if (value.length !== m.count) return false;
+  const items = m.items;
   for (let i = 0; i < value.length; i++) if (value[i] !== items[i]) return false;
   return true;
 }
 
-/** Remembers `value` as the key's last, when it is short enough to be kept. */
-function keepLast(state: KeyState, value: unknown): void {
-  state.last = undefined;
-  state.count = -1;
+function forget(m: PlanMember): void {
+  m.last = undefined;
+  m.count = -1;
+}
+
+/** Remembers `value` as the key's last, when it is short enough to be compared. */
+function keepLast(m: PlanMember, value: unknown): void {
+  forget(m);
   if (typeof value === 'number' || (typeof value === 'string' && value.length <= maxKeptValueLength)) {
-    state.last = value;
+    m.last = value;
   } else if (Array.isArray(value) && value.length <= maxKeptItems) {
-    const items = state.items;
+    const items = m.items;
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
       if (typeof item !== 'string' || item.length > maxKeptValueLength) return;
       items[i] = item;
     }
-    state.count = value.length;
+    m.count = value.length;
   }
 }
 
@@ -789,10 +939,7 @@ function writeAnyValue(w: ProtoWriter, value: unknown): void {
   } else {
     w.byte(tagAnyKvlist);
     const at = w.begin(1);
-    const list = value as Record<string, unknown>;
-    for (const key in list) {
-      if (hasOwnProperty.call(list, key)) writeKeyValue(w, tagListValues, key, list[key]);
-    }
+    writeAttributes(w, value as Attributes, tagListValues);
     w.end(at, 1);
   }
 }

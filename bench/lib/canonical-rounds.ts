@@ -5,29 +5,17 @@
 // bench/canonical.ts under cachegrind; prints the records of a round.
 // `agent-bytes`: the agent's records written and not hashed (the writer alone).
 // Usage: node bench/lib/canonical-rounds.ts agent|agent-bytes|aggregator <rounds>
-import type { Attributes } from '@opentelemetry/api';
 import { decodeProtobufLogs } from '../../aggregator/receiver/otlp-decode.ts';
 import { checkRecord } from '../../aggregator/verify/record-check.ts';
-import { parseRecordInto } from '../../agent/processors/parse-record.ts';
-import { timeZoneResolver } from '../../agent/processors/syslog/time.ts';
 import { chainHashOfRecord, genesisHash } from '../../core/integrity/chain.ts';
 import { canonicalAttributes, canonicalRecordBytes, type AttestedInput } from '../../core/integrity/record.ts';
-import { agentAttributes, protobufBody } from '../../test/unit/aggregator/otlp-fixtures.ts';
+import { protobufBody } from '../../test/unit/aggregator/otlp-fixtures.ts';
 import { agentId, chainedRequests, resource } from './chained-requests.ts';
+import { parsedSshdAttributes } from './parsed-sshd.ts';
 
 const mode = process.argv[2];
 const rounds = Number(process.argv[3] ?? 0);
 const perRound = 4000;
-
-/** The attributes the agent hashes for line `id`: the file source's, then the parse processor's. */
-function agentRecordAttributes(id: number): Attributes {
-  const line = `Nov 27 07:49:15 runner-01 sshd[2811]: Accepted publickey for deploy from 203.0.113.17 port ${50000 + (id % 10000)} ssh2: ED25519 SHA256:Xk3b${id}Q9mZx8w1p0Lr2vYt7uHc6sNa5eFd4gJk3iOl`;
-  const attributes: Attributes = agentAttributes('auth', `f0c1a2b3:${120 * id}`, '/var/log/auth.log', 120 * id);
-  const outcome = parseRecordInto(line, attributes, 1795688521000, timeZoneResolver('UTC'), attributes);
-  attributes['ci_audit.parse.status'] = outcome.status;
-  if (outcome.parser !== undefined) attributes['ci_audit.parser'] = outcome.parser;
-  return attributes;
-}
 
 let run: () => void;
 if (mode === 'agent' || mode === 'agent-bytes') {
@@ -35,7 +23,7 @@ if (mode === 'agent' || mode === 'agent-bytes') {
   const records = Array.from({ length: perRound }, (_, i) => ({
     hrTime: [1795688521 + i, 482113789] as [number, number],
     body: `runner-01 sshd[2811]: Accepted publickey for deploy from 203.0.113.17 port ${50000 + i} ssh2: ED25519 SHA256:Xk3b${i}`,
-    attributes: agentRecordAttributes(i),
+    attributes: parsedSshdAttributes(i),
   }));
   let prev = genesisHash;
   let seq = 0;

@@ -363,3 +363,76 @@ void test('the aggregator decodes our requests to the values the canonical form 
     }
   }
 });
+
+void test('runs of unchanged KeyValues copied from the last attributes: a change at every position, in place, across key lists and tags', () => {
+  // The encoder copies runs of neighbouring KeyValues whose values are the ones written before from
+  // the bytes of the attributes last written with the same keys and tag. Each step below changes
+  // one key (or two neighbours, or an array in place) at every position of the list, to a value of
+  // another length, type or emptiness, and goes back; other key lists and the same keys under other
+  // tags (the resource's, a key-value list's) come in between.
+  const keys = Array.from({ length: 12 }, (_, i) => `k${i}.${'x'.repeat(i)}`);
+  const shared = ['deploy', 'root'];
+  const base = (): Record<string, unknown> => Object.fromEntries(keys.map((key, i) => [key, i % 4 === 0 ? 'v'.repeat(i + 1) : i % 4 === 1 ? i * 1000 : i % 4 === 2 ? shared : `s${i}`]));
+  const changes: ((value: unknown) => unknown)[] = [
+    (v) => `${String(v)}!`,
+    () => 'z'.repeat(130),
+    () => 7,
+    () => 2 ** 40,
+    () => -1,
+    () => ['a', 'b'],
+    () => undefined,
+    () => null,
+    () => ({ nested: 'kv' }),
+    () => 'é',
+  ];
+  const other = Object.fromEntries(keys.slice(2, 9).reverse().map((key) => [key, 'other']));
+  const resource = resourceFromAttributes(base());
+  const records: ReadableLogRecord[] = [];
+  const push = (attributes: Record<string, unknown>, fields: Partial<Record<keyof ReadableLogRecord, unknown>> = {}): void => {
+    records.push(plainRecord({ attributes, ...fields }));
+  };
+  for (let p = 0; p < keys.length; p++) {
+    for (const [c, change] of changes.entries()) {
+      push(base());
+      push(base());
+      const one = base();
+      one[keys[p]!] = change(one[keys[p]!]);
+      push(one);
+      push(base());
+      if (p + 1 < keys.length) {
+        const two = base();
+        two[keys[p]!] = change(two[keys[p]!]);
+        two[keys[p + 1]!] = changes[(c + 1) % changes.length]!(two[keys[p + 1]!]);
+        push(two);
+      }
+      if (c % 3 === 0) push({ ...other });
+      if (c % 3 === 1) push(base(), { body: { kv: base() }, resource });
+      push(base());
+    }
+    // The array the record before held, changed in place: the same object, other items.
+    shared[p % 2] = `user${p}`;
+    push(base());
+  }
+  for (let from = 0; from < records.length; from += 50) {
+    const batch = records.slice(from, from + 50);
+    assertSameBytes(batch, `records ${from} to ${from + batch.length}`);
+    assert.equal(Buffer.compare(encodeLogsRequest(batch.map((r) => encodeLogRecord(r))), reference(batch)), 0, `records ${from} on, encoded one by one`);
+  }
+});
+
+void test('attributes nested in themselves with the same keys, and attributes too large to keep, are written as the serializer writes them', () => {
+  const nested = (depth: number): Record<string, unknown> => ({ a: depth === 0 ? 'leaf' : nested(depth - 1), b: depth });
+  const large = (fill: string): Record<string, unknown> => ({ small: 'same', big: fill.repeat(70_000), after: 'same too' });
+  const records = [
+    plainRecord({ attributes: { a: nested(3), b: 1 } }),
+    plainRecord({ attributes: { a: nested(3), b: 1 } }),
+    plainRecord({ body: nested(4), attributes: nested(2) }),
+    plainRecord({ attributes: large('x') }),
+    plainRecord({ attributes: large('x') }),
+    plainRecord({ attributes: { ...large('y'), small: 'changed' } }),
+    plainRecord({ attributes: { small: 'changed', big: 'short now', after: 'same too' } }),
+    plainRecord({ attributes: { small: 'changed', big: 'short now', after: 'same too' } }),
+  ];
+  assertSameBytes(records, 'nested and large attributes');
+  for (const r of records) assert.equal(Buffer.compare(encodeLogsRequest([encodeLogRecord(r)]), reference([r])), 0);
+});

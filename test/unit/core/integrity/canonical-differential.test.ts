@@ -231,4 +231,67 @@ describe('the canonical writer against a writer without memory', () => {
       assert.equal(canonicalAttributes(attributes), canonicalJson(normalMembers(attributes, false)), `step ${i}`);
     }
   });
+  it('writes members that repeat, change at any one position or in place, or drop out, as a writer without memory, with and without the chain attributes', () => {
+    // What the writer keeps of a member's bytes must go the moment its value changes. Each step
+    // changes one member (or two neighbours, or an array in place) at every canonical position, to
+    // a value of another length or kind, or to an empty one (left out), and goes back; the chain's
+    // attributes are written and left out in turn, other key lists and the same keys nested in a
+    // value come in between, and a member too large to keep changes along with a small one.
+    const keys = ['user.name', 'ci_audit.chain.seq', 'a', 'related.user', 'b.long.key', 'ci_audit.dataset', 'n', 'z', 'ci_audit.chain.hash', 'm', 'big', 'é'];
+    const shared: AttestedInput[] = ['deploy', 'root'];
+    const base = (): Record<string, AttestedInput> => Object.fromEntries(keys.map((key, i) => [key, i % 4 === 0 ? 'v'.repeat(i + 1) : i % 4 === 1 ? i * 1000 : i % 4 === 2 ? shared : `s${i}`]));
+    const changes: ((value: AttestedInput) => AttestedInput)[] = [
+      (v) => `${typeof v === 'string' ? v : 'was not a string'}!`,
+      () => 'z'.repeat(70),
+      () => 7,
+      () => 7n,
+      () => '7',
+      () => true,
+      () => ['a', 'b'],
+      () => undefined,
+      () => null,
+      () => ({ a: 'nested', 'user.name': 'x' }),
+      () => new Uint8Array([1, 2]),
+    ];
+    const other = Object.fromEntries(keys.slice(2, 9).reverse().map((key) => [key, 'other']));
+    const steps: { attributes: Record<string, AttestedInput>; skipChain: boolean }[] = [];
+    const push = (attributes: Record<string, AttestedInput>): void => {
+      steps.push({ attributes, skipChain: steps.length % 3 !== 0 });
+    };
+    for (let p = 0; p < keys.length; p++) {
+      for (const [c, change] of changes.entries()) {
+        push(base());
+        push(base());
+        const one = base();
+        one[keys[p]!] = change(one[keys[p]!]);
+        push(one);
+        push(base());
+        if (p + 1 < keys.length) {
+          const two = base();
+          two[keys[p]!] = change(two[keys[p]!]);
+          two[keys[p + 1]!] = changes[(c + 1) % changes.length]!(two[keys[p + 1]!]);
+          push(two);
+        }
+        if (c % 3 === 0) push({ ...other });
+        if (c % 3 === 1) push({ ...base(), a: base() });
+        push(base());
+      }
+      // The array the members before held, changed in place: the same object, other items.
+      shared[p % 2] = `user${p}`;
+      push(base());
+    }
+    // A large member, and a small one that changes with it and then stays.
+    push({ ...base(), big: 'x'.repeat(70_000) });
+    push({ ...base(), big: 'x'.repeat(70_000), a: 'changed with the large one' });
+    push({ ...base(), a: 'changed with the large one' });
+    push({ ...base(), a: 'changed with the large one' });
+    for (const [i, { attributes, skipChain }] of steps.entries()) {
+      const expected = canonicalJson(normalMembers(attributes, skipChain));
+      assert.equal(canonicalAttributes(attributes, skipChain), expected, `step ${i}`);
+      if (i % 5 === 0) {
+        const record: AttestedRecord = { agent: 'runner-01', seq: i + 1, timeUnixNano: [1795688521, i], observedTimeUnixNano: 5n, severityNumber: 9, body: 'b', attributes, resource: {} };
+        assert.equal(canonicalRecord(record), referenceRecord(record), `step ${i}, as a record`);
+      }
+    }
+  });
 });
