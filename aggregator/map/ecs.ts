@@ -104,7 +104,7 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
   let datasetTaken = false;
   if (rawDataset === undefined) {
     issues.push('dataset_missing');
-  } else if (typeof rawDataset === 'string' && datasetPattern.test(rawDataset)) {
+  } else if (typeof rawDataset === 'string' && (rawDataset === datasetNames.dataset || datasetPattern.test(rawDataset))) {
     dataset = rawDataset;
     datasetTaken = true;
   } else {
@@ -146,8 +146,7 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
   }
 
   const body = bodyString(record.body);
-  const stream = dataStreamName(dataset, options.namespace);
-  const eventDataset = `ci_audit.${dataset}`;
+  const { stream, eventDataset } = namesOf(dataset, options.namespace);
 
   // The document's own fields come first, in their order; the attributes' ECS fields are placed into
   // it afterwards, and so follow them. Placing them into an object of their own and merging that in
@@ -220,11 +219,17 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
   let ciAuditNested: Record<string, Record<string, unknown>> | undefined;
   let ecsFieldInvalid = false;
   let kept = 0;
-  // Whether the value each kind of key holds (Taken) was taken above: such a key is left out.
-  const taken = [false, datasetTaken, recordId !== undefined, chain !== undefined, logFilePath !== undefined, logOffset !== undefined];
+  // Which kinds of key (Taken) hold a value taken above, as bits: such a key is left out. (An array of
+  // six booleans was one more object a record.)
+  const taken =
+    (datasetTaken ? takenDataset : 0) |
+    (recordId !== undefined ? takenRecordId : 0) |
+    (chain !== undefined ? takenChain : 0) |
+    (logFilePath !== undefined ? takenLogFilePath : 0) |
+    (logOffset !== undefined ? takenLogOffset : 0);
   for (const step of keyPlanOf(source)) {
     const key = step.key;
-    if (taken[step.taken]) continue;
+    if ((taken & step.taken) !== 0) continue;
     const value = source[key];
     let target = document;
     if (step.underCiAudit) {
@@ -265,6 +270,26 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
     mapped.id = boundedId(checkpointDocumentId(agentId, checkpoint.key, checkpoint.seq));
   } else if (recordId !== undefined) mapped.id = documentId(agentId ?? hostName ?? '', recordId);
   return mapped;
+}
+
+/**
+ * The data stream and `event.dataset` of the last valid dataset seen (a request's records nearly all
+ * share one): they were two strings joined per record, and the dataset's pattern tested again.
+ */
+let datasetNames: { dataset: string; namespace: string | undefined; stream: string; eventDataset: string } = {
+  // Only a dataset that passed datasetPattern (or the default) is ever kept: mapToEcs takes a value
+  // equal to it without testing the pattern again.
+  dataset: defaultDataset,
+  namespace: undefined,
+  stream: '',
+  eventDataset: '',
+};
+
+function namesOf(dataset: string, namespace: string): { stream: string; eventDataset: string } {
+  if (dataset !== datasetNames.dataset || namespace !== datasetNames.namespace) {
+    datasetNames = { dataset, namespace, stream: dataStreamName(dataset, namespace), eventDataset: `ci_audit.${dataset}` };
+  }
+  return datasetNames;
 }
 
 /** What a record's resource gives its document: the same for every record of a ResourceLogs. */
@@ -330,13 +355,13 @@ function isChainKey(key: string): boolean {
   return key === chainAttr.seq || key === chainAttr.hash || key === chainAttr.prevHash;
 }
 
-/** Which value mapToEcs takes itself a key holds (its index in mapToEcs's `taken` list): such a key is left out of the attributes when it was taken. */
+/** Which value mapToEcs takes itself a key holds (its bit in mapToEcs's `taken`): such a key is left out of the attributes when it was taken. */
 const takenNone = 0;
 const takenDataset = 1;
 const takenRecordId = 2;
-const takenChain = 3;
-const takenLogFilePath = 4;
-const takenLogOffset = 5;
+const takenChain = 4;
+const takenLogFilePath = 8;
+const takenLogOffset = 16;
 type Taken = typeof takenNone | typeof takenDataset | typeof takenRecordId | typeof takenChain | typeof takenLogFilePath | typeof takenLogOffset;
 
 /** What mapToEcs's attribute loop does with one key: everything about it that depends on the key alone. */
@@ -389,7 +414,8 @@ export function documentId(agentId: string, recordId: string): string {
 
 /** An `_id` as it is when Elasticsearch takes it, else `sha256:<hex>` of it. */
 function boundedId(id: string): string {
-  if (Buffer.byteLength(id) <= maxIdBytes) return id;
+  // UTF-8 takes at most 3 bytes a UTF-16 unit: an id that short fits without being measured.
+  if (id.length * 3 <= maxIdBytes || Buffer.byteLength(id) <= maxIdBytes) return id;
   return `sha256:${createHash('sha256').update(id).digest('hex')}`;
 }
 
@@ -406,14 +432,29 @@ export function nanosToRfc3339(nanos: bigint): string {
   const seconds = Number(nanos / 1_000_000_000n);
   const fraction = Number(nanos % 1_000_000_000n);
   const days = Math.floor(seconds / 86_400);
-  if (days !== lastDay) {
-    lastDay = days;
-    lastDayText = dateText(days);
-  }
   const ofDay = seconds - days * 86_400;
   const hours = Math.floor(ofDay / 3600);
   const minutes = Math.floor((ofDay % 3600) / 60);
-  return `${lastDayText}T${twoDigits[hours]}:${twoDigits[minutes]}:${twoDigits[ofDay % 60]}.${fractionText(fraction)}Z`;
+  return `${dayText(days)}T${twoDigits[hours]}:${twoDigits[minutes]}:${twoDigits[ofDay % 60]}.${fractionText(fraction)}Z`;
+}
+
+/**
+ * dateText, kept for the last two days seen: a record's event time and observed time are often on
+ * different days (an SDK sets the observed time to now, the event time is the line's), and with
+ * one day kept every timestamp of such records wrote its date again.
+ */
+function dayText(days: number): string {
+  if (days === lastDay) return lastDayText;
+  if (days !== otherDay) {
+    otherDay = days;
+    otherDayText = dateText(days);
+  }
+  const text = otherDayText;
+  otherDay = lastDay;
+  otherDayText = lastDayText;
+  lastDay = days;
+  lastDayText = text;
+  return text;
 }
 
 /** `date.toISOString()`, kept for the last time seen: every record of a request shares its ingest time. */
@@ -431,6 +472,8 @@ let lastIsoText = '';
 
 let lastDay = -1;
 let lastDayText = '';
+let otherDay = -1;
+let otherDayText = '';
 
 const twoDigits = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
 

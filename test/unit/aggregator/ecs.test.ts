@@ -94,6 +94,33 @@ void test('a record from any OpenTelemetry SDK (no ci-audit attributes) is mappe
   assert.deepEqual(doc.ci_audit!.resource, { attributes: { 'telemetry.sdk.language': 'nodejs' } });
 });
 
+void test('each record gets its own dataset and namespace, whichever the record before had', () => {
+  const mapped = (dataset: string | undefined, namespace: string): [string, unknown, string[]] => {
+    const m = mapToEcs(record({ attributes: dataset === undefined ? {} : { 'ci_audit.dataset': dataset } }), { namespace, ingested });
+    return [m.dataStream, (m.document.event as Record<string, unknown>).dataset, m.issues.filter((i) => i.startsWith('dataset'))];
+  };
+  const results = [
+    mapped('auth', 'default'),
+    mapped('auth', 'prod'),
+    mapped('', 'prod'),
+    mapped('sudo', 'prod'),
+    mapped('Auth', 'prod'),
+    mapped(undefined, 'prod'),
+    mapped('generic', 'prod'),
+    mapped('auth', 'default'),
+  ];
+  assert.deepEqual(results, [
+    ['logs-ci_audit.auth-default', 'ci_audit.auth', []],
+    ['logs-ci_audit.auth-prod', 'ci_audit.auth', []],
+    ['logs-ci_audit.generic-prod', 'ci_audit.generic', ['dataset_invalid']],
+    ['logs-ci_audit.sudo-prod', 'ci_audit.sudo', []],
+    ['logs-ci_audit.generic-prod', 'ci_audit.generic', ['dataset_invalid']],
+    ['logs-ci_audit.generic-prod', 'ci_audit.generic', ['dataset_missing']],
+    ['logs-ci_audit.generic-prod', 'ci_audit.generic', []],
+    ['logs-ci_audit.auth-default', 'ci_audit.auth', []],
+  ]);
+});
+
 void test('an invalid dataset goes to the default data stream, flagged, and its value is kept', () => {
   const mapped = mapToEcs(record({ attributes: { 'ci_audit.dataset': 'Auth-Logs', 'ci_audit.record.id': '1' } }), options);
   assert.equal(mapped.dataStream, 'logs-ci_audit.generic-default');
@@ -182,6 +209,11 @@ void test('document ids stay within 512 bytes', () => {
   const long = documentId('a'.repeat(300), 'b'.repeat(300));
   assert.match(long, /^sha256:[0-9a-f]{64}$/);
   assert.equal(long, documentId('a'.repeat(300), 'b'.repeat(300)));
+  // The limit is in UTF-8 bytes, not characters: 512 ASCII bytes fit, 171 three-byte characters (513 bytes) do not.
+  assert.equal(documentId('a', 'b'.repeat(510)).length, 512);
+  assert.match(documentId('a', 'b'.repeat(511)), /^sha256:/);
+  assert.equal(documentId('\u20ac', '\u20ac'.repeat(169)), '\u20ac:' + '\u20ac'.repeat(169));
+  assert.match(documentId('\u20ac', '\u20ac'.repeat(170)), /^sha256:/);
 });
 
 void test('trace context, severity text, event name and dropped attributes are carried over', () => {
@@ -221,6 +253,18 @@ void test('nanosToRfc3339 writes what Date writes, for days across the whole dat
   // Leap days, month and year ends, and a spread of times of day over 1970..2262.
   for (let i = 0n; i < 3000n; i++) samples.push((i * 1_234_567_890_123_456_789n) % (2n ** 63n - 1n) + 1n);
   for (const nanos of samples) assert.equal(nanosToRfc3339(nanos), reference(nanos), String(nanos));
+});
+
+void test('nanosToRfc3339 keeps each day right when the days it writes alternate', () => {
+  // An SDK's records alternate the line's day (event time) and today (observed time); a third day
+  // now and then replaces one of the two kept.
+  const day = 86_400_000_000_000n;
+  const monday = 1_795_600_000_000_000_000n;
+  const order = [0n, 1n, 0n, 1n, 1n, 0n, 2n, 0n, 2n, 1n, 0n, 2n, 2n, 1n];
+  const samples = order.map((d, i) => monday + d * day + BigInt(i) * 1_000_000_007n);
+  const reference = (nanos: bigint): string =>
+    `${new Date(Number(nanos / 1_000_000_000n) * 1000).toISOString().slice(0, 19)}.${String(nanos % 1_000_000_000n).padStart(9, '0')}Z`;
+  assert.deepEqual(samples.map(nanosToRfc3339), samples.map(reference));
 });
 
 void test('a chain position handed over by the verify stage maps as the one read from the attributes', () => {
