@@ -8,28 +8,14 @@ import { writeFile } from 'node:fs/promises';
 import pino from 'pino';
 import type { CompressionCodec } from '../../../agent/sinks/compression.ts';
 import { startAgent } from '../../../agent/run.ts';
-import type { Ingest, IngestResult } from '../../../aggregator/ingest.ts';
-import type { DecodedLogRecord } from '../../../aggregator/log-record.ts';
 import { createReceiver } from '../../../aggregator/receiver/server.ts';
 import { agentConfigSchema } from '../../../config/schema.ts';
+import { MemoryIngest } from '../../helpers/memory-ingest.ts';
 import { captureLogger, tempDir, waitFor } from './helpers.ts';
 
-class KeepingIngest implements Ingest {
-  readonly ready = true;
-  readonly state = 'ready' as const;
-  records: DecodedLogRecord[] = [];
-  retryAfterSeconds(): number {
-    return 1;
-  }
-  ingest(records: DecodedLogRecord[]): Promise<IngestResult> {
-    this.records.push(...records);
-    return Promise.resolve({ received: records.length, created: records.length, duplicates: 0, rejected: 0 });
-  }
-}
-
 /** The aggregator's receiver on a free port; keeps the records and each request's Content-Encoding. */
-async function receiver(t: TestContext): Promise<{ url: string; ingest: KeepingIngest; encodings: (string | undefined)[] }> {
-  const ingest = new KeepingIngest();
+async function receiver(t: TestContext): Promise<{ url: string; ingest: MemoryIngest; encodings: (string | undefined)[] }> {
+  const ingest = new MemoryIngest();
   const app = createReceiver({ ingest, limits: { maxBodyBytes: 4 * 1024 * 1024, maxDecompressedBytes: 32 * 1024 * 1024 }, logger: pino({ level: 'silent' }) });
   const encodings: (string | undefined)[] = [];
   app.addHook('onRequest', (request, _reply, done) => {

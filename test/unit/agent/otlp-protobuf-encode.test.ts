@@ -15,6 +15,7 @@ import { decodeProtobufLogs } from '../../../aggregator/receiver/otlp-decode.ts'
 import { canonicalAttributes, canonicalValue, hrTimeNanos, type AttestedInput } from '../../../core/integrity/record.ts';
 import { makeRecords } from './helpers.ts';
 import { seededRandom } from '../../helpers/random.ts';
+import { visitPositionChanges } from '../../helpers/position-changes.ts';
 
 type Resource = ReadableLogRecord['resource'];
 type Scope = ReadableLogRecord['instrumentationScope'];
@@ -391,28 +392,19 @@ void test('runs of unchanged KeyValues copied from the last attributes: a change
   const push = (attributes: Record<string, unknown>, fields: Partial<Record<keyof ReadableLogRecord, unknown>> = {}): void => {
     records.push(plainRecord({ attributes, ...fields }));
   };
-  for (let p = 0; p < keys.length; p++) {
-    for (const [c, change] of changes.entries()) {
-      push(base());
-      push(base());
-      const one = base();
-      one[keys[p]!] = change(one[keys[p]!]);
-      push(one);
-      push(base());
-      if (p + 1 < keys.length) {
-        const two = base();
-        two[keys[p]!] = change(two[keys[p]!]);
-        two[keys[p + 1]!] = changes[(c + 1) % changes.length]!(two[keys[p + 1]!]);
-        push(two);
-      }
-      if (c % 3 === 0) push({ ...other });
-      if (c % 3 === 1) push(base(), { body: { kv: base() }, resource });
-      push(base());
-    }
-    // The array the record before held, changed in place: the same object, other items.
-    shared[p % 2] = `user${p}`;
-    push(base());
-  }
+  visitPositionChanges(
+    {
+      keys,
+      base,
+      changes,
+      shared,
+      between: (c) => {
+        if (c % 3 === 0) push({ ...other });
+        if (c % 3 === 1) push(base(), { body: { kv: base() }, resource });
+      },
+    },
+    (attributes) => push(attributes),
+  );
   for (let from = 0; from < records.length; from += 50) {
     const batch = records.slice(from, from + 50);
     assertSameBytes(batch, `records ${from} to ${from + batch.length}`);

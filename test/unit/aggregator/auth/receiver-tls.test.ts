@@ -18,28 +18,13 @@ import { agentConnectOptions } from '../../../../agent/sinks/tls-connect.ts';
 import type { AuthMode } from '../../../../aggregator/auth/authenticate.ts';
 import { AgentRegistry } from '../../../../aggregator/auth/registry.ts';
 import { receiverTlsOptions } from '../../../../aggregator/auth/tls-options.ts';
-import type { WriterState } from '../../../../aggregator/index/document-writer.ts';
-import type { Ingest, IngestResult } from '../../../../aggregator/ingest.ts';
-import type { DecodedLogRecord } from '../../../../aggregator/log-record.ts';
 import { createReceiver } from '../../../../aggregator/receiver/server.ts';
+import { MemoryIngest } from '../../../helpers/memory-ingest.ts';
 import { createTestPki } from '../../../helpers/tls.ts';
 import type { TestPki } from '../../../helpers/tls.ts';
 import { makeRecords } from '../../agent/helpers.ts';
 
 const silent = pino({ level: 'silent' });
-
-class MemoryIngest implements Ingest {
-  ready = true;
-  state: WriterState = 'ready';
-  records: DecodedLogRecord[] = [];
-  retryAfterSeconds(): number {
-    return 1;
-  }
-  ingest(records: DecodedLogRecord[]): Promise<IngestResult> {
-    this.records.push(...records);
-    return Promise.resolve({ received: records.length, created: records.length, duplicates: 0, rejected: 0 });
-  }
-}
 
 let pki: TestPki;
 let work: string;

@@ -9,6 +9,7 @@ import { canonicalJson, type CanonicalValue } from '../../../../core/integrity/c
 import { chainHash, chainHashAndText, chainHashOfRecord, genesisHash } from '../../../../core/integrity/chain.ts';
 import { canonicalAttributes, canonicalRecord, canonicalValue, hrTimeNanos, type AttestedInput, type AttestedRecord, type UnixNanos } from '../../../../core/integrity/record.ts';
 import { seededPicks } from '../../../helpers/random.ts';
+import { visitPositionChanges } from '../../../helpers/position-changes.ts';
 
 const minInt64 = -(2 ** 63);
 const maxInt64 = 2 ** 63;
@@ -238,7 +239,7 @@ describe('the canonical writer against a writer without memory', () => {
     // attributes are written and left out in turn, other key lists and the same keys nested in a
     // value come in between, and a member too large to keep changes along with a small one.
     const keys = ['user.name', 'ci_audit.chain.seq', 'a', 'related.user', 'b.long.key', 'ci_audit.dataset', 'n', 'z', 'ci_audit.chain.hash', 'm', 'big', 'é'];
-    const shared: AttestedInput[] = ['deploy', 'root'];
+    const shared = ['deploy', 'root'];
     const base = (): Record<string, AttestedInput> => Object.fromEntries(keys.map((key, i) => [key, i % 4 === 0 ? 'v'.repeat(i + 1) : i % 4 === 1 ? i * 1000 : i % 4 === 2 ? shared : `s${i}`]));
     const changes: ((value: AttestedInput) => AttestedInput)[] = [
       (v) => `${typeof v === 'string' ? v : 'was not a string'}!`,
@@ -258,28 +259,19 @@ describe('the canonical writer against a writer without memory', () => {
     const push = (attributes: Record<string, AttestedInput>): void => {
       steps.push({ attributes, skipChain: steps.length % 3 !== 0 });
     };
-    for (let p = 0; p < keys.length; p++) {
-      for (const [c, change] of changes.entries()) {
-        push(base());
-        push(base());
-        const one = base();
-        one[keys[p]!] = change(one[keys[p]!]);
-        push(one);
-        push(base());
-        if (p + 1 < keys.length) {
-          const two = base();
-          two[keys[p]!] = change(two[keys[p]!]);
-          two[keys[p + 1]!] = changes[(c + 1) % changes.length]!(two[keys[p + 1]!]);
-          push(two);
-        }
-        if (c % 3 === 0) push({ ...other });
-        if (c % 3 === 1) push({ ...base(), a: base() });
-        push(base());
-      }
-      // The array the members before held, changed in place: the same object, other items.
-      shared[p % 2] = `user${p}`;
-      push(base());
-    }
+    visitPositionChanges(
+      {
+        keys,
+        base,
+        changes,
+        shared,
+        between: (c) => {
+          if (c % 3 === 0) push({ ...other });
+          if (c % 3 === 1) push({ ...base(), a: base() });
+        },
+      },
+      push,
+    );
     // A large member, and a small one that changes with it and then stays.
     push({ ...base(), big: 'x'.repeat(70_000) });
     push({ ...base(), big: 'x'.repeat(70_000), a: 'changed with the large one' });

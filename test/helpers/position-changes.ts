@@ -1,0 +1,44 @@
+// Attribute sets for the caches that keep a key list's bytes by position (the agent's OTLP encoder,
+// the canonical writer): one key changed at every position of the list, or two neighbours, to each
+// kind of value and back; an array the sets share changed in place; what else comes in between is
+// the caller's. A cache that keeps a byte too long writes one of these differently from a writer
+// without memory.
+
+export interface PositionChanges<V> {
+  keys: readonly string[];
+  /** A fresh set of the unchanged values, holding `shared` under some keys. */
+  base: () => Record<string, V>;
+  /** Each turns a key's value into another of another length, kind or emptiness. */
+  changes: readonly ((value: V) => V)[];
+  /** The array `base` holds: its items are changed in place after each position. */
+  shared: string[];
+  /** Called after the sets of change `c` at a position, for what comes in between. */
+  between: (c: number) => void;
+}
+
+/** Hands `visit` the sets in order. */
+export function visitPositionChanges<V>(spec: PositionChanges<V>, visit: (attributes: Record<string, V>) => void): void {
+  const { keys, base, changes, shared } = spec;
+  for (let p = 0; p < keys.length; p++) {
+    const key = keys[p]!;
+    for (const [c, change] of changes.entries()) {
+      visit(base());
+      visit(base());
+      const one = base();
+      one[key] = change(one[key]!);
+      visit(one);
+      visit(base());
+      if (p + 1 < keys.length) {
+        const two = base();
+        const next = keys[p + 1]!;
+        two[key] = change(two[key]!);
+        two[next] = changes[(c + 1) % changes.length]!(two[next]!);
+        visit(two);
+      }
+      spec.between(c);
+      visit(base());
+    }
+    shared[p % 2] = `user${p}`;
+    visit(base());
+  }
+}
