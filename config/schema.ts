@@ -252,7 +252,7 @@ const agentSchema = strictObject({
       timeout_ms: v.optional(integer(1), 10_000),
       /** Most batches sent at once; the aggregator and Elasticsearch work on several while the agent encodes the next. */
       max_in_flight: v.optional(integer(1, 64), 4),
-      /** Compression of request bodies: `gzip` (every OTLP receiver takes it), `zstd` (less CPU, fewer bytes; the aggregator and the OpenTelemetry Collector take it) or `none`. */
+      /** Compression of request bodies: `gzip` (every OTLP receiver takes it), `zstd` (fewer bytes, fewer instructions to compress; the aggregator and the OpenTelemetry Collector take it) or `none`. */
       compression: v.optional(v.picklist(compressionCodecs), defaultCompressionCodec),
       /** Level of `compression`: gzip 1 (least CPU) to 9 (fewest bytes), zstd 1 to 19; ignored with `none`. */
       compression_level: v.optional(integer(1, maxCompressionLevel.zstd), defaultCompressionLevel),

@@ -32,6 +32,7 @@
 import { SeverityNumber, type Attributes, type HrTime } from '@opentelemetry/api';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { hrTimeNanos } from '../../core/integrity/record.ts';
+import { forgetLast, isLast, keepLast, type LastValue } from '../../core/last-value.ts';
 import { RecentKeyLists } from '../../core/recent-key-lists.ts';
 import { EncodedLogRecord } from './encoded-log-record.ts';
 
@@ -95,16 +96,13 @@ const maxKeptBytes = 16 * 1024 * 1024;
  * same order), and most values from one record to the next (host, program, user, dataset, file,
  * parse status): per key list and field tag, the last attributes written are kept as bytes, and a
  * run of neighbouring KeyValues whose values are the ones before goes in as one copy of those bytes
- * (attribute-plans below). Key lists longer than maxPlanKeys, or with a key longer than
+ * (attribute-plans below; which values are kept: core/last-value.ts). Key lists longer than maxPlanKeys, or with a key longer than
  * maxPlanKeyLength, are written as they come; so are attributes of more than maxTemplateBytes.
  */
 const maxPlans = 8;
 const maxPlanKeys = 128;
 const maxPlanKeyLength = 128;
 const maxTemplateBytes = 64 * 1024;
-/** Longest string (UTF-16 units), and most strings in an array, that is compared with the last. */
-const maxKeptValueLength = 64;
-const maxKeptItems = 4;
 
 /** Buffer's native UTF-8 write, which buf.write calls after parsing its arguments (not in @types/node). */
 type Utf8Buffer = Buffer & { utf8Write(text: string, offset: number, length: number): number };
@@ -626,19 +624,11 @@ function copyRun(w: ProtoWriter, template: Uint8Array, from: number, to: number)
   w.pos += n;
 }
 
-/** What is kept of one key of a key list. */
-interface PlanMember {
+/** What is kept of one key of a key list; while its last value is set, the plan's template holds its KeyValue. */
+interface PlanMember extends LastValue {
   readonly key: string;
   /** Its KeyValue's `key` field: tag, length, UTF-8. */
   readonly field: Buffer;
-  /**
-   * The value last written under the key, when a string or number that is compared (keepLast);
-   * while it is set, the plan's template holds its KeyValue.
-   */
-  last: unknown;
-  /** Or the strings of the array last written under the key (`items` holds them), -1 if none. */
-  count: number;
-  readonly items: string[];
 }
 
 /**
@@ -666,7 +656,7 @@ class AttributePlan {
 
   /** No value counts as written before (the template is not kept). */
   forget(): void {
-    for (const m of this.members) forget(m);
+    for (const m of this.members) forgetLast(m);
   }
 
   /** Keeps buf[from, from + length), the attributes just written, as the template. */
@@ -772,36 +762,6 @@ function writeAnyKeyValue(w: ProtoWriter, tag: number, field: Buffer | undefined
   writeAnyValue(w, value);
   w.end(valueAt, 1);
   w.end(at, 1);
-}
-
-/** `value` is the value last written under the key (compared by `===`, an array item by item). */
-function isLast(m: PlanMember, value: unknown): boolean {
-  if (!Array.isArray(value)) return value === m.last && m.last !== undefined;
-  if (value.length !== m.count) return false;
-  const items = m.items;
-  for (let i = 0; i < value.length; i++) if (value[i] !== items[i]) return false;
-  return true;
-}
-
-function forget(m: PlanMember): void {
-  m.last = undefined;
-  m.count = -1;
-}
-
-/** Remembers `value` as the key's last, when it is short enough to be compared. */
-function keepLast(m: PlanMember, value: unknown): void {
-  forget(m);
-  if (typeof value === 'number' || (typeof value === 'string' && value.length <= maxKeptValueLength)) {
-    m.last = value;
-  } else if (Array.isArray(value) && value.length <= maxKeptItems) {
-    const items = m.items;
-    for (let i = 0; i < value.length; i++) {
-      const item: unknown = value[i];
-      if (typeof item !== 'string' || item.length > maxKeptValueLength) return;
-      items[i] = item;
-    }
-    m.count = value.length;
-  }
 }
 
 /**

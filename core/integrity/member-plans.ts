@@ -5,16 +5,11 @@
 // one of the record before is copied as bytes instead of written again, and a key is never sorted,
 // encoded or compared with the chain's prefix more than once per key list.
 //
-// Only values that cannot change unseen are kept: strings, numbers, bigints and booleans, compared
-// with `===` (equal means the same text: 0 and -0 both write 0, NaN is never equal), and arrays of
-// strings, compared item by item against a copy of the items. Objects, byte arrays and anything
-// nested are written again every time.
+// Which values are kept, and how they are compared: core/last-value.ts.
+import type { LastValue } from '../last-value.ts';
 import { RecentKeyLists } from '../recent-key-lists.ts';
 import { chainAttrPrefix } from '../wire.ts';
 
-/** Longest string (UTF-16 units), and most items of an array, whose written bytes are kept. */
-const maxKeptValueLength = 64;
-const maxKeptItems = 4;
 /** Key lists longer than this, or with a key longer than maxKeyLength, get no plan (written as they come). */
 const maxPlanKeys = 128;
 const maxKeyLength = 256;
@@ -22,7 +17,7 @@ const maxKeyLength = 256;
 const maxPlans = 8;
 
 /** One member of a key list, in canonical order. */
-export interface MemberPlan {
+export interface MemberPlan extends LastValue {
   readonly key: string;
   /** The key's position in Object.keys order (where Object.values has its value). */
   readonly index: number;
@@ -30,12 +25,7 @@ export interface MemberPlan {
   readonly head: Uint8Array;
   /** One of the chain's own attributes (`ci_audit.chain.*`), left out with skipChain. */
   readonly chain: boolean;
-  /** The value last written, when one that is kept (see keepLast); undefined otherwise. */
-  last: unknown;
-  /** Or the strings of the array last written (`items` holds them); -1 when none. */
-  count: number;
-  readonly items: string[];
-  /** `,"key":value` of that value, once it was written twice in a row. */
+  /** `,"key":value` of the last value, once it was written twice in a row. */
   bytes: Uint8Array | undefined;
 }
 
@@ -76,38 +66,4 @@ export class KeyPlans {
     this.#plans.set(keys, plan);
     return plan;
   }
-}
-
-/** `value` is the member's last value (by `===`; an array item by item). */
-export function isLast(member: MemberPlan, value: unknown): boolean {
-  if (!Array.isArray(value)) return value === member.last && member.last !== undefined;
-  if (value.length !== member.count) return false;
-  const items = member.items;
-  for (let i = 0; i < value.length; i++) if (value[i] !== items[i]) return false;
-  return true;
-}
-
-/** Remembers `value` as the member's last, when it is one that is kept. */
-export function keepLast(member: MemberPlan, value: unknown): void {
-  member.last = undefined;
-  member.count = -1;
-  switch (typeof value) {
-    case 'string':
-      if (value.length <= maxKeptValueLength) member.last = value;
-      return;
-    case 'number':
-    case 'bigint':
-    case 'boolean':
-      member.last = value;
-      return;
-    default:
-  }
-  if (!Array.isArray(value) || value.length > maxKeptItems) return;
-  const items = member.items;
-  for (let i = 0; i < value.length; i++) {
-    const item: unknown = value[i];
-    if (typeof item !== 'string' || item.length > maxKeptValueLength) return;
-    items[i] = item;
-  }
-  member.count = value.length;
 }

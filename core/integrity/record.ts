@@ -13,7 +13,8 @@
 import { CiAuditError } from '../errors.ts';
 import { canonicalJson, type CanonicalValue } from './canonical-json.ts';
 import { chainAttrPrefix } from '../wire.ts';
-import { isLast, keepLast, KeyPlans } from './member-plans.ts';
+import { isLast, keepLast } from '../last-value.ts';
+import { KeyPlans } from './member-plans.ts';
 
 /** Version of the canonical form; a new form gets a new number and verifiers keep the old ones. */
 export const canonicalVersion = 1;

@@ -380,6 +380,7 @@ void test('runs of unchanged KeyValues copied from the last attributes: a change
     () => 7,
     () => 2 ** 40,
     () => -1,
+    () => true,
     () => ['a', 'b'],
     () => undefined,
     () => null,
