@@ -13,9 +13,13 @@
 // highest sample, how much of it is anonymous memory and how much file-backed pages); then the
 // same from the first request received on, which leaves the start-up (about half a CPU second of
 // module loading and set-up) out: a per-line figure comparable with a shipper that runs for days.
-// Usage: node bench/ship.ts [records] [--agent [--max-records N] [--compression gzip|zstd|none]]
-// (default 200,000; N: the agent's output.batch.max_records; the compression its
-// output.compression; each by default the agent's default).
+// Usage: node bench/ship.ts [records] [--agent [--max-records N] [--compression gzip|zstd|none]
+// [--buffers memory,never,...] [--trace-gc FILE]] (default 200,000; N: the agent's
+// output.batch.max_records; the compression its output.compression; each by default the agent's
+// default; --buffers: only these of memory, never, interval, always; --trace-gc: the agent runs with
+// V8's --trace-gc-nvp, its output written to FILE.<buffer>, and a summary of it printed: how many
+// young-generation and full GCs, and the bytes promoted to the old generation).
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -40,7 +44,13 @@ const maxRecords = maxRecordsAt === -1 ? undefined : Number(args[maxRecordsAt + 
 const compressionAt = args.indexOf('--compression');
 const compression = compressionAt === -1 ? undefined : (args[compressionAt + 1] as CompressionCodec);
 if (compression !== undefined && !compressionCodecs.includes(compression)) throw new Error(`--compression takes ${compressionCodecs.join(', ')}`);
-const total = Number(args.find((a, i) => !a.startsWith('--') && i !== maxRecordsAt + 1 && i !== compressionAt + 1) ?? 200_000);
+const buffersAt = args.indexOf('--buffers');
+const agentModes = ['memory', 'never', 'interval', 'always'] as const;
+const buffers = buffersAt === -1 ? agentModes : agentModes.filter((m) => args[buffersAt + 1]!.split(',').includes(m));
+const traceGcAt = args.indexOf('--trace-gc');
+const traceGc = traceGcAt === -1 ? undefined : args[traceGcAt + 1];
+const valueAt = new Set([maxRecordsAt, compressionAt, buffersAt, traceGcAt].filter((i) => i !== -1).map((i) => i + 1));
+const total = Number(args.find((a, i) => !a.startsWith('--') && !valueAt.has(i)) ?? 200_000);
 const logger = createLogger({ name: 'bench', level: 'silent' });
 const resource = resourceFromAttributes({});
 
@@ -142,34 +152,46 @@ async function discardingReceiver(): Promise<{ url: string; received: () => numb
   return { url: `http://127.0.0.1:${port}`, received: () => received, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
+/** A file of `count` auth lines in `dir` and the configuration of an agent that follows it; returns the configuration's path. */
+async function agentFiles(dir: string, count: number, url: string, buffer: FsyncPolicy | 'memory'): Promise<string> {
+  const log = join(dir, 'auth.log');
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) {
+    lines.push(`2026-11-26T09:12:01.482113+00:00 runner-01 sshd[2811]: Accepted publickey for deploy from 203.0.113.17 port ${50000 + (i % 10000)} ssh2: ED25519 SHA256:Xk3b${i}`);
+  }
+  await writeFile(log, lines.join('\n') + '\n');
+  const config = join(dir, 'agent.yaml');
+  await writeFile(
+    config,
+    JSON.stringify({
+      agent: { id: 'bench-ship', state_dir: join(dir, 'state') },
+      sources: [{ type: 'file', id: 'auth', include: [log], dataset: 'auth' }],
+      output: {
+        url,
+        ...(maxRecords === undefined ? {} : { batch: { max_records: maxRecords } }),
+        ...(compression === undefined ? {} : { compression }),
+      },
+      buffer: buffer === 'memory' ? { type: 'memory' } : { type: 'disk', fsync: buffer },
+      log: { level: 'warn', format: 'json' },
+    }),
+  );
+  return config;
+}
+
 async function agentProcess(buffer: FsyncPolicy | 'memory'): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'cia-bench-agent-'));
   const receiver = await discardingReceiver();
   let agent: CliProcess | undefined;
   try {
-    const log = join(dir, 'auth.log');
-    const lines: string[] = [];
-    for (let i = 0; i < total; i++) {
-      lines.push(`2026-11-26T09:12:01.482113+00:00 runner-01 sshd[2811]: Accepted publickey for deploy from 203.0.113.17 port ${50000 + (i % 10000)} ssh2: ED25519 SHA256:Xk3b${i}`);
-    }
-    await writeFile(log, lines.join('\n') + '\n');
-    const config = join(dir, 'agent.yaml');
-    await writeFile(
-      config,
-      JSON.stringify({
-        agent: { id: 'bench-ship', state_dir: join(dir, 'state') },
-        sources: [{ type: 'file', id: 'auth', include: [log], dataset: 'auth' }],
-        output: {
-          url: receiver.url,
-          ...(maxRecords === undefined ? {} : { batch: { max_records: maxRecords } }),
-          ...(compression === undefined ? {} : { compression }),
-        },
-        buffer: buffer === 'memory' ? { type: 'memory' } : { type: 'disk', fsync: buffer },
-        log: { level: 'warn', format: 'json' },
-      }),
-    );
+    const config = await agentFiles(dir, total, receiver.url, buffer);
     const start = performance.now();
-    agent = new CliProcess(['agent', 'run', '--config', config]);
+    const gcFile = traceGc === undefined ? undefined : `${traceGc}.${buffer}`;
+    agent = new CliProcess(
+      ['agent', 'run', '--config', config],
+      // --trace-gc-nvp is not allowed in NODE_OPTIONS: a preload turns it on.
+      gcFile === undefined ? {} : { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${traceGcPreload}`.trim() },
+    );
+    if (gcFile !== undefined) agent.child.stdout!.pipe(createWriteStream(gcFile));
     const pid = agent.child.pid!;
     let peakKb = 0;
     // The split of the highest RSS sampled: anonymous memory (heap, buffers, malloc) and file-backed
@@ -202,6 +224,7 @@ async function agentProcess(buffer: FsyncPolicy | 'memory'): Promise<void> {
           ? ''
           : `; from the first request on: ${Math.round(shipped.lines / shipped.seconds).toLocaleString('en')} lines/s, ${((1e6 * shipped.cpu) / shipped.lines).toFixed(1)} µs CPU a line`),
     );
+    if (gcFile !== undefined) console.log(`  GC over the run (start-up included): ${summarizeGc(await readFile(gcFile, 'utf8'))}`);
   } finally {
     await agent?.stop();
     await receiver.close();
@@ -209,8 +232,27 @@ async function agentProcess(buffer: FsyncPolicy | 'memory'): Promise<void> {
   }
 }
 
+const traceGcPreload = "--import=data:text/javascript,(await%20import('node:v8')).setFlagsFromString('--trace-gc-nvp')";
+
+/** Counts of --trace-gc-nvp's lines so far: scavenges, mark-compacts, bytes promoted, pause time. */
+function summarizeGc(text: string): string {
+  let scavenges = 0;
+  let fullGcs = 0;
+  let promoted = 0;
+  let pauseMs = 0;
+  for (const line of text.split('\n')) {
+    const kind = /\bgc=(\w+)/.exec(line)?.[1];
+    if (kind === undefined) continue;
+    if (kind === 's') scavenges++;
+    else if (kind === 'mc' || kind === 'ms') fullGcs++;
+    promoted += Number(/\bpromoted=(\d+)/.exec(line)?.[1] ?? 0);
+    pauseMs += Number(/\bpause=([\d.]+)/.exec(line)?.[1] ?? 0);
+  }
+  return `${scavenges} scavenges, ${fullGcs} full GCs, ${(promoted / 1024 / 1024).toFixed(1)} MB promoted, ${pauseMs.toFixed(0)} ms of pauses`;
+}
+
 if (args.includes('--agent')) {
-  for (const mode of ['memory', 'never', 'interval', 'always'] as const) await agentProcess(mode);
+  for (const mode of buffers) await agentProcess(mode);
 } else {
   for (const policy of ['never', 'interval', 'always'] as const) await run(policy);
   for (const mode of ['memory', 'never', 'interval', 'always'] as const) await pipeline(mode);

@@ -252,10 +252,21 @@ export class DiskBuffer {
 
   /** One entry of segment `segment` was acknowledged; the segment goes once all of its entries are. */
   ack(segment: number, ordinal: number): void {
+    this.ackRange(segment, ordinal, ordinal);
+  }
+
+  /** Entries `first` to `last` of segment `segment` were acknowledged, as `ack` for each. */
+  ackRange(segment: number, first: number, last: number): void {
     const seg = this.#segments.find((s) => s.index === segment);
-    if (seg === undefined || ordinal < seg.prefix || seg.later.has(ordinal)) return;
-    seg.acked++;
-    seg.later.add(ordinal);
+    if (seg === undefined) return;
+    let changed = false;
+    for (let ordinal = Math.max(first, seg.prefix); ordinal <= last; ordinal++) {
+      if (seg.later.has(ordinal)) continue;
+      seg.acked++;
+      seg.later.add(ordinal);
+      changed = true;
+    }
+    if (!changed) return;
     while (seg.later.delete(seg.prefix)) seg.prefix++;
     this.#cursorDirty = true;
     void this.#removeIfDone(seg);

@@ -58,10 +58,16 @@ export function encodeRecord(record: ReadableLogRecord): Buffer {
 /**
  * The record stored in `payload`, with `scope`'s resource and instrumentation scope; throws on
  * bytes that are not a stored record. A record of this version is not decoded: its fields are read
- * from the bytes only if something asks for them.
+ * from the bytes only if something asks for them. `whole`, a view of all of `payload.buffer` (of
+ * a read's entries), is what the record then holds, where it held a view of its own.
  */
-export function decodeRecord(payload: Buffer, scope: RecordScope): ReadableLogRecord {
+export function decodeRecord(payload: Buffer, scope: RecordScope, whole?: Uint8Array): ReadableLogRecord {
   if (payload[0] === formatLogRecord && payload[1] === tagRecordTime) {
+    if (whole?.buffer === payload.buffer && whole.byteOffset === 0) {
+      // The record holds the bytes it was read into, not a view of its own (EncodedLogRecord's `slab`).
+      const start = payload.byteOffset + 1;
+      return new EncodedLogRecord(whole, scope.resource, scope.instrumentationScope, start, start + payload.length - 1);
+    }
     return new EncodedLogRecord(payload.subarray(1), scope.resource, scope.instrumentationScope);
   }
   if (payload[0] === formatLegacyJson) return decodeLegacyRecord(payload, scope);

@@ -3,9 +3,12 @@
 // canonical record), and sets them on the record (`ci_audit.chain.*`). Checkpoint records
 // (`ci_audit.checkpoint.type` set) are not chained.
 //
-// Commits: the record's ack, wrapped by `wrapAck`, tells the chain when the record is committed
-// (acknowledged by the aggregator, or durable in the disk buffer). `committed` is the highest seq
-// with every seq up to it committed; it is saved to chain.json in the background.
+// Commits: the batch processor tells the chain when a run of records is committed (acknowledged by
+// the aggregator: `takeChained`, then `commitRange` per batch), or the record's ack, wrapped by
+// `wrapAck`, does (durable in the disk buffer). `committed` is the highest seq with every seq up to
+// it committed; it is saved to chain.json in the background. Until then a record's hash waits as
+// 64 bytes of text in one buffer (`#hashes`), where each record's hash string, and the closure that
+// held it, outlived V8's young generation while its batch waited for the aggregator's answer.
 //
 // Start: after a clean stop (every handed-out seq committed) the chain goes on at committed + 1.
 // Otherwise the numbers committed+1..reserved may or may not have reached the aggregator, and their
@@ -56,13 +59,20 @@ export const chainGapDataset = 'agent';
  */
 const commitSaveMs = 100;
 
+/** A chain hash: SHA-256 as lowercase hex. */
+const hashBytes = 64;
+
 export class ChainProcessor implements LogRecordProcessor {
   #o: ChainProcessorOptions;
   /** The last record chained (seq 0: none yet). */
   #head: ChainHead;
   #committed: ChainHead;
-  /** Commits that arrived before a lower seq was committed. */
-  #early = new Map<number, string>();
+  /** Runs of commits (first seq -> last seq) that arrived before a lower seq was committed. */
+  #early = new Map<number, number>();
+  /** Hashes of the records chained from seq `#hashBase` on, as hex text, `hashBytes` each. */
+  #hashes = Buffer.allocUnsafe(1024 * hashBytes);
+  #hashBase: number;
+  #hashCount = 0;
   /** The numbers an unclean stop left behind (declared by the resume record; never committed). */
   #lostFirst = 0;
   #lostLast = -1;
@@ -71,7 +81,6 @@ export class ChainProcessor implements LogRecordProcessor {
   #reservedTarget: number;
   /** The record just chained, for `wrapAck`. */
   #pendingSeq = 0;
-  #pendingHash = '';
   #sinceEvery = 0;
   /**
    * `everyRecords` records were chained since the last checkpoint. The Pipeline signs one right
@@ -101,6 +110,7 @@ export class ChainProcessor implements LogRecordProcessor {
       // The next record (the resume record) gets reserved + 1 and links to the committed hash.
       this.#head = { seq: s.reserved, hash: s.committed.hash };
     }
+    this.#hashBase = this.#head.seq + 1;
     this.#reservedTarget = this.#head.seq + o.reserveBlock;
     // From here on the state says "not clean": a crash must be detected at the next start.
     o.writer.writeSync(this.#snapshot());
@@ -191,8 +201,8 @@ export class ChainProcessor implements LogRecordProcessor {
     chained['ci_audit.chain.hash'] = hash;
     chained['ci_audit.chain.prev_hash'] = prev;
     this.#head = { seq, hash };
+    this.#keepHash(seq, hash);
     this.#pendingSeq = seq;
-    this.#pendingHash = hash;
     const every = this.#o.everyRecords;
     if (every !== undefined && ++this.#sinceEvery >= every) {
       this.#sinceEvery = 0;
@@ -205,15 +215,59 @@ export class ChainProcessor implements LogRecordProcessor {
    * ack. Any other record (unchained, or not taken) gets `ack` back unchanged.
    */
   wrapAck(ack: AckFn | undefined): AckFn | undefined {
-    const seq = this.#pendingSeq;
+    const seq = this.takeChained();
     if (seq === 0) return ack;
-    this.#pendingSeq = 0;
-    const hash = this.#pendingHash;
-    if (ack === undefined) return () => this.#commit(seq, hash);
+    if (ack === undefined) return () => this.commitRange(seq, seq);
     return () => {
-      this.#commit(seq, hash);
+      this.commitRange(seq, seq);
       ack();
     };
+  }
+
+  /**
+   * The seq of the record just chained, for its holder to pass to `commitRange` once it is
+   * committed; 0 for any other record (unchained, or not taken). As `wrapAck`, once per record.
+   */
+  takeChained(): number {
+    const seq = this.#pendingSeq;
+    this.#pendingSeq = 0;
+    return seq;
+  }
+
+  /** Records `first` to `last` (seqs `takeChained` gave) are committed. */
+  commitRange(first: number, last: number): void {
+    // Committed already (a second call): only what is above the head counts.
+    if (first <= this.#committed.seq) first = this.#committed.seq + 1;
+    // Never handed out (an unclean stop left them behind): the run starts after them.
+    if (first >= this.#lostFirst && first <= this.#lostLast) first = this.#lostLast + 1;
+    if (last < first) return;
+    let committed = this.#committed.seq;
+    let next = committed + 1;
+    if (next === this.#lostFirst) next = this.#lostLast + 1;
+    if (first === next && this.#early.size === 0) {
+      committed = last;
+    } else {
+      this.#early.set(first, Math.max(last, this.#early.get(first) ?? last));
+      for (;;) {
+        next = committed + 1;
+        if (next === this.#lostFirst) next = this.#lostLast + 1;
+        const to = this.#early.get(next);
+        if (to === undefined) break;
+        this.#early.delete(next);
+        committed = to;
+      }
+    }
+    if (committed !== this.#committed.seq) {
+      this.#committed = { seq: committed, hash: this.#hashOf(committed) };
+      this.#dropHashesTo(committed);
+    }
+    if (this.#commitTimer === undefined && !this.#closed) {
+      this.#commitTimer = setTimeout(() => {
+        this.#commitTimer = undefined;
+        this.#saveSoon();
+      }, commitSaveMs);
+      this.#commitTimer.unref();
+    }
   }
 
   forceFlush(): Promise<void> {
@@ -241,29 +295,30 @@ export class ChainProcessor implements LogRecordProcessor {
     return { clean };
   }
 
-  #commit(seq: number, hash: string): void {
-    let next = this.#committed.seq + 1;
-    if (next === this.#lostFirst) next = this.#lostLast + 1;
-    if (seq === next && this.#early.size === 0) {
-      this.#committed = { seq, hash };
-    } else {
-      this.#early.set(seq, hash);
-      for (;;) {
-        next = this.#committed.seq + 1;
-        if (next === this.#lostFirst) next = this.#lostLast + 1;
-        const h = this.#early.get(next);
-        if (h === undefined) break;
-        this.#early.delete(next);
-        this.#committed = { seq: next, hash: h };
-      }
+  /** Keeps the hash of `seq`, the record just chained (seqs come in order: head + 1). */
+  #keepHash(seq: number, hash: string): void {
+    const at = seq - this.#hashBase;
+    if ((at + 1) * hashBytes > this.#hashes.length) {
+      const grown = Buffer.allocUnsafe(2 * this.#hashes.length);
+      this.#hashes.copy(grown, 0, 0, at * hashBytes);
+      this.#hashes = grown;
     }
-    if (this.#commitTimer === undefined && !this.#closed) {
-      this.#commitTimer = setTimeout(() => {
-        this.#commitTimer = undefined;
-        this.#saveSoon();
-      }, commitSaveMs);
-      this.#commitTimer.unref();
-    }
+    this.#hashes.write(hash, at * hashBytes, hashBytes, 'latin1');
+    this.#hashCount = at + 1;
+  }
+
+  #hashOf(seq: number): string {
+    const at = seq - this.#hashBase;
+    return this.#hashes.toString('latin1', at * hashBytes, (at + 1) * hashBytes);
+  }
+
+  /** Lets go of the hashes up to `seq` (committed: no longer needed), moving the rest down now and then. */
+  #dropHashesTo(seq: number): void {
+    const drop = Math.min(seq - this.#hashBase + 1, this.#hashCount);
+    if (drop < 1024 || drop * 2 < this.#hashCount) return;
+    this.#hashes.copy(this.#hashes, 0, drop * hashBytes, this.#hashCount * hashBytes);
+    this.#hashBase += drop;
+    this.#hashCount -= drop;
   }
 
   #reserveFor(seq: number): void {

@@ -24,8 +24,9 @@ import { context as otelContext, type Context } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import type { Logger } from '../../core/logger.ts';
+import type { EncodedLogRecord } from '../sinks/encoded-log-record.ts';
 import { encodeLogRecord } from '../sinks/otlp-protobuf-encode.ts';
-import type { AckFn } from '../sources/source.ts';
+import type { AckFn, RangeAcker } from '../sources/source.ts';
 import { ackFromContext } from './ack.ts';
 import { backoffDelay } from './backoff.ts';
 import { isPermanentExportFailure, retryAfterOf } from './export-failure.ts';
@@ -56,10 +57,13 @@ export interface AuditBatchProcessorOptions {
    */
   maxQueueBytes?: number;
   /**
-   * The ack of the record being emitted, when the emitter hands it over out of band (the
-   * Pipeline does); otherwise it is looked for in the emit's Context (ack.ts).
+   * Fills in how the record being emitted is acknowledged, when the emitter hands that over out of
+   * band (the Pipeline does); when it leaves `ack` and `acker` unset, the ack is looked for in the
+   * emit's Context (ack.ts).
    */
-  currentAck?: () => AckFn | undefined;
+  takeAck?: (into: RecordAck) => void;
+  /** Commits the records' `chainSeq`s, a run at a time, before their sources' acks run (ChainProcessor.commitRange). */
+  chain?: RangeAcker | undefined;
   /**
    * Takes a batch the aggregator rejected for good (setAsideRejected). Absent: the batch is held in
    * memory, never acknowledged, so its sources re-read it after a restart.
@@ -78,14 +82,37 @@ export interface AuditBatchProcessorOptions {
   shutdownTimeoutMs?: number;
 }
 
-interface Entry {
-  /** Encoded on arrival (encodeLogRecord): what waits for the answer is bytes, not the SDK's objects. */
-  record: ReadableLogRecord;
+/**
+ * How a record is acknowledged. Numbers where they can be: a batch's records are then acknowledged
+ * in a call per run of neighbours, and nothing per record but the numbers waits for the answer.
+ */
+export interface RecordAck {
+  /** Called once the record is acknowledged. */
   ack: AckFn | undefined;
-  seq: number;
-  /** When the record arrived (ms, monotonic clock). */
-  at: number;
-  /** Bytes held for the record (its encoding). */
+  /** Acknowledges the record as number `ackNumber`, in runs with its neighbours (the file source's offset tracker). */
+  acker: RangeAcker | undefined;
+  ackNumber: number;
+  /** Its seq in the hash chain (0: not chained), committed through the `chain` option. */
+  chainSeq: number;
+}
+
+/** A record's `ack`, or its `acker` (then acknowledged as `ackNumbers[i]`). */
+type AckOrAcker = AckFn | RangeAcker | undefined;
+
+/**
+ * Records taken together for export, in columns: no object per record but its EncodedLogRecord
+ * waits for the answer (an entry object each, with its arrival time boxed in a number object of
+ * its own, lived long enough to be promoted to V8's old generation and die there).
+ */
+interface Batch {
+  /** Encoded on arrival (encodeLogRecord): what waits for the answer is bytes, not the SDK's objects. */
+  records: EncodedLogRecord[];
+  acks: AckOrAcker[];
+  ackNumbers: number[];
+  chainSeqs: number[];
+  /** Processor seq of the first record (the others follow it). */
+  firstSeq: number;
+  /** Bytes held for the records (their encoding). */
   bytes: number;
 }
 
@@ -104,14 +131,20 @@ export class AuditBatchProcessor implements LogRecordProcessor {
   #maxQueueBytes: number;
   /** Estimated bytes of the records held (waiting plus exporting). */
   #queuedBytes = 0;
-  #currentAck: (() => AckFn | undefined) | undefined;
+  #takeAck: ((into: RecordAck) => void) | undefined;
+  /** Where `takeAck` writes, reused. */
+  #taken: RecordAck = { ack: undefined, acker: undefined, ackNumber: 0, chainSeq: 0 };
+  #chain: RangeAcker | undefined;
   #backoff: { initialMs: number; maxMs: number };
   #maxRetryAfterMs: number;
   #shutdownTimeoutMs: number;
 
-  #waiting: Entry[] = [];
+  /** The records waiting for a batch, in the columns of a Batch (`firstSeq`: the seq of the first). */
+  #waiting: Batch = { records: [], acks: [], ackNumbers: [], chainSeqs: [], firstSeq: 0, bytes: 0 };
+  /** When each waiting record arrived (ms, monotonic clock): a column of unboxed numbers. */
+  #waitingSince: number[] = [];
   /** Batches being exported, in the order they were taken (so by seq). */
-  #exporting: Entry[][] = [];
+  #exporting: Batch[] = [];
   #exportingRecords = 0;
   /** The export loops of the batches being exported. */
   #loops = new Set<Promise<void>>();
@@ -133,7 +166,8 @@ export class AuditBatchProcessor implements LogRecordProcessor {
   #shutdown: Promise<void> | undefined;
   #onRejected: RejectedBatchHandler | undefined;
   /** Records the aggregator refused, held when there is no `onRejected`. */
-  #rejected: Entry[] = [];
+  #rejected: Batch[] = [];
+  #rejectedRecords = 0;
   #setAsideBatches = 0;
   #setAsideRecords = 0;
   /** Reason of the failure being retried, to log each change of state once. */
@@ -147,7 +181,8 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     this.#maxDelayMs = options.maxDelayMs ?? 1000;
     this.#maxQueue = Math.max(options.maxQueueRecords ?? (this.#maxInFlight + 3) * this.#maxBatch, this.#maxBatch);
     this.#maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
-    this.#currentAck = options.currentAck;
+    this.#takeAck = options.takeAck;
+    this.#chain = options.chain;
     this.#onRejected = options.onRejected;
     this.#backoff = { initialMs: options.initialBackoffMs ?? 250, maxMs: options.maxBackoffMs ?? 30_000 };
     this.#maxRetryAfterMs = options.maxRetryAfterMs ?? 300_000;
@@ -156,12 +191,12 @@ export class AuditBatchProcessor implements LogRecordProcessor {
 
   /** Records held: waiting for a batch, or in the batches being exported. */
   get queued(): number {
-    return this.#waiting.length + this.#exportingRecords;
+    return this.#waiting.records.length + this.#exportingRecords;
   }
 
   /** Records of batches the aggregator rejected and that are held in memory (no `onRejected`). */
   get rejected(): number {
-    return this.#rejected.length;
+    return this.#rejectedRecords;
   }
 
   /** Batches and records the aggregator rejected that were set aside since the start. */
@@ -174,11 +209,24 @@ export class AuditBatchProcessor implements LogRecordProcessor {
       // Too late to deliver; the record stays unacknowledged and is read again after a restart.
       return;
     }
-    const ack = this.#currentAck?.() ?? ackFromContext(context ?? otelContext.active());
+    const taken = this.#taken;
+    taken.ack = undefined;
+    taken.acker = undefined;
+    taken.ackNumber = 0;
+    taken.chainSeq = 0;
+    this.#takeAck?.(taken);
+    if (taken.ack === undefined && taken.acker === undefined) taken.ack = ackFromContext(context ?? otelContext.active());
     const record = encodeLogRecord(logRecord);
-    const bytes = record.encoded.length;
+    const bytes = record.encodedLength;
     this.#queuedBytes += bytes;
-    this.#waiting.push({ record, ack, seq: this.#nextSeq++, at: performance.now(), bytes });
+    const waiting = this.#waiting;
+    waiting.records.push(record);
+    waiting.acks.push(taken.acker ?? taken.ack);
+    waiting.ackNumbers.push(taken.ackNumber);
+    waiting.chainSeqs.push(taken.chainSeq);
+    waiting.bytes += bytes;
+    this.#waitingSince.push(performance.now());
+    this.#nextSeq++;
     this.#pump();
   }
 
@@ -238,22 +286,70 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     } else {
       await this.#exporter.shutdown();
     }
-    if (this.#rejected.length > 0) {
+    if (this.#rejectedRecords > 0) {
       this.#logger.error(
-        { code: 'CIA_ERR_SHIP_REJECTED', records: this.#rejected.length },
+        { code: 'CIA_ERR_SHIP_REJECTED', records: this.#rejectedRecords },
         'stopping with records the aggregator rejected; their sources did not move past them and send them again after the restart',
       );
     }
   }
 
-  #ack(batch: readonly Entry[]): void {
-    for (const entry of batch) {
-      if (entry.ack === undefined) continue;
+  /**
+   * Acknowledges the batch's records: the chain's commits first (a run of seqs at a time), then
+   * their sources (a call per record with an `ack`, per run of neighbouring numbers with an `acker`).
+   */
+  #ack(batch: Batch): void {
+    const chain = this.#chain;
+    const n = batch.records.length;
+    if (chain !== undefined) {
+      const seqs = batch.chainSeqs;
+      let first = 0;
+      let last = 0;
+      for (let i = 0; i < n; i++) {
+        const seq = seqs[i]!;
+        if (seq === 0) continue;
+        if (seq === last + 1 && first !== 0) {
+          last = seq;
+          continue;
+        }
+        if (first !== 0) this.#ackRange(chain, first, last);
+        first = last = seq;
+      }
+      if (first !== 0) this.#ackRange(chain, first, last);
+    }
+    const acks = batch.acks;
+    const numbers = batch.ackNumbers;
+    let acker: RangeAcker | undefined;
+    let first = 0;
+    let last = 0;
+    for (let i = 0; i < n; i++) {
+      const ack = acks[i];
+      if (ack === undefined) continue;
+      if (typeof ack !== 'function') {
+        const number = numbers[i]!;
+        if (ack === acker && number === last + 1) {
+          last++;
+          continue;
+        }
+        if (acker !== undefined) this.#ackRange(acker, first, last);
+        acker = ack;
+        first = last = number;
+        continue;
+      }
       try {
-        entry.ack();
+        ack();
       } catch (err) {
         this.#logger.error({ err: (err as Error).message }, 'record ack failed');
       }
+    }
+    if (acker !== undefined) this.#ackRange(acker, first, last);
+  }
+
+  #ackRange(acker: RangeAcker, first: number, last: number): void {
+    try {
+      acker.ackRange(first, last);
+    } catch (err) {
+      this.#logger.error({ err: (err as Error).message }, 'record ack failed');
     }
   }
 
@@ -274,12 +370,12 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     for (;;) {
       if (this.#aborted) return;
       if (this.#loops.size >= (this.#failing === undefined ? this.#maxInFlight : 1)) return;
-      const head = this.#waiting[0];
-      if (head === undefined) return;
-      const waited = performance.now() - head.at;
+      const waiting = this.#waiting;
+      if (waiting.records.length === 0) return;
+      const waited = performance.now() - this.#waitingSince[0]!;
       const due =
-        this.#waiting.length >= this.#maxBatch ||
-        head.seq <= this.#flushTarget ||
+        waiting.records.length >= this.#maxBatch ||
+        waiting.firstSeq <= this.#flushTarget ||
         waited >= this.#maxDelayMs ||
         (idle && this.#loops.size === 0);
       if (!due) {
@@ -297,9 +393,9 @@ export class AuditBatchProcessor implements LogRecordProcessor {
       }
       clearTimeout(this.#timer);
       this.#timer = undefined;
-      const batch = this.#waiting.splice(0, this.#maxBatch);
+      const batch = this.#takeBatch();
       this.#exporting.push(batch);
-      this.#exportingRecords += batch.length;
+      this.#exportingRecords += batch.records.length;
       const loop: Promise<void> = this.#exportUntilDone(batch).finally(() => {
         this.#loops.delete(loop);
         this.#pump();
@@ -308,9 +404,35 @@ export class AuditBatchProcessor implements LogRecordProcessor {
     }
   }
 
+  /** The first `maxBatchRecords` waiting records, taken out of the waiting columns. */
+  #takeBatch(): Batch {
+    const waiting = this.#waiting;
+    const n = Math.min(waiting.records.length, this.#maxBatch);
+    if (n === waiting.records.length) {
+      this.#waiting = { records: [], acks: [], ackNumbers: [], chainSeqs: [], firstSeq: waiting.firstSeq + n, bytes: 0 };
+      this.#waitingSince = [];
+      return waiting;
+    }
+    const records = waiting.records.splice(0, n);
+    let bytes = 0;
+    for (const record of records) bytes += record.encodedLength;
+    const batch: Batch = {
+      records,
+      acks: waiting.acks.splice(0, n),
+      ackNumbers: waiting.ackNumbers.splice(0, n),
+      chainSeqs: waiting.chainSeqs.splice(0, n),
+      firstSeq: waiting.firstSeq,
+      bytes,
+    };
+    this.#waitingSince.splice(0, n);
+    waiting.firstSeq += n;
+    waiting.bytes -= bytes;
+    return batch;
+  }
+
   /** Exports one batch, retrying transient failures until it is delivered, rejected or shutdown gives up. */
-  async #exportUntilDone(batch: Entry[]): Promise<void> {
-    const records = batch.map((e) => e.record);
+  async #exportUntilDone(batch: Batch): Promise<void> {
+    const records = batch.records;
     for (let attempt = 0; ; attempt++) {
       const result = await this.#exportOnce(records);
       if (result.code === ExportResultCode.SUCCESS) {
@@ -330,10 +452,11 @@ export class AuditBatchProcessor implements LogRecordProcessor {
         // kept and never acknowledged, so their sources' checkpoints do not move past them (later
         // batches are still sent; a restart re-reads from the first rejected line).
         this.#logger.error(
-          { code: 'CIA_ERR_SHIP_REJECTED', records: batch.length, err: result.error?.message },
+          { code: 'CIA_ERR_SHIP_REJECTED', records: batch.records.length, err: result.error?.message },
           'aggregator rejected a batch; it is held and its sources stop advancing their checkpoints',
         );
-        this.#rejected.push(...batch);
+        this.#rejected.push(batch);
+        this.#rejectedRecords += batch.records.length;
         this.#settle(batch, false);
         return;
       }
@@ -341,7 +464,7 @@ export class AuditBatchProcessor implements LogRecordProcessor {
       const reason = result.error?.message ?? 'export failed';
       if (reason !== this.#failing) {
         this.#logger.warn(
-          { code: 'CIA_ERR_SHIP_UNAVAILABLE', records: batch.length, err: reason },
+          { code: 'CIA_ERR_SHIP_UNAVAILABLE', records: batch.records.length, err: reason },
           this.#failing === undefined ? 'cannot deliver records to the aggregator; retrying until it accepts them' : 'still cannot deliver records; retrying',
         );
         this.#failing = reason;
@@ -359,8 +482,8 @@ export class AuditBatchProcessor implements LogRecordProcessor {
    * backoff; later batches wait, since acknowledging past a batch that is neither delivered nor
    * set aside would lose it). Its records are acknowledged once the declaration is committed.
    */
-  async #setAsideBatch(batch: Entry[], onRejected: RejectedBatchHandler, error: Error | undefined): Promise<void> {
-    const records = batch.map((e) => e.record);
+  async #setAsideBatch(batch: Batch, onRejected: RejectedBatchHandler, error: Error | undefined): Promise<void> {
+    const records = batch.records;
     for (let attempt = 0; ; attempt++) {
       try {
         await onRejected(records, error, () => this.#ack(batch));
@@ -368,7 +491,7 @@ export class AuditBatchProcessor implements LogRecordProcessor {
       } catch (err) {
         if (attempt === 0) {
           this.#logger.error(
-            { code: 'CIA_ERR_REJECTED_IO', records: batch.length, err: (err as Error).message },
+            { code: 'CIA_ERR_REJECTED_IO', records: batch.records.length, err: (err as Error).message },
             'cannot set aside a batch the aggregator rejected; it is held and the write retried',
           );
         }
@@ -378,11 +501,11 @@ export class AuditBatchProcessor implements LogRecordProcessor {
       }
     }
     this.#setAsideBatches += 1;
-    this.#setAsideRecords += batch.length;
+    this.#setAsideRecords += batch.records.length;
     // The declaration was emitted after the flushes now waiting for this batch were asked for; they
     // wait for it too, so that a graceful stop delivers it (and with it the batch's acks).
     const declared = this.#nextSeq - 1;
-    const last = batch.at(-1)?.seq ?? -1;
+    const last = batch.firstSeq + batch.records.length - 1;
     let extended = false;
     for (const w of this.#flushWaiters) {
       if (w.target < last) continue;
@@ -418,16 +541,16 @@ export class AuditBatchProcessor implements LogRecordProcessor {
   }
 
   /** The batch is done: acknowledge it (or not), make room, and resolve the flushes it completes. */
-  #settle(batch: Entry[], acknowledged: boolean): void {
+  #settle(batch: Batch, acknowledged: boolean): void {
     if (acknowledged) this.#ack(batch);
-    for (const entry of batch) this.#queuedBytes -= entry.bytes;
+    this.#queuedBytes -= batch.bytes;
     const at = this.#exporting.indexOf(batch);
     if (at !== -1) {
       this.#exporting.splice(at, 1);
-      this.#exportingRecords -= batch.length;
+      this.#exportingRecords -= batch.records.length;
     }
-    // Settled: every record before the oldest one still exported or waiting.
-    const oldest = this.#exporting[0]?.[0]?.seq ?? this.#waiting[0]?.seq ?? this.#nextSeq;
+    // Settled: every record before the oldest one still exported or waiting (or emitted next).
+    const oldest = this.#exporting[0]?.firstSeq ?? this.#waiting.firstSeq;
     this.#settledSeq = oldest - 1;
     this.#releaseRoomWaiters();
     const remaining: FlushWaiter[] = [];

@@ -11,13 +11,13 @@ import { chainAttr, chainGapAttr, recordAttr, type ChainGapReason } from '../../
 import type { ChainProcessor } from '../chain/chain-processor.ts';
 import type { DiskBuffer, DroppedSegment, RecoveredDamage } from '../buffer/disk-buffer.ts';
 import { attributesOf, decodeRecord, encodeRecord, isGapRecord, recordIdOf, type RecordScope } from '../buffer/record-codec.ts';
-import type { AckFn } from '../sources/source.ts';
+import type { AckFn, RangeAcker } from '../sources/source.ts';
 import { ackFromContext } from './ack.ts';
-import type { AuditBatchProcessor } from './audit-batch-processor.ts';
+import type { AuditBatchProcessor, RecordAck } from './audit-batch-processor.ts';
 
 export interface DiskBufferedProcessorOptions {
   buffer: DiskBuffer;
-  /** Sends what the buffer holds; created with `currentAck` returning this processor's `feedingAck`. */
+  /** Sends what the buffer holds; created with `takeAck` calling this processor's `takeFeedingAck`. */
   sender: AuditBatchProcessor;
   scope: RecordScope;
   logger: Logger;
@@ -41,7 +41,11 @@ export class DiskBufferedProcessor implements LogRecordProcessor {
   #o: DiskBufferedProcessorOptions;
   #pump: Promise<void>;
   #stopped = false;
-  #feeding: AckFn | undefined;
+  /** The entry being fed to the sender: its segment's acker and its ordinal there. */
+  #feeding: RangeAcker | undefined;
+  #feedingOrdinal = 0;
+  /** Acknowledges entries of one segment in runs (DiskBuffer.ackRange): the acker of the last segment read. */
+  #segmentAcker: { segment: number; acker: RangeAcker } | undefined;
   /** The pump holds entries read from the buffer and not yet fed to the sender. */
   #reading = false;
   #shutdown: Promise<void> | undefined;
@@ -51,9 +55,15 @@ export class DiskBufferedProcessor implements LogRecordProcessor {
     this.#pump = this.#run();
   }
 
-  /** The ack of the record being fed to the sender (its `currentAck`). */
-  get feedingAck(): AckFn | undefined {
-    return this.#feeding;
+  /**
+   * How the record being fed to the sender is acknowledged (its `takeAck`): as its ordinal in its
+   * segment, so that a batch's entries are released a run at a time, with no closure per record
+   * waiting for the aggregator's answer.
+   */
+  takeFeedingAck(into: RecordAck): void {
+    if (this.#feeding === undefined) return;
+    into.acker = this.#feeding;
+    into.ackNumber = this.#feedingOrdinal;
   }
 
   get hasRoom(): boolean {
@@ -188,17 +198,22 @@ export class DiskBufferedProcessor implements LogRecordProcessor {
         await waiting;
         continue;
       }
+      // The entries of a read share its bytes: the records hold them with one view.
+      let whole: Uint8Array | undefined;
       for (const entry of entries) {
         let record: ReadableLogRecord;
         try {
-          record = decodeRecord(entry.payload, scope);
+          const bytes = entry.payload.buffer;
+          if (whole?.buffer !== bytes) whole = new Uint8Array(bytes);
+          record = decodeRecord(entry.payload, scope, whole);
         } catch (err) {
           // Its CRC matched, so these are the bytes written: a bug, not damage. Skip it, say so.
           this.#o.logger.error({ code: 'CIA_ERR_BUFFER_CORRUPT', err: (err as Error).message }, 'skipping a disk buffer entry that is not a log record');
           buffer.ack(entry.segment, entry.ordinal);
           continue;
         }
-        this.#feeding = () => buffer.ack(entry.segment, entry.ordinal);
+        this.#feeding = this.#ackerOf(entry.segment);
+        this.#feedingOrdinal = entry.ordinal;
         try {
           sender.onEmit(record as ReadWriteLogRecord);
         } finally {
@@ -207,6 +222,14 @@ export class DiskBufferedProcessor implements LogRecordProcessor {
       }
       this.#reading = false;
     }
+  }
+
+  #ackerOf(segment: number): RangeAcker {
+    if (this.#segmentAcker?.segment !== segment) {
+      const buffer = this.#o.buffer;
+      this.#segmentAcker = { segment, acker: { ackRange: (first, last) => buffer.ackRange(segment, first, last) } };
+    }
+    return this.#segmentAcker.acker;
   }
 
   #appendGap(body: string, id: string, declared: { reason: ChainGapReason; firstSeq?: number; lastSeq?: number }): void {

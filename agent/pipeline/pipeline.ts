@@ -10,14 +10,14 @@ import { version } from '../../core/version.ts';
 import type { AckFn, RecordSink, SourceRecord, WriteResult } from '../sources/source.ts';
 import type { ChainProcessor } from '../chain/chain-processor.ts';
 import type { DiskBuffer, RecoveredDamage } from '../buffer/disk-buffer.ts';
-import { AuditBatchProcessor, type AuditBatchProcessorOptions } from './audit-batch-processor.ts';
+import { AuditBatchProcessor, type AuditBatchProcessorOptions, type RecordAck } from './audit-batch-processor.ts';
 import { DiskBufferedProcessor } from './disk-buffered-processor.ts';
 import { roomyAttributes } from './roomy-attributes.ts';
 
 /** Instrumentation scope of the records the agent emits. */
 export const agentScopeName = 'ci-audit-agent';
 
-export interface PipelineOptions extends Omit<AuditBatchProcessorOptions, 'exporter' | 'logger'> {
+export interface PipelineOptions extends Omit<AuditBatchProcessorOptions, 'exporter' | 'logger' | 'takeAck' | 'chain'> {
   resource: Resource;
   exporter: LogRecordExporter;
   logger: Logger;
@@ -64,15 +64,34 @@ export class Pipeline {
     const { resource, exporter, logger, processors = [], diskBuffer, chain, ...batch } = options;
     this.#chain = chain;
     this.#resource = resource;
-    // The record's own ack, wrapped by the chain so that the chain learns when the record is committed.
-    const currentAck = chain === undefined ? () => this.#current?.ack ?? this.#agentAck : () => chain.wrapAck(this.#current?.ack ?? this.#agentAck);
     let damaged: (() => void) | undefined;
     if (diskBuffer === undefined) {
-      this.processor = new AuditBatchProcessor({ ...batch, exporter, logger, currentAck });
+      // The record's own ack (as numbers when its source gives them) and its seq in the chain: the
+      // batch processor acknowledges and commits a batch in runs.
+      const takeAck = (into: RecordAck): void => {
+        const record = this.#current;
+        if (record?.acker !== undefined) {
+          into.acker = record.acker;
+          into.ackNumber = record.ackNumber ?? 0;
+        } else {
+          into.ack = record?.ack ?? this.#agentAck;
+        }
+        if (chain !== undefined) into.chainSeq = chain.takeChained();
+      };
+      const commits = chain === undefined ? undefined : { ackRange: (first: number, last: number) => chain.commitRange(first, last) };
+      this.processor = new AuditBatchProcessor({ ...batch, exporter, logger, takeAck, chain: commits });
     } else {
+      // The record's own ack, wrapped by the chain so that the chain learns when the record is
+      // committed (durable in the buffer: the wait is short, a closure is fine).
+      const currentAck = chain === undefined ? () => this.#current?.ack ?? this.#agentAck : () => chain.wrapAck(this.#current?.ack ?? this.#agentAck);
       // The sender asks the buffered processor for the ack of the record it feeds; the closure
       // runs only after both exist.
-      const sender: AuditBatchProcessor = new AuditBatchProcessor({ ...batch, exporter, logger, currentAck: () => buffered.feedingAck });
+      const sender: AuditBatchProcessor = new AuditBatchProcessor({
+        ...batch,
+        exporter,
+        logger,
+        takeAck: (into) => buffered.takeFeedingAck(into),
+      });
       const buffered: DiskBufferedProcessor = new DiskBufferedProcessor({
         buffer: diskBuffer.buffer,
         sender,

@@ -395,16 +395,14 @@ export function encodeLogRecord(record: ReadableLogRecord): EncodedLogRecord {
   const used = w.pos;
   w.from = used;
   writeLogRecordFields(w, record);
-  let kept: Buffer;
   if (w.buf === slab || w.pos <= slabBytes / 8) {
-    kept = w.buf.subarray(w.from, w.pos);
-  } else {
-    // Large, and moved past the slab: a buffer of its own, so that it holds no slab, and the slab
-    // goes on.
-    kept = Buffer.copyBytesFrom(w.buf, 0, w.pos);
-    w.buf = slab;
-    w.pos = used;
+    return new EncodedLogRecord(w.buf, record.resource, record.instrumentationScope, w.from, w.pos);
   }
+  // Large, and moved past the slab: a buffer of its own, so that it holds no slab, and the slab
+  // goes on.
+  const kept = Buffer.copyBytesFrom(w.buf, 0, w.pos);
+  w.buf = slab;
+  w.pos = used;
   return new EncodedLogRecord(kept, record.resource, record.instrumentationScope);
 }
 
@@ -471,7 +469,7 @@ function writeScopeLogs(w: ProtoWriter, records: readonly ReadableLogRecord[]): 
     w.byte(tagScopeLogsLogRecords);
     if (record instanceof EncodedLogRecord) {
       // Encoded once when it entered the batch or the disk buffer: its bytes go in as they are.
-      w.varint(record.encoded.length);
+      w.varint(record.encodedLength);
       w.raw(record.encoded);
     } else {
       writeLogRecord(w, record);

@@ -13,6 +13,16 @@ export type SourceRecordAttributes = Record<string, AttributeValue>;
 /** Called once, after the aggregator acknowledged the batch holding the record. Must not throw. */
 export type AckFn = () => void;
 
+/**
+ * Acknowledges records by the numbers it handed out, a run at a time: one call per batch and
+ * source where a closure per record waited for the aggregator's answer, long enough to be promoted
+ * to V8's old generation and die there. Numbers may be acknowledged out of order, and twice. Must not throw.
+ */
+export interface RangeAcker {
+  /** Every record numbered `first` to `last` (both included) was acknowledged. */
+  ackRange(first: number, last: number): void;
+}
+
 /** One record as a source emits it, before enrichment. */
 export interface SourceRecord {
   /** The record's text (for files: one line without its line ending). */
@@ -29,6 +39,14 @@ export interface SourceRecord {
   severityNumber?: SeverityNumber;
   /** Called once the aggregator acknowledged the record. Never called for a record that was not. */
   ack: AckFn;
+  /**
+   * Set by sources that acknowledge in runs (the file source): the pipeline then calls
+   * `acker.ackRange` for runs of neighbouring numbers instead of `ack`, which must do the same as
+   * `acker.ackRange(ackNumber, ackNumber)`.
+   */
+  acker?: RangeAcker;
+  /** The record's number for `acker`. */
+  ackNumber?: number;
 }
 
 /** `true`: there is room, write on; a promise: wait for it before writing the next record. */

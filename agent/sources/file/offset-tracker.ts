@@ -4,10 +4,12 @@
 // acknowledged lines, so a restart never skips a line that was not acknowledged.
 //
 // A line waits here until its batch is answered, long enough to outlive V8's young generation: its
-// entry is two array slots (end offset, acknowledged) and its ack a closure over a number, where it
-// was an object of its own as well, copied by every scavenge and then garbage in the old generation.
+// entry is two array slots (end offset, acknowledged) and its ack a number (`trackLine`), which the
+// pipeline acknowledges a run at a time (`ackRange`), where it was an object of its own and then a
+// closure, each copied by every scavenge and then garbage in the old generation.
+import type { RangeAcker } from '../source.ts';
 
-export class OffsetTracker {
+export class OffsetTracker implements RangeAcker {
   #committed: number;
   /** End offsets of the lines handed out and not yet committed, in file order; `#head` is the first live one. */
   #ends: number[] = [];
@@ -41,18 +43,26 @@ export class OffsetTracker {
    * ack function. Calling the ack twice has no further effect.
    */
   track(end: number): () => void {
+    const line = this.trackLine(end);
+    return () => this.ackRange(line, line);
+  }
+
+  /** Registers a line ending at `end`, as `track`, and returns its number for `ackRange`. */
+  trackLine(end: number): number {
     const line = this.#dropped + this.#ends.length;
     this.#ends.push(end);
     this.#acked.push(false);
-    return () => this.#ack(line);
+    return line;
   }
 
-  #ack(line: number): void {
-    const at = line - this.#dropped;
-    // Before the head: committed already (a second call).
-    if (at < this.#head || this.#acked[at] === true) return;
-    this.#acked[at] = true;
-    this.#advance();
+  ackRange(first: number, last: number): void {
+    const acked = this.#acked;
+    // Before the head: committed already (a second call); past the end: never handed out.
+    const from = Math.max(first - this.#dropped, this.#head);
+    const to = Math.min(last - this.#dropped, acked.length - 1);
+    if (from > to) return;
+    for (let at = from; at <= to; at++) acked[at] = true;
+    if (from === this.#head) this.#advance();
   }
 
   #advance(): void {

@@ -18,11 +18,14 @@ import { fileRecord } from './record.ts';
 
 /**
  * Bytes read at a time. The lines of a chunk are cut from one string decoded for the whole chunk
- * (line-splitter.ts), which lives as long as any of its lines is queued: at 64 KiB it is an
- * ordinary young object, where 256 KiB strings went to the large-object space and stayed there
- * until a full GC. It reads no slower (bench/tail.ts).
+ * (line-splitter.ts), which lives, with the chunk's Line objects, until its last line is handed on:
+ * at 256 KiB the strings went to the large-object space and stayed there until a full GC. At 64 KiB
+ * (about 430 auth lines, most of the young generation's 4 MB of allocation once parsed and chained)
+ * nearly every scavenge found a chunk half done, and one that waited for room in the queue was
+ * promoted; at 16 KiB, `bench/ship.ts --agent` promoted 55-61 -> 22 MB per 200,000 lines, with
+ * half the full GCs.
  */
-const READ_CHUNK_BYTES = 64 * 1024;
+const READ_CHUNK_BYTES = 16 * 1024;
 
 /**
  * Read buffers shared by all readers. A buffer is needed only from a read until its bytes are
@@ -252,8 +255,8 @@ export class FileReader {
   }
 
   #record(line: Line, observedAt: number): SourceRecord {
-    const ack = this.#tracker.track(line.end);
-    return fileRecord({ dataset: this.#options.dataset, path: this.path }, this.#keyFor(line.end), line, observedAt, ack);
+    const tracker = this.#tracker;
+    return fileRecord({ dataset: this.#options.dataset, path: this.path }, this.#keyFor(line.end), line, observedAt, tracker, tracker.trackLine(line.end));
   }
 
   /** The file key for a line ending at `end`: it covers the file's bytes up to the line or the fingerprint size. */

@@ -1,8 +1,9 @@
 // Turns a line of a file into the record a source emits: body, wire attributes and a
 // deterministic id, so that a line sent again after a restart carries the id it had the first time
 // (the aggregator indexes with `create` on that id: a resend is not a duplicate).
+import type { AnyValue } from '@opentelemetry/api';
 import { recordAttr } from '../../../core/wire.ts';
-import type { AckFn, SourceRecord } from '../source.ts';
+import type { AckFn, RangeAcker, SourceRecord } from '../source.ts';
 import type { Line } from './line-splitter.ts';
 
 /**
@@ -25,8 +26,36 @@ export interface FileRecordContext {
   path: string;
 }
 
-/** `lines` is set on a multiline record (multiline.ts): how many lines it joins. */
-export function fileRecord(ctx: FileRecordContext, fileKey: string, line: Line & { lines?: number }, observedAt: number, ack: AckFn): SourceRecord {
+/**
+ * A line's record, acknowledged as number `ackNumber` of `acker` (its file's offset tracker): the
+ * pipeline acknowledges a batch's lines in one call, and `ack`, for whoever calls it, is made when asked for.
+ */
+class FileLineRecord implements SourceRecord {
+  readonly body: AnyValue;
+  readonly attributes: SourceRecord['attributes'];
+  readonly observedAt: number;
+  readonly acker: RangeAcker;
+  readonly ackNumber: number;
+
+  constructor(body: string, attributes: SourceRecord['attributes'], observedAt: number, acker: RangeAcker, ackNumber: number) {
+    this.body = body;
+    this.attributes = attributes;
+    this.observedAt = observedAt;
+    this.acker = acker;
+    this.ackNumber = ackNumber;
+  }
+
+  get ack(): AckFn {
+    const { acker, ackNumber } = this;
+    return () => acker.ackRange(ackNumber, ackNumber);
+  }
+}
+
+/**
+ * `lines` is set on a multiline record (multiline.ts): how many lines it joins. Acknowledged as
+ * number `ackNumber` of `acker` (OffsetTracker.trackLine).
+ */
+export function fileRecord(ctx: FileRecordContext, fileKey: string, line: Line & { lines?: number }, observedAt: number, acker: RangeAcker, ackNumber: number): SourceRecord {
   const attributes: SourceRecord['attributes'] = {
     [recordAttr.dataset]: ctx.dataset,
     [recordAttr.recordId]: fileRecordId(fileKey, line),
@@ -40,7 +69,7 @@ export function fileRecord(ctx: FileRecordContext, fileKey: string, line: Line &
   if (line.continued === true) attributes[recordAttr.continued] = true;
   if (line.nulBytes === true) attributes[recordAttr.nulBytes] = true;
   if (line.lines !== undefined && line.lines > 1) attributes[recordAttr.lineCount] = line.lines;
-  return { body: line.text, attributes, observedAt, ack };
+  return new FileLineRecord(line.text, attributes, observedAt, acker, ackNumber);
 }
 
 /**
