@@ -4,69 +4,163 @@
 //
 // ci-audit: the agent and aggregator run with their default settings (disk buffer with fsync
 // always, batches of 512, bulk concurrency 2); the clock starts when the lines are appended to the
-// followed file and stops when all of them are searchable (count after a refresh, polled every
-// 250 ms). The plain loader: the documents ci-audit indexed, read back, then written by the
-// Elasticsearch client's bulk helper (`create`, 5 MB bulks, concurrency 2) into a data stream of
-// another namespace (same templates); the clock stops when all are searchable the same way. Both
-// share the machine with Elasticsearch, as on a single-host installation.
-// Usage: node bench/e2e.ts [lines] [max_records] (default 200,000 lines; `output.batch.max_records`
-// of the agent, default its default, 512). ES_URL: that cluster, else one is started.
+// followed file and stops when Elasticsearch has accepted all of them (the aggregator's /metrics,
+// polled every 250 ms) and, after a refresh, all are searchable. The plain loader: the documents
+// ci-audit indexed, read back, then written by the Elasticsearch client's bulk helper (`create`,
+// 5 MB bulks, concurrency 2) into a data stream of another namespace (same templates); the clock
+// stops when the bulks are done and, after a refresh, all are searchable.
+// Each round measures both on new data streams; the loaders run second, on a cluster the round's
+// ci-audit run has warmed: the first round after Elasticsearch started cost it two to three times
+// the CPU a document of later ones (its JIT warming up, presumably), so the first round favours the
+// loader and later rounds are the fair comparison. The loader runs twice: with Elasticsearch's own
+// ids, and with the ids ci-audit gave the documents (which make it look each id up first).
+// By default all share the machine's CPUs with Elasticsearch, as on a single-host installation.
+// --isolate pins Elasticsearch to CPU 0 and ci-audit and the loader to the others (the benchmark's
+// own cluster only), as in production, where the cluster has machines of its own: the ratio then
+// says whether ci-audit keeps up with what Elasticsearch can index. Both print Elasticsearch's CPU
+// seconds under each, which say how close it ran to its CPUs' limit.
+// Usage: node bench/e2e.ts [lines] [max_records] [--rounds N] [--isolate] (default 200,000 lines;
+// `output.batch.max_records` of the agent, default its default, 512; 2 rounds). ES_URL: that
+// cluster, else one is started.
 import { appendFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dataStreamName } from '../core/wire.ts';
 import { cleanupNamespace } from '../test/helpers/elasticsearch.ts';
+import { pinToCpus, splitCpus } from './lib/cpu-affinity.ts';
 import { authLine, cluster, cpuSeconds, startPipeline, until } from './lib/pipeline.ts';
 
-const total = Number(process.argv[2] ?? 200_000);
-const maxRecords = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
+const args = process.argv.slice(2);
+const roundsAt = args.indexOf('--rounds');
+const rounds = roundsAt === -1 ? 2 : Number(args[roundsAt + 1]);
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds takes a whole number of at least 1');
+const isolate = args.includes('--isolate');
+const positional = args.filter((a, i) => !a.startsWith('--') && (roundsAt === -1 || i !== roundsAt + 1));
+const total = Number(positional[0] ?? 200_000);
+const maxRecords = positional[1] === undefined ? undefined : Number(positional[1]);
+
+const cpus = isolate ? splitCpus() : undefined;
+// This process first, so that the agent and aggregator it starts inherit its CPUs (and the cluster
+// it starts too, until it is moved to its own).
+if (cpus !== undefined) pinToCpus(process.pid, cpus.pipeline);
 const c = await cluster();
-try {
-  const lines = Array.from({ length: total }, (_, i) => authLine(i));
+if (cpus !== undefined) {
+  const esPids = c.pids();
+  if (esPids.length === 0) console.log('ES_URL: the cluster is not this machine\'s to pin; only ci-audit and the loader are');
+  for (const pid of esPids) pinToCpus(pid, cpus.elasticsearch);
+}
+
+/** Elasticsearch's CPU seconds so far, when it is this benchmark's own cluster. */
+function esCpuSeconds(): number | undefined {
+  const pids = c.pids();
+  return pids.length === 0 ? undefined : pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+}
+
+function esShare(before: number | undefined, seconds: number): string {
+  const after = esCpuSeconds();
+  if (before === undefined || after === undefined) return '';
+  const used = after - before;
+  return `; Elasticsearch ${used.toFixed(1)} CPU s (${Math.round((1e6 * used) / total)} µs a document, ${Math.round((100 * used) / seconds)}% of one CPU)`;
+}
+
+/**
+ * The plain loader: `documents` written by the client's bulk helper into a new data stream, with
+ * Elasticsearch's own ids or, `ids`, with the ids ci-audit gave them. ci-audit gives each record an id
+ * so that a batch sent twice is stored once; Elasticsearch then looks each id up before it writes,
+ * which it skips for ids of its own making. Returns the seconds until all are searchable.
+ */
+/** How the documents arrived: Elasticsearch's count of shard bulk requests on the data stream's indices. */
+async function bulkShape(index: string): Promise<string> {
+  const stats = await c.es.indices.stats({ index, metric: 'bulk' });
+  const requests = stats._all.primaries?.bulk?.total_operations ?? 0;
+  return requests === 0 ? '' : `\n  ${requests.toLocaleString('en')} bulk requests, ${Math.round(total / requests).toLocaleString('en')} documents each on average`;
+}
+
+async function load(documents: { id: string; source: Record<string, unknown> }[], ids: boolean): Promise<number> {
+  const namespace = `bench_bulk_${randomBytes(3).toString('hex')}`;
+  const index = dataStreamName('ci', namespace);
+  try {
+    const esAtBulk = esCpuSeconds();
+    const bulkStart = performance.now();
+    const idOf = new Map<Record<string, unknown>, string>();
+    const datasource = documents.map((d) => {
+      const source = { ...d.source, data_stream: { type: 'logs', dataset: 'ci_audit.ci', namespace } };
+      idOf.set(source, d.id);
+      return source;
+    });
+    const result = await c.es.helpers.bulk({
+      datasource,
+      onDocument: (d) => ({ create: ids ? { _index: index, _id: idOf.get(d)! } : { _index: index } }),
+      flushBytes: 5 * 1024 * 1024,
+      concurrency: 2,
+    });
+    if (result.successful !== total) throw new Error(`plain loader: ${result.successful} of ${total} documents indexed (${result.failed} failed)`);
+    await until(async () => (await c.es.indices.refresh({ index }), (await c.es.count({ index })).count >= total), 250, 600_000, `${total} documents from the plain loader`);
+    const seconds = (performance.now() - bulkStart) / 1000;
+    console.log(`plain bulk loader, ${ids ? "ci-audit's ids" : 'own ids      '} : ${Math.round(total / seconds).toLocaleString('en')} events/s (${seconds.toFixed(1)} s)${esShare(esAtBulk, seconds)}${await bulkShape(index)}`);
+    return seconds;
+  } finally {
+    await cleanupNamespace(c.es, namespace).catch(() => {});
+  }
+}
+
+interface Ratios {
+  /** ci-audit's rate over the loader's, with the loader's documents under Elasticsearch's ids. */
+  auto: number;
+  /** The same, under the ids ci-audit gave them. */
+  ids: number;
+}
+
+async function round(lines: string[]): Promise<Ratios> {
   const p = await startPipeline(c, 'e2e', maxRecords === undefined ? {} : { output: { batch: { max_records: maxRecords } } });
   let ciAuditSeconds: number;
+  let ciAuditLine: string;
   try {
     const cpuAtStart = { agent: cpuSeconds(p.agent.child.pid!), aggregator: cpuSeconds(p.aggregator.child.pid!) };
+    const esAtStart = esCpuSeconds();
     const start = performance.now();
     for (let i = 0; i < total; i += 10_000) await appendFile(p.log, lines.slice(i, i + 10_000).join('\n') + '\n');
-    await until(async () => (await p.count(true)) >= total, 250, 600_000, `${total} documents from ci-audit`);
+    // Both clocks stop the same way: once Elasticsearch has accepted every document, one refresh
+    // and a count. (Counting after a forced refresh every 250 ms while the bulks arrive made
+    // Elasticsearch write a segment per poll, work the loader's clock did not include.)
+    await until(async () => (await p.indexed()) >= total, 250, 600_000, `${total} records accepted by Elasticsearch through ci-audit`);
+    await until(async () => (await p.count(true)) >= total, 250, 60_000, `${total} documents from ci-audit searchable`);
     ciAuditSeconds = (performance.now() - start) / 1000;
     const cpu = { agent: cpuSeconds(p.agent.child.pid!) - cpuAtStart.agent, aggregator: cpuSeconds(p.aggregator.child.pid!) - cpuAtStart.aggregator };
     if ((await p.count(true)) !== total) throw new Error(`accounting: ${await p.count(true)} documents for ${total} lines`);
+    ciAuditLine =
+      `ci-audit agent + aggregator : batches of ${maxRecords ?? 512} records, ${Math.round(total / ciAuditSeconds).toLocaleString('en')} events/s (${ciAuditSeconds.toFixed(1)} s from append to searchable)\n` +
+      `  CPU: agent ${cpu.agent.toFixed(1)} s, aggregator ${cpu.aggregator.toFixed(1)} s (${Math.round((1e6 * (cpu.agent + cpu.aggregator)) / total)} µs a line)${esShare(esAtStart, ciAuditSeconds)}` +
+      (await bulkShape(dataStreamName('ci', p.namespace)));
 
     // The same documents, as ci-audit wrote them, for the plain loader.
-    const documents: Record<string, unknown>[] = [];
-    for await (const hit of c.es.helpers.scrollDocuments<Record<string, unknown>>({ index: dataStreamName('ci', p.namespace), size: 10_000, query: { match_all: {} } })) {
-      documents.push(hit);
+    const documents: { id: string; source: Record<string, unknown> }[] = [];
+    for await (const result of c.es.helpers.scrollSearch<Record<string, unknown>>({ index: dataStreamName('ci', p.namespace), size: 10_000, query: { match_all: {} } })) {
+      for (const hit of result.body.hits.hits) documents.push({ id: hit._id!, source: hit._source! });
     }
     if (documents.length !== total) throw new Error(`read back ${documents.length} of ${total} documents`);
-
-    const namespace = `bench_bulk_${randomBytes(3).toString('hex')}`;
-    const index = dataStreamName('ci', namespace);
-    try {
-      const bulkStart = performance.now();
-      const result = await c.es.helpers.bulk({
-        datasource: documents.map((d) => ({ ...d, data_stream: { type: 'logs', dataset: 'ci_audit.ci', namespace } })),
-        onDocument: () => ({ create: { _index: index } }),
-        flushBytes: 5 * 1024 * 1024,
-        concurrency: 2,
-      });
-      if (result.successful !== total) throw new Error(`plain loader: ${result.successful} of ${total} documents indexed (${result.failed} failed)`);
-      await until(async () => (await c.es.indices.refresh({ index }), (await c.es.count({ index })).count >= total), 250, 600_000, `${total} documents from the plain loader`);
-      const bulkSeconds = (performance.now() - bulkStart) / 1000;
-
-      const ciAudit = total / ciAuditSeconds;
-      const plain = total / bulkSeconds;
-      console.log(`${c.origin}; ${total.toLocaleString('en')} lines of ~${lines[0]!.length} bytes`);
-      console.log(`ci-audit agent + aggregator : batches of ${maxRecords ?? 512} records, ${Math.round(ciAudit).toLocaleString('en')} events/s (${ciAuditSeconds.toFixed(1)} s from append to searchable)`);
-      console.log(`  CPU: agent ${cpu.agent.toFixed(1)} s, aggregator ${cpu.aggregator.toFixed(1)} s (${Math.round((1e6 * (cpu.agent + cpu.aggregator)) / total)} µs a line)`);
-      console.log(`plain bulk loader           : ${Math.round(plain).toLocaleString('en')} events/s (${bulkSeconds.toFixed(1)} s)`);
-      console.log(`ratio ${(ciAudit / plain).toFixed(2)} (target >= 0.9)`);
-    } finally {
-      await cleanupNamespace(c.es, namespace).catch(() => {});
+    console.log(ciAuditLine);
+    const ratios: Ratios = { auto: 0, ids: 0 };
+    for (const ids of [false, true]) {
+      const seconds = await load(documents, ids);
+      ratios[ids ? 'ids' : 'auto'] = seconds / ciAuditSeconds;
     }
+    return ratios;
   } finally {
     await p.close();
   }
+}
+
+try {
+  const lines = Array.from({ length: total }, (_, i) => authLine(i));
+  console.log(`${c.origin}; ${total.toLocaleString('en')} lines of ~${lines[0]!.length} bytes; ${cpus === undefined ? 'all share the CPUs' : `Elasticsearch on CPU ${cpus.elasticsearch}, ci-audit and the loader on CPU ${cpus.pipeline}`}`);
+  const all: Ratios[] = [];
+  for (let r = 1; r <= rounds; r++) {
+    if (rounds > 1) console.log(`round ${r} of ${rounds}`);
+    const ratios = await round(lines);
+    all.push(ratios);
+    console.log(`ratio ${ratios.auto.toFixed(2)} against the loader with its own ids, ${ratios.ids.toFixed(2)} with ci-audit's (target >= 0.9)`);
+  }
+  if (rounds > 1) console.log(`ratios by round: ${all.map((r) => `${r.auto.toFixed(2)}/${r.ids.toFixed(2)}`).join(', ')} (own ids/ci-audit's)`);
 } finally {
   await c.close();
 }

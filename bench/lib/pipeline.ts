@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
 import { dataStreamName } from '../../core/wire.ts';
+import { processGroup } from './cpu-affinity.ts';
 import { startElasticsearch, type RunningElasticsearch } from '../../scripts/elasticsearch.ts';
 import { CliProcess } from '../../scripts/lib/cli-process.ts';
 import { cleanupNamespace, esClient } from '../../test/helpers/elasticsearch.ts';
@@ -19,6 +20,8 @@ export interface Cluster {
   es: Client;
   /** Whose cluster: the user's (ES_URL) or one this benchmark started. */
   origin: string;
+  /** The processes of the cluster this benchmark started (none for ES_URL's). */
+  pids(): number[];
   close(): Promise<void>;
 }
 
@@ -34,6 +37,7 @@ export async function cluster(): Promise<Cluster> {
     url,
     es,
     origin: `Elasticsearch ${version}, ${started === undefined ? 'ES_URL' : 'started by the benchmark (512 MB heap)'}`,
+    pids: () => (started === undefined ? [] : processGroup(started.pid)),
     close: async () => {
       await es.close();
       await started?.stop();
@@ -57,6 +61,12 @@ export interface Pipeline {
   aggregator: CliProcess;
   /** Documents searchable in the namespace's `ci` data stream (refreshes first when `refresh`). */
   count(refresh: boolean): Promise<number>;
+  /**
+   * Records the aggregator has had accepted by Elasticsearch (created or already held), from its
+   * /metrics: polling this costs Elasticsearch nothing, where each count(true) forces a refresh and
+   * makes a segment, which under a stream of bulks is work of its own.
+   */
+  indexed(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -98,6 +108,12 @@ export async function startPipeline(c: Cluster, name: string, agentConfig: { out
       } catch {
         return 0; // not created yet
       }
+    },
+    indexed: async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      let sum = 0;
+      for (const m of text.matchAll(/^ci_audit_aggregator_records_total\{outcome="(?:created|duplicate)"\} (\d+)$/gm)) sum += Number(m[1]);
+      return sum;
     },
     close: async () => {
       await agent.stop();
