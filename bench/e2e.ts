@@ -43,16 +43,16 @@ const cpus = isolate ? splitCpus() : undefined;
 // it starts too, until it is moved to its own).
 if (cpus !== undefined) pinToCpus(process.pid, cpus.pipeline);
 const c = await cluster();
+// The cluster's processes, listed once (a walk of /proc): they live as long as it does.
+const esPids = c.pids();
 if (cpus !== undefined) {
-  const esPids = c.pids();
   if (esPids.length === 0) console.log('ES_URL: the cluster is not this machine\'s to pin; only ci-audit and the loader are');
   for (const pid of esPids) pinToCpus(pid, cpus.elasticsearch);
 }
 
 /** Elasticsearch's CPU seconds so far, when it is this benchmark's own cluster. */
 function esCpuSeconds(): number | undefined {
-  const pids = c.pids();
-  return pids.length === 0 ? undefined : pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  return esPids.length === 0 ? undefined : esPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 }
 
 function esShare(before: number | undefined, seconds: number): string {
@@ -112,8 +112,6 @@ interface Ratios {
 
 async function round(lines: string[]): Promise<Ratios> {
   const p = await startPipeline(c, 'e2e', maxRecords === undefined ? {} : { output: { batch: { max_records: maxRecords } } });
-  let ciAuditSeconds: number;
-  let ciAuditLine: string;
   try {
     const cpuAtStart = { agent: cpuSeconds(p.agent.child.pid!), aggregator: cpuSeconds(p.aggregator.child.pid!) };
     const esAtStart = esCpuSeconds();
@@ -124,10 +122,10 @@ async function round(lines: string[]): Promise<Ratios> {
     // Elasticsearch write a segment per poll, work the loader's clock did not include.)
     await until(async () => (await p.indexed()) >= total, 250, 600_000, `${total} records accepted by Elasticsearch through ci-audit`);
     await until(async () => (await p.count(true)) >= total, 250, 60_000, `${total} documents from ci-audit searchable`);
-    ciAuditSeconds = (performance.now() - start) / 1000;
+    const ciAuditSeconds = (performance.now() - start) / 1000;
     const cpu = { agent: cpuSeconds(p.agent.child.pid!) - cpuAtStart.agent, aggregator: cpuSeconds(p.aggregator.child.pid!) - cpuAtStart.aggregator };
     if ((await p.count(true)) !== total) throw new Error(`accounting: ${await p.count(true)} documents for ${total} lines`);
-    ciAuditLine =
+    const ciAuditLine =
       `ci-audit agent + aggregator : batches of ${maxRecords ?? 512} records, ${Math.round(total / ciAuditSeconds).toLocaleString('en')} events/s (${ciAuditSeconds.toFixed(1)} s from append to searchable)\n` +
       `  CPU: agent ${cpu.agent.toFixed(1)} s, aggregator ${cpu.aggregator.toFixed(1)} s (${Math.round((1e6 * (cpu.agent + cpu.aggregator)) / total)} µs a line)${esShare(esAtStart, ciAuditSeconds)}` +
       (await bulkShape(dataStreamName('ci', p.namespace)));

@@ -1,7 +1,8 @@
 // Attribute sets for the caches that keep a key list's bytes by position (the agent's OTLP encoder,
 // the canonical writer): one key changed at every position of the list, or two neighbours, to each
-// kind of value and back; an array the sets share changed in place; what else comes in between is
-// the caller's. A cache that keeps a byte too long writes one of these differently from a writer
+// kind of value and back; an array the sets share changed in place; after every third change a set
+// of another key list (some of the keys, in reverse order); what else comes in between is the
+// caller's. A cache that keeps a byte too long writes one of these differently from a writer
 // without memory.
 
 export interface PositionChanges<V> {
@@ -12,6 +13,8 @@ export interface PositionChanges<V> {
   changes: readonly ((value: V) => V)[];
   /** The array `base` holds: its items are changed in place after each position. */
   shared: string[];
+  /** The value of every key of the set with another key list. */
+  otherValue: V;
   /** Called after the sets of change `c` at a position, for what comes in between. */
   between: (c: number) => void;
 }
@@ -35,6 +38,7 @@ export function visitPositionChanges<V>(spec: PositionChanges<V>, visit: (attrib
         two[next] = changes[(c + 1) % changes.length]!(two[next]!);
         visit(two);
       }
+      if (c % 3 === 0) visit(Object.fromEntries(keys.slice(2, 9).reverse().map((k) => [k, spec.otherValue])));
       spec.between(c);
       visit(base());
     }
