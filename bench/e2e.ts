@@ -3,9 +3,9 @@
 // writing the same documents into the same cluster, and the ratio (target >= 0.9).
 //
 // ci-audit: the agent and aggregator run with their default settings (disk buffer with fsync
-// always, batches of 512, bulk concurrency 2); the clock starts when the lines are appended to the
-// followed file and stops when Elasticsearch has accepted all of them (the aggregator's /metrics,
-// polled every 250 ms) and, after a refresh, all are searchable. The plain loader: the documents
+// always, batches of 512, 4 in flight, bulk concurrency 2); the clock starts when the lines are
+// appended to the followed file and stops when Elasticsearch has accepted all of them (the
+// aggregator's /metrics, polled every 250 ms) and, after a refresh, all are searchable. The plain loader: the documents
 // ci-audit indexed, read back, then written by the Elasticsearch client's bulk helper (`create`,
 // 5 MB bulks, concurrency 2) into a data stream of another namespace (same templates); the clock
 // stops when the bulks are done and, after a refresh, all are searchable.
@@ -19,24 +19,44 @@
 // own cluster only), as in production, where the cluster has machines of its own: the ratio then
 // says whether ci-audit keeps up with what Elasticsearch can index. Both print Elasticsearch's CPU
 // seconds under each, which say how close it ran to its CPUs' limit.
-// Usage: node bench/e2e.ts [lines] [max_records] [--rounds N] [--isolate] (default 200,000 lines;
-// `output.batch.max_records` of the agent, default its default, 512; 2 rounds). ES_URL: that
-// cluster, else one is started.
+// Usage: node bench/e2e.ts [lines] [max_records] [--rounds N] [--isolate] [--agent JSON]
+// [--aggregator JSON] (default 200,000 lines; `output.batch.max_records` of the agent, default its
+// default, 512; 2 rounds; --agent and --aggregator: settings laid over their configs, e.g.
+// --agent '{"output":{"max_in_flight":8}}' --aggregator '{"elasticsearch":{"bulk":{"concurrency":3}}}').
+// ES_URL: that cluster, else one is started.
 import { appendFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { dataStreamName } from '../core/wire.ts';
 import { cleanupNamespace } from '../test/helpers/elasticsearch.ts';
 import { pinToCpus, splitCpus } from './lib/cpu-affinity.ts';
-import { authLine, cluster, cpuSeconds, startPipeline, until } from './lib/pipeline.ts';
+import { authLine, cluster, cpuSeconds, overlay, peakRssMiB, startPipeline, until } from './lib/pipeline.ts';
+import type { Settings } from './lib/pipeline.ts';
 
-const args = process.argv.slice(2);
-const roundsAt = args.indexOf('--rounds');
-const rounds = roundsAt === -1 ? 2 : Number(args[roundsAt + 1]);
+const { values: options, positionals: positional } = parseArgs({
+  allowPositionals: true,
+  options: { rounds: { type: 'string', default: '2' }, isolate: { type: 'boolean', default: false }, agent: { type: 'string' }, aggregator: { type: 'string' } },
+});
+const rounds = Number(options.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds takes a whole number of at least 1');
-const isolate = args.includes('--isolate');
-const positional = args.filter((a, i) => !a.startsWith('--') && (roundsAt === -1 || i !== roundsAt + 1));
+const isolate = options.isolate;
 const total = Number(positional[0] ?? 200_000);
 const maxRecords = positional[1] === undefined ? undefined : Number(positional[1]);
+/** Settings laid over the agent's or aggregator's config, given as JSON. */
+function settings(option: 'agent' | 'aggregator'): Settings {
+  const text = options[option];
+  if (text === undefined) return {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Settings;
+  } catch {
+    // reported below
+  }
+  throw new Error(`--${option} takes a JSON object of config settings, e.g. '{"output":{"max_in_flight":8}}'; got ${text}`);
+}
+const agentSettings = maxRecords === undefined ? settings('agent') : overlay(settings('agent'), { output: { batch: { max_records: maxRecords } } });
+const aggregatorSettings = settings('aggregator');
+const batchRecords = Number(((agentSettings.output as Settings | undefined)?.batch as Settings | undefined)?.max_records ?? 512);
 
 const cpus = isolate ? splitCpus() : undefined;
 // This process first, so that the agent and aggregator it starts inherit its CPUs (and the cluster
@@ -111,9 +131,10 @@ interface Ratios {
 }
 
 async function round(lines: string[]): Promise<Ratios> {
-  const p = await startPipeline(c, 'e2e', maxRecords === undefined ? {} : { output: { batch: { max_records: maxRecords } } });
+  const p = await startPipeline(c, 'e2e', agentSettings, aggregatorSettings);
   try {
     const cpuAtStart = { agent: cpuSeconds(p.agent.child.pid!), aggregator: cpuSeconds(p.aggregator.child.pid!) };
+    const gcAtStart = await p.aggregatorGcSeconds();
     const esAtStart = esCpuSeconds();
     const start = performance.now();
     for (let i = 0; i < total; i += 10_000) await appendFile(p.log, lines.slice(i, i + 10_000).join('\n') + '\n');
@@ -124,10 +145,12 @@ async function round(lines: string[]): Promise<Ratios> {
     await until(async () => (await p.count(true)) >= total, 250, 60_000, `${total} documents from ci-audit searchable`);
     const ciAuditSeconds = (performance.now() - start) / 1000;
     const cpu = { agent: cpuSeconds(p.agent.child.pid!) - cpuAtStart.agent, aggregator: cpuSeconds(p.aggregator.child.pid!) - cpuAtStart.aggregator };
+    const gc = Object.entries(await p.aggregatorGcSeconds()).map(([kind, s]) => `${kind} ${(s - (gcAtStart[kind] ?? 0)).toFixed(2)} s`);
     if ((await p.count(true)) !== total) throw new Error(`accounting: ${await p.count(true)} documents for ${total} lines`);
     const ciAuditLine =
-      `ci-audit agent + aggregator : batches of ${maxRecords ?? 512} records, ${Math.round(total / ciAuditSeconds).toLocaleString('en')} events/s (${ciAuditSeconds.toFixed(1)} s from append to searchable)\n` +
-      `  CPU: agent ${cpu.agent.toFixed(1)} s, aggregator ${cpu.aggregator.toFixed(1)} s (${Math.round((1e6 * (cpu.agent + cpu.aggregator)) / total)} µs a line)${esShare(esAtStart, ciAuditSeconds)}` +
+      `ci-audit agent + aggregator : batches of ${batchRecords} records, ${Math.round(total / ciAuditSeconds).toLocaleString('en')} events/s (${ciAuditSeconds.toFixed(1)} s from append to searchable)\n` +
+      `  CPU: agent ${cpu.agent.toFixed(1)} s, aggregator ${cpu.aggregator.toFixed(1)} s (${Math.round((1e6 * (cpu.agent + cpu.aggregator)) / total)} µs a line)${esShare(esAtStart, ciAuditSeconds)}\n` +
+      `  peak RSS: agent ${peakRssMiB(p.agent.child.pid!)} MiB, aggregator ${peakRssMiB(p.aggregator.child.pid!)} MiB; the aggregator's GC: ${gc.join(', ')}` +
       (await bulkShape(dataStreamName('ci', p.namespace)));
 
     // The same documents, as ci-audit wrote them, for the plain loader.

@@ -67,29 +67,54 @@ export interface Pipeline {
    * makes a segment, which under a stream of bulks is work of its own.
    */
   indexed(): Promise<number>;
+  /** Seconds the aggregator has spent in garbage collection so far, by kind (minor, major, incremental, weakcb), from its /metrics. */
+  aggregatorGcSeconds(): Promise<Record<string, number>>;
   close(): Promise<void>;
 }
 
-/** Aggregator and agent, started and ready, the agent following an empty file. */
-export async function startPipeline(c: Cluster, name: string, agentConfig: { output?: Record<string, unknown>; buffer?: Record<string, unknown> } = {}): Promise<Pipeline> {
+export type Settings = { [key: string]: unknown };
+
+/** `base` with `changes` laid over it, objects merged key by key (arrays and values replaced). */
+export function overlay(base: Settings, changes: Settings): Settings {
+  const out: Settings = { ...base };
+  for (const [key, value] of Object.entries(changes)) {
+    const under = out[key];
+    const isObject = (v: unknown): v is Settings => typeof v === 'object' && v !== null && !Array.isArray(v);
+    out[key] = isObject(under) && isObject(value) ? overlay(under, value) : value;
+  }
+  return out;
+}
+
+/**
+ * Aggregator and agent, started and ready, the agent following an empty file. `agentConfig` and
+ * `aggregatorConfig` are laid over the benchmark's configs (e.g. `{ output: { max_in_flight: 8 } }`).
+ */
+export async function startPipeline(c: Cluster, name: string, agentConfig: Settings = {}, aggregatorConfig: Settings = {}): Promise<Pipeline> {
   const dir = await mkdtemp(join(tmpdir(), `cia-bench-${name}-`));
   const namespace = `bench_${name}_${randomBytes(3).toString('hex')}`;
   const port = await freePort();
   const aggregatorFile = join(dir, 'aggregator.yaml');
-  await writeFile(aggregatorFile, JSON.stringify({ listen: { host: '127.0.0.1', port }, elasticsearch: { namespace }, retention: { enforce: false }, log: { level: 'info', format: 'json' } }));
+  await writeFile(
+    aggregatorFile,
+    JSON.stringify(overlay({ listen: { host: '127.0.0.1', port }, elasticsearch: { namespace }, retention: { enforce: false }, log: { level: 'info', format: 'json' } }, aggregatorConfig)),
+  );
   const aggregator = new CliProcess(['aggregator', 'run', '--config', aggregatorFile], { ES_URL: c.url });
   const log = join(dir, 'job.log');
   await writeFile(log, '');
   const agentFile = join(dir, 'agent.yaml');
   await writeFile(
     agentFile,
-    JSON.stringify({
-      agent: { id: `bench-${name}`, state_dir: join(dir, 'state') },
-      sources: [{ type: 'file', id: 'job', include: [log], dataset: 'ci' }],
-      output: { url: `http://127.0.0.1:${port}`, ...agentConfig.output },
-      ...(agentConfig.buffer === undefined ? {} : { buffer: agentConfig.buffer }),
-      log: { level: 'info', format: 'json' },
-    }),
+    JSON.stringify(
+      overlay(
+        {
+          agent: { id: `bench-${name}`, state_dir: join(dir, 'state') },
+          sources: [{ type: 'file', id: 'job', include: [log], dataset: 'ci' }],
+          output: { url: `http://127.0.0.1:${port}` },
+          log: { level: 'info', format: 'json' },
+        },
+        agentConfig,
+      ),
+    ),
   );
   // Timing starts once both are ready, so that the agent's first retries do not count.
   await aggregator.waitForLog((l) => l.msg === 'elasticsearch ready', 120_000);
@@ -108,6 +133,12 @@ export async function startPipeline(c: Cluster, name: string, agentConfig: { out
       } catch {
         return 0; // not created yet
       }
+    },
+    aggregatorGcSeconds: async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const seconds: Record<string, number> = {};
+      for (const m of text.matchAll(/^ci_audit_aggregator_nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} ([\d.e+-]+)$/gm)) seconds[m[1]!] = Number(m[2]);
+      return seconds;
     },
     indexed: async () => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
