@@ -74,13 +74,16 @@ export interface Pipeline {
 
 export type Settings = { [key: string]: unknown };
 
+function isSettings(value: unknown): value is Settings {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /** `base` with `changes` laid over it, objects merged key by key (arrays and values replaced). */
 export function overlay(base: Settings, changes: Settings): Settings {
   const out: Settings = { ...base };
   for (const [key, value] of Object.entries(changes)) {
     const under = out[key];
-    const isObject = (v: unknown): v is Settings => typeof v === 'object' && v !== null && !Array.isArray(v);
-    out[key] = isObject(under) && isObject(value) ? overlay(under, value) : value;
+    out[key] = isSettings(under) && isSettings(value) ? overlay(under, value) : value;
   }
   return out;
 }
