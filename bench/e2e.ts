@@ -20,10 +20,11 @@
 // says whether ci-audit keeps up with what Elasticsearch can index. Both print Elasticsearch's CPU
 // seconds under each, which say how close it ran to its CPUs' limit.
 // Usage: node bench/e2e.ts [lines] [max_records] [--rounds N] [--isolate] [--agent JSON]
-// [--aggregator JSON] (default 200,000 lines; `output.batch.max_records` of the agent, default its
-// default, 512; 2 rounds; --agent and --aggregator: settings laid over their configs, e.g.
-// --agent '{"output":{"max_in_flight":8}}' --aggregator '{"elasticsearch":{"bulk":{"concurrency":3}}}').
-// ES_URL: that cluster, else one is started.
+// [--aggregator JSON] [--timeline] (default 200,000 lines; `output.batch.max_records` of the agent,
+// default its default, 512; 2 rounds; --agent and --aggregator: settings laid over their configs,
+// e.g. --agent '{"output":{"max_in_flight":8}}' --aggregator '{"elasticsearch":{"bulk":{"concurrency":3}}}';
+// --timeline: each second of ci-audit's run, the CPU share of the agent, the aggregator and
+// Elasticsearch). ES_URL: that cluster, else one is started.
 import { appendFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -35,7 +36,13 @@ import type { Settings } from './lib/pipeline.ts';
 
 const { values: options, positionals: positional } = parseArgs({
   allowPositionals: true,
-  options: { rounds: { type: 'string', default: '2' }, isolate: { type: 'boolean', default: false }, agent: { type: 'string' }, aggregator: { type: 'string' } },
+  options: {
+    rounds: { type: 'string', default: '2' },
+    isolate: { type: 'boolean', default: false },
+    agent: { type: 'string' },
+    aggregator: { type: 'string' },
+    timeline: { type: 'boolean', default: false },
+  },
 });
 const rounds = Number(options.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds takes a whole number of at least 1');
@@ -73,6 +80,28 @@ if (cpus !== undefined) {
 /** Elasticsearch's CPU seconds so far, when it is this benchmark's own cluster. */
 function esCpuSeconds(): number | undefined {
   return esPids.length === 0 ? undefined : esPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+}
+
+/**
+ * Each second's CPU of the agent, the aggregator and Elasticsearch, as shares of one CPU: whether
+ * a side waited for the other, and when (an average over the round cannot tell).
+ */
+function cpuTimeline([agentPid, aggregatorPid]: [number, number]): { stop(): string } {
+  const read = (): number[] => [cpuSeconds(agentPid), cpuSeconds(aggregatorPid), esCpuSeconds() ?? 0];
+  const rows: string[] = [];
+  let last = read();
+  const timer = setInterval(() => {
+    const now = read();
+    const share = (i: number): string => `${Math.round(100 * (now[i]! - last[i]!))}%`.padStart(5);
+    rows.push(`  ${String(rows.length + 1).padStart(4)} s:${share(0)} ${share(1)} ${share(2)}`);
+    last = now;
+  }, 1000);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return `\n  each second's CPU, as shares of one CPU: agent, aggregator, Elasticsearch\n${rows.join('\n')}`;
+    },
+  };
 }
 
 function esShare(before: number | undefined, seconds: number): string {
@@ -143,6 +172,7 @@ async function round(lines: string[]): Promise<Ratios> {
     const gcAtStart = await p.aggregatorGcSeconds();
     const esAtStart = esCpuSeconds();
     const start = performance.now();
+    const timeline = options.timeline ? cpuTimeline([p.agent.child.pid!, p.aggregator.child.pid!]) : undefined;
     for (let i = 0; i < total; i += 10_000) await appendFile(p.log, lines.slice(i, i + 10_000).join('\n') + '\n');
     // Both clocks stop the same way: once Elasticsearch has accepted every document, one refresh
     // and a count. (Counting after a forced refresh every 250 ms while the bulks arrive made
@@ -150,6 +180,7 @@ async function round(lines: string[]): Promise<Ratios> {
     await until(async () => (await p.indexed()) >= total, 250, 600_000, `${total} records accepted by Elasticsearch through ci-audit`);
     await until(async () => (await p.count(true)) >= total, 250, 60_000, `${total} documents from ci-audit searchable`);
     const ciAuditSeconds = (performance.now() - start) / 1000;
+    const timelineText = timeline?.stop() ?? '';
     const cpu = { agent: cpuSeconds(p.agent.child.pid!) - cpuAtStart.agent, aggregator: cpuSeconds(p.aggregator.child.pid!) - cpuAtStart.aggregator };
     const gc = Object.entries(await p.aggregatorGcSeconds()).map(([kind, s]) => `${kind} ${(s - (gcAtStart[kind] ?? 0)).toFixed(2)} s`);
     if ((await p.count(true)) !== total) throw new Error(`accounting: ${await p.count(true)} documents for ${total} lines`);
@@ -157,7 +188,8 @@ async function round(lines: string[]): Promise<Ratios> {
       `ci-audit agent + aggregator : batches of ${batchRecords} records, ${Math.round(total / ciAuditSeconds).toLocaleString('en')} events/s (${ciAuditSeconds.toFixed(1)} s from append to searchable)\n` +
       `  CPU: agent ${cpu.agent.toFixed(1)} s, aggregator ${cpu.aggregator.toFixed(1)} s (${Math.round((1e6 * (cpu.agent + cpu.aggregator)) / total)} µs a line)${esShare(esAtStart, ciAuditSeconds)}\n` +
       `  peak RSS: agent ${peakRssMiB(p.agent.child.pid!)} MiB, aggregator ${peakRssMiB(p.aggregator.child.pid!)} MiB; the aggregator's GC: ${gc.join(', ')}` +
-      (await bulkShape(dataStreamName('ci', p.namespace)));
+      (await bulkShape(dataStreamName('ci', p.namespace))) +
+      timelineText;
 
     // The same documents, as ci-audit wrote them, for the plain loader.
     const documents: { id: string; source: Record<string, unknown> }[] = [];
