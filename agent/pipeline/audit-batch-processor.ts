@@ -299,48 +299,50 @@ export class AuditBatchProcessor implements LogRecordProcessor {
    * their sources (a call per record with an `ack`, per run of neighbouring numbers with an `acker`).
    */
   #ack(batch: Batch): void {
-    const chain = this.#chain;
     const n = batch.records.length;
-    if (chain !== undefined) {
-      const seqs = batch.chainSeqs;
-      let first = 0;
-      let last = 0;
-      for (let i = 0; i < n; i++) {
-        const seq = seqs[i]!;
-        if (seq === 0) continue;
-        if (seq === last + 1 && first !== 0) {
-          last = seq;
-          continue;
-        }
-        if (first !== 0) this.#ackRange(chain, first, last);
-        first = last = seq;
-      }
-      if (first !== 0) this.#ackRange(chain, first, last);
-    }
+    const chain = this.#chain;
+    const seqs = batch.chainSeqs;
+    if (chain !== undefined) this.#ackRuns(n, (i) => (seqs[i] === 0 ? undefined : chain), seqs);
     const acks = batch.acks;
-    const numbers = batch.ackNumbers;
+    this.#ackRuns(
+      n,
+      (i) => (typeof acks[i] === 'object' ? acks[i] : undefined),
+      batch.ackNumbers,
+      (i) => {
+        const ack = acks[i];
+        if (ack === undefined) return;
+        try {
+          (ack as AckFn)();
+        } catch (err) {
+          this.#logger.error({ err: (err as Error).message }, 'record ack failed');
+        }
+      },
+    );
+  }
+
+  /**
+   * One `ackRange` per run of neighbouring numbers of one acker: record i is number `numbers[i]`
+   * of `ackerOf(i)`. A record without one (undefined) neither joins nor ends a run; `other` is
+   * called for it in its place.
+   */
+  #ackRuns(n: number, ackerOf: (i: number) => RangeAcker | undefined, numbers: readonly number[], other?: (i: number) => void): void {
     let acker: RangeAcker | undefined;
     let first = 0;
     let last = 0;
     for (let i = 0; i < n; i++) {
-      const ack = acks[i];
-      if (ack === undefined) continue;
-      if (typeof ack !== 'function') {
-        const number = numbers[i]!;
-        if (ack === acker && number === last + 1) {
-          last++;
-          continue;
-        }
-        if (acker !== undefined) this.#ackRange(acker, first, last);
-        acker = ack;
-        first = last = number;
+      const next = ackerOf(i);
+      if (next === undefined) {
+        other?.(i);
         continue;
       }
-      try {
-        ack();
-      } catch (err) {
-        this.#logger.error({ err: (err as Error).message }, 'record ack failed');
+      const number = numbers[i]!;
+      if (next === acker && number === last + 1) {
+        last = number;
+        continue;
       }
+      if (acker !== undefined) this.#ackRange(acker, first, last);
+      acker = next;
+      first = last = number;
     }
     if (acker !== undefined) this.#ackRange(acker, first, last);
   }
