@@ -4,7 +4,8 @@
 // attributes of bench/lib/chained-requests.ts's parsed line and the chain's three, the agent's resource). Each encoder runs
 // three rounds, interleaved; the figure is the median round, with the spread of the three. The
 // third row is the agent's own path: each record encoded once into a slab as it enters the batch
-// (encodeLogRecord), then the request spliced from those bytes.
+// (encodeLogRecord), then the request spliced from those bytes. The last two rows are the
+// exporter's request body with each codec at its default level, the encoding included.
 // With --instructions, instead: the agent's own path in instructions a record, which the machine's
 // load does not move (bench/lib/encode-rounds.ts under valgrind's cachegrind, as bench/canonical.ts
 // counts the canonical writer's).
@@ -14,6 +15,8 @@ import type { Attributes } from '@opentelemetry/api';
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { agentResource } from '../agent/resource.ts';
+import { defaultCompressionLevel } from '../agent/sinks/compression.ts';
+import { requestBody } from '../agent/sinks/otlp-http-exporter.ts';
 import { encodeLogRecord, encodeLogsRequest } from '../agent/sinks/otlp-protobuf-encode.ts';
 import { sshdLine } from './lib/chained-requests.ts';
 import { instructionsPerRecord, requireValgrind } from './lib/cachegrind.ts';
@@ -77,17 +80,24 @@ function round(encode: (records: ReadableLogRecord[]) => Uint8Array | undefined)
   return { us: (cpu.user + cpu.system) / total, bytes: bytes / total };
 }
 
-const rounds = new Map<string, number[]>(Object.keys(encoders).map((name) => [name, []]));
-let bytesPerRecord = 0;
-for (const encode of Object.values(encoders)) round(encode); // warm-up
+// The exporter's whole request body, encoding and compression at the default level: less the
+// encodeLogsRequest row above, what the compression costs a record.
+const bodies: typeof encoders = {
+  'exporter requestBody, gzip': (records) => requestBody(records, { codec: 'gzip', level: defaultCompressionLevel }),
+  'exporter requestBody, zstd': (records) => requestBody(records, { codec: 'zstd', level: defaultCompressionLevel }),
+};
+const all = { ...encoders, ...bodies };
+const rounds = new Map<string, number[]>(Object.keys(all).map((name) => [name, []]));
+const bytesPerRecord = new Map<string, number>();
+for (const encode of Object.values(all)) round(encode); // warm-up
 for (let r = 0; r < 3; r++) {
-  for (const [name, encode] of Object.entries(encoders)) {
+  for (const [name, encode] of Object.entries(all)) {
     const { us, bytes } = round(encode);
     rounds.get(name)!.push(us);
-    bytesPerRecord = bytes;
+    bytesPerRecord.set(name, bytes);
   }
 }
 for (const [name, us] of rounds) {
   us.sort((a, b) => a - b);
-  console.log(`${name.padEnd(40)}: ${us[1]!.toFixed(2)} µs CPU/record (rounds ${us[0]!.toFixed(2)} to ${us[2]!.toFixed(2)}), ${Math.round(bytesPerRecord)} bytes/record`);
+  console.log(`${name.padEnd(40)}: ${us[1]!.toFixed(2)} µs CPU/record (rounds ${us[0]!.toFixed(2)} to ${us[2]!.toFixed(2)}), ${Math.round(bytesPerRecord.get(name)!)} bytes/record`);
 }
