@@ -159,7 +159,12 @@ export class DiskBuffer {
         }
         segments.push({ index: segmentIndexOf(name) ?? 0, path, bytes: scan.consumed, entries: scan.payloads.length, acked: prefix, prefix, later: new Set(), startOffset, sealed: true });
       }
-      const index = (segments.at(-1)?.index ?? -1) + 1;
+      // A cursor entry can outlive its segment (a crash, or a failed save, after the segment was
+      // removed). The new segment's number is past every one the cursor names, so that such an
+      // entry never applies to a new file of the same name: its records would be skipped.
+      let last = segments.at(-1)?.index ?? -1;
+      for (const name of prefixes.keys()) last = Math.max(last, segmentIndexOf(name) ?? -1);
+      const index = last + 1;
       const active: Segment = { index, path: join(o.dir, segmentFileName(index)), bytes: 0, entries: 0, acked: 0, prefix: 0, later: new Set(), startOffset: 0, sealed: false };
       const handle = await open(active.path, 'a', 0o600);
       segments.push(active);
@@ -211,9 +216,7 @@ export class DiskBuffer {
     const frame = encodeEntry(payload);
     this.#pending.push({ frame, onDurable });
     this.#pendingBytes += frame.length;
-    this.#committing ??= this.#commitLoop().finally(() => {
-      this.#committing = undefined;
-    });
+    this.#committing ??= this.#commitLoop();
   }
 
   /** Resolves once everything appended so far is written and, unless `never`, fsynced (its callbacks ran). */
@@ -245,7 +248,10 @@ export class DiskBuffer {
         return payloads.map((payload, i) => ({ payload, segment: seg.index, ordinal: first + i }));
       }
       if (!seg.sealed) return [];
-      this.#reader = { segment: seg.index + 1, offset: 0, ordinal: 0 };
+      // On to the next segment, after what an earlier run saw acknowledged there: the check at the
+      // top of the loop only places the reader when it skips over a segment number.
+      const next = this.#segments.find((s) => s.index > seg.index);
+      this.#reader = next === undefined ? { segment: seg.index + 1, offset: 0, ordinal: 0 } : { segment: next.index, offset: next.startOffset, ordinal: next.prefix };
       await this.#removeIfDone(seg);
     }
   }
@@ -296,9 +302,14 @@ export class DiskBuffer {
     for (const resolve of this.#dataWaiters.splice(0)) resolve();
   }
 
-  /** Saves the acknowledged prefix of each segment (durably), when it changed. */
+  /**
+   * Saves the acknowledged prefix of each segment (durably), when it changed. A save in progress
+   * is waited for, then the state it did not include is saved: `close` must leave the cursor of
+   * the segments it removed, not of those a timer's save saw a moment before.
+   */
   async #saveCursor(): Promise<void> {
-    if (!this.#cursorDirty || this.#cursorSaving !== undefined) return this.#cursorSaving;
+    while (this.#cursorSaving !== undefined) await this.#cursorSaving;
+    if (!this.#cursorDirty) return;
     this.#cursorDirty = false;
     const prefixes: Record<string, number> = {};
     for (const seg of this.#segments) if (seg.prefix > 0) prefixes[segmentFileName(seg.index)] = seg.prefix;
@@ -381,30 +392,42 @@ export class DiskBuffer {
   }
 
   async #commitLoop(): Promise<void> {
-    // Let the writes of this turn of the event loop gather into one round.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.#pending.length > 0) {
-      const round = this.#pending.splice(0);
-      const roundBytes = round.reduce((n, p) => n + p.frame.length, 0);
-      try {
-        await this.#writeRound(round);
-      } catch (err) {
-        // Disk full or failing: keep the records in memory (they count against maxBytes, so the
-        // sources stop under `block`) and try again.
-        this.#pending.unshift(...round);
-        this.#o.logger.error({ code: 'CIA_ERR_BUFFER_IO', path: this.#active.path, err: (err as Error).message }, 'cannot write to the disk buffer; retrying in 1 s');
+    try {
+      // Let the writes of this turn of the event loop gather into one round.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      while (this.#pending.length > 0) {
+        const round = this.#pending.splice(0);
+        const written = { entries: 0, bytes: 0 };
+        let failure: unknown;
+        try {
+          await this.#writeRound(round, written);
+        } catch (err) {
+          failure = err;
+        }
+        this.#pendingBytes -= written.bytes;
+        if (written.entries > 0) {
+          this.#releaseRoom();
+          for (const resolve of this.#dataWaiters.splice(0)) resolve();
+        }
+        if (failure === undefined) continue;
+        // Disk full or failing: keep the records not yet written in memory (they count against
+        // maxBytes, so the sources stop under `block`) and try again. Those written before the
+        // failure stay written: writing them again would send them twice and run their callbacks twice.
+        this.#pending.unshift(...round.slice(written.entries));
+        this.#o.logger.error({ code: 'CIA_ERR_BUFFER_IO', path: this.#active.path, err: (failure as Error).message }, 'cannot write to the disk buffer; retrying in 1 s');
         await this.#handle.truncate(this.#active.bytes).catch(() => undefined);
         await new Promise((resolve) => setTimeout(resolve, 1000));
         if (this.#closed) return;
-        continue;
       }
-      this.#pendingBytes -= roundBytes;
-      this.#releaseRoom();
-      for (const resolve of this.#dataWaiters.splice(0)) resolve();
+    } finally {
+      // Here, and not in a callback a microtask later: an append made once the last round is
+      // written (a writer woken by #releaseRoom) must start a new loop, not join this ending one.
+      this.#committing = undefined;
     }
   }
 
-  async #writeRound(round: Pending[]): Promise<void> {
+  /** Writes `round` in order; `written` counts what reached the file, also when a later part fails. */
+  async #writeRound(round: Pending[], written: { entries: number; bytes: number }): Promise<void> {
     let group: Pending[] = [];
     let groupBytes = 0;
     const writeGroup = async (): Promise<void> => {
@@ -415,6 +438,8 @@ export class DiskBuffer {
       this.#active.bytes += groupBytes;
       this.#active.entries += group.length;
       this.#usedBytes += groupBytes;
+      written.entries += group.length;
+      written.bytes += groupBytes;
       const callbacks = group.flatMap((p) => (p.onDurable === undefined ? [] : [p.onDurable]));
       if (this.#o.fsync === 'never') this.#runAll(callbacks);
       else this.#awaitingSync.push(...callbacks);
@@ -438,21 +463,32 @@ export class DiskBuffer {
     if (this.#o.fsync === 'always') await this.#syncNow();
   }
 
-  /** Seals the active segment (synced, so that its callbacks may run) and starts the next. */
+  /**
+   * Seals the active segment (synced, so that its callbacks may run) and starts the next. Nothing
+   * changes until the next file is open (and its name durable): should that fail, the active
+   * segment and its handle are still the pair the commit loop's retry writes to and truncates.
+   */
   async #roll(): Promise<void> {
     if (this.#o.fsync !== 'never') await this.#syncNow();
-    await this.#handle.close();
-    this.#active.sealed = true;
     const index = this.#active.index + 1;
     const next: Segment = { index, path: join(this.#o.dir, segmentFileName(index)), bytes: 0, entries: 0, acked: 0, prefix: 0, later: new Set(), startOffset: 0, sealed: false };
-    this.#handle = await open(next.path, 'a', 0o600);
+    const handle = await open(next.path, 'a', 0o600);
     if (this.#o.fsync !== 'never') {
       // The new file's name must be durable too, or a crash could lose the whole segment.
-      const dir = await open(this.#o.dir, 'r');
-      await dir.sync().finally(() => dir.close());
+      try {
+        const dir = await open(this.#o.dir, 'r');
+        await dir.sync().finally(() => dir.close());
+      } catch (err) {
+        await handle.close().catch(() => undefined);
+        throw err;
+      }
     }
+    const sealed = this.#handle;
+    this.#active.sealed = true;
+    this.#handle = handle;
     this.#segments.push(next);
     this.#active = next;
+    await sealed.close().catch(() => undefined);
   }
 
   async #syncNow(): Promise<void> {

@@ -28,7 +28,7 @@ import type { EncodedLogRecord } from '../sinks/encoded-log-record.ts';
 import { encodeLogRecord } from '../sinks/otlp-protobuf-encode.ts';
 import type { AckFn, RangeAcker } from '../sources/source.ts';
 import { ackFromContext } from './ack.ts';
-import { backoffDelay } from './backoff.ts';
+import { backoffDelay, retryDelay } from './backoff.ts';
 import { isPermanentExportFailure, retryAfterOf } from './export-failure.ts';
 import type { RejectedBatchHandler } from './set-aside.ts';
 
@@ -471,10 +471,7 @@ export class AuditBatchProcessor implements LogRecordProcessor {
         );
         this.#failing = reason;
       }
-      const retryAfter = retryAfterOf(result.error);
-      const delay =
-        retryAfter === undefined ? backoffDelay(attempt, this.#backoff) : Math.min(retryAfter, this.#maxRetryAfterMs);
-      await this.#sleep(delay);
+      await this.#sleep(retryDelay(attempt, retryAfterOf(result.error), this.#maxRetryAfterMs, this.#backoff));
       if (this.#aborted) return;
     }
   }

@@ -31,3 +31,13 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);
 }
+
+/**
+ * Delay before retry number `attempt` after an answer that said `retryAfterMs` (undefined: it said
+ * nothing): the server's wait, up to `maxRetryAfterMs`, or else the backoff. A Retry-After of 0, or
+ * a date already past (the two clocks disagree), paces nothing, so the backoff applies: taken at
+ * its word, every batch would be sent again at once for as long as the answer stays the same.
+ */
+export function retryDelay(attempt: number, retryAfterMs: number | undefined, maxRetryAfterMs: number, options: BackoffOptions = {}, random: () => number = Math.random): number {
+  return retryAfterMs === undefined || retryAfterMs <= 0 ? backoffDelay(attempt, options, random) : Math.min(retryAfterMs, maxRetryAfterMs);
+}

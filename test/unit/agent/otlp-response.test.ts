@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelay, parseRetryAfter } from '../../../agent/pipeline/backoff.ts';
+import { backoffDelay, parseRetryAfter, retryDelay } from '../../../agent/pipeline/backoff.ts';
 import { classifyResponse, maxQuotedMessageLength, responseMessage } from '../../../agent/sinks/otlp-response.ts';
 import { encodeExportResponse, encodeStatus } from '../../../aggregator/receiver/otlp-encode.ts';
 
@@ -78,4 +78,15 @@ void test('backoff is exponential with full jitter and a cap', () => {
   assert.equal(backoffDelay(30, {}, () => 0.999), 29_970);
   assert.equal(backoffDelay(1000, {}, () => 0.5), 15_000);
   assert.equal(backoffDelay(5, {}, () => 0), 0);
+});
+
+void test('a Retry-After of 0 or in the past falls back to the backoff; a later one is honoured up to its cap', () => {
+  const half = (): number => 0.5;
+  // An aggregator whose clock is behind the agent's answers 503 with a date already past: 0.
+  const past = parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', Date.parse('2026-01-01T00:00:00Z'));
+  assert.equal(retryDelay(3, past, 300_000, {}, half), 1000);
+  assert.equal(retryDelay(3, 0, 300_000, {}, half), 1000);
+  assert.equal(retryDelay(3, undefined, 300_000, {}, half), 1000);
+  assert.equal(retryDelay(3, 7000, 300_000, {}, half), 7000);
+  assert.equal(retryDelay(0, 3_600_000, 300_000, {}, half), 300_000);
 });
