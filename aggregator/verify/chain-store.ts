@@ -15,26 +15,33 @@ export const unreadable = Symbol('unreadable');
 export interface ChainStore {
   /** The highest-seq chained record held for the agent; undefined when none. Throws CIA_ERR_ES_UNAVAILABLE when it cannot tell. */
   head(agentId: string): Promise<ChainBase | undefined | typeof unreadable>;
-  /** The seqs of `range` held for the agent. Throws CIA_ERR_ES_UNAVAILABLE when it cannot tell. */
-  present(agentId: string, range: SeqRange): Promise<Set<number> | typeof unreadable>;
+  /**
+   * The seqs of `range` held for the agent, as runs of consecutive seqs: ascending, disjoint, within
+   * `range`. Its work follows the documents held, never the width of `range` (a record may claim any
+   * seq up to 2^53 - 1, and a hole reaches up to it). Throws CIA_ERR_ES_UNAVAILABLE when it cannot tell.
+   */
+  present(agentId: string, range: SeqRange): Promise<SeqRange[] | typeof unreadable>;
 }
 
 /** Lookups within this many ms share one refresh. */
 const minRefreshIntervalMs = 1000;
-/** Most seqs asked for in one search. */
-const pageSize = 10_000;
+/** Hits in one page of present(): at most index.max_result_window (10,000 by default). */
+const defaultPageSize = 10_000;
 
 export class ElasticsearchChainStore implements ChainStore {
   readonly #client: Client;
   readonly #url: string;
   readonly #pattern: string;
+  readonly #pageSize: number;
   #refreshing: Promise<void> | undefined;
   #refreshedAt = 0;
 
-  constructor(options: { client: Client; url: string; namespace: string }) {
+  /** `pageSize`: hits per search of present(); default 10,000 (smaller in tests, to page). */
+  constructor(options: { client: Client; url: string; namespace: string; pageSize?: number | undefined }) {
     this.#client = options.client;
     this.#url = options.url;
     this.#pattern = `logs-ci_audit.*-${options.namespace}`;
+    this.#pageSize = options.pageSize ?? defaultPageSize;
   }
 
   async head(agentId: string): Promise<ChainBase | undefined | typeof unreadable> {
@@ -79,30 +86,48 @@ export class ElasticsearchChainStore implements ChainStore {
     await this.#refreshing;
   }
 
-  async present(agentId: string, range: SeqRange): Promise<Set<number> | typeof unreadable> {
-    const found = new Set<number>();
+  /**
+   * One range query over the whole of `range`, sorted by seq and paged with search_after on it: one
+   * search per `pageSize` documents held (plus the last, short one), however wide the range. A hole
+   * paged by fixed windows of seqs cost one search per 10,000 seqs of its width, held or not: 9 * 10^11
+   * searches for a record claiming seq 2^53 - 1. Documents at a seq already seen (a re-send after a
+   * rollover is a second document at the same seq) are skipped by search_after, as they should be:
+   * only the seqs matter. Hits are folded into runs as they come, so memory follows the runs.
+   */
+  async present(agentId: string, range: SeqRange): Promise<SeqRange[] | typeof unreadable> {
+    const runs: SeqRange[] = [];
     try {
       await this.#refresh();
-      for (let first = range.first; first <= range.last; first += pageSize) {
-        const last = Math.min(range.last, first + pageSize - 1);
+      let after: number | undefined;
+      for (;;) {
         const result = await this.#client.search({
           index: this.#pattern,
           ignore_unavailable: true,
           allow_no_indices: true,
-          size: last - first + 1,
+          size: this.#pageSize,
           _source: false,
-          docvalue_fields: [chainField.seq],
-          query: { bool: { filter: [{ term: { [chainField.agentId]: agentId } }, { range: { [chainField.seq]: { gte: first, lte: last } } }] } },
+          track_total_hits: false,
+          query: { bool: { filter: [{ term: { [chainField.agentId]: agentId } }, { range: { [chainField.seq]: { gte: range.first, lte: range.last } } }] } },
+          sort: [{ [chainField.seq]: { order: 'asc', unmapped_type: 'long' } }],
+          ...(after === undefined ? {} : { search_after: [after] }),
         });
-        for (const hit of result.hits.hits) {
-          const seq = (hit.fields?.[chainField.seq] as number[] | undefined)?.[0];
-          if (typeof seq === 'number') found.add(seq);
+        const hits = result.hits.hits;
+        for (const hit of hits) {
+          const seq = hit.sort?.[0];
+          if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < range.first || seq > range.last) continue;
+          const run = runs.at(-1);
+          if (run !== undefined && seq <= run.last + 1) run.last = Math.max(run.last, seq);
+          else runs.push({ first: seq, last: seq });
         }
+        const last = hits.at(-1)?.sort?.[0];
+        // A short page is the last; a sort value that does not move on (never, for a long) would loop.
+        if (hits.length < this.#pageSize || typeof last !== 'number' || (after !== undefined && last <= after)) break;
+        after = last;
       }
     } catch (err) {
       if (statusOf(err) === 403) return unreadable;
       throw toEsError(err, `looking up seqs ${range.first}-${range.last} of agent ${agentId}`, this.#url, 'CIA_ERR_ES_UNAVAILABLE');
     }
-    return found;
+    return runs;
   }
 }

@@ -11,6 +11,9 @@
 // - Links: a record links to the hash of seq - 1, or, when it declares an `unclean_stop` gap, to the
 //   hash of first_seq - 1 (the agent's committed head before the crash). Checked as soon as both ends
 //   are known here, whichever arrives first.
+// - A seq jump: a record more than `implausibleSeqJump` beyond the highest seq known for the agent
+//   is a finding at once. It is followed like any other (the hole before it is one range, reported
+//   as a gap after the grace), and no work here or in the stage follows the width of a hole.
 // - A record at or below base.seq (a re-send, or a late fill of a reported hole) is not tracked: the
 //   index stage compares a re-sent seq with what Elasticsearch holds (fork on a different hash).
 
@@ -35,7 +38,16 @@ export interface ChainLink {
   declared?: DeclaredGap | undefined;
 }
 
+/**
+ * A record this far beyond the highest seq known for its agent is no agent's: an agent numbers its
+ * records one by one (an unclean stop skips one reserve block, 4096 by default), and 2^40 records
+ * (about 1.1 * 10^12) take over three years at 10,000 records a second.
+ */
+export const implausibleSeqJump = 2 ** 40;
+
 export type ContinuityFinding =
+  /** `seq` is more than implausibleSeqJump beyond `headSeq`, the highest seq known before it. */
+  | { kind: 'seq_jump'; seq: number; docId: string; headSeq: number }
   /** `seq` links to `prevHash`, but record `linkSeq` arrived here with hash `expected`. */
   | { kind: 'link_broken'; seq: number; docId: string; linkSeq: number; linkDocId: string; expected: string; prevHash: string }
   /** The agent says these seqs will never come, and why. */
@@ -94,6 +106,8 @@ export class AgentChain {
   observe(link: ChainLink, now: number): ContinuityFinding[] {
     const findings: ContinuityFinding[] = [];
     if (link.seq <= this.#base.seq || this.#ahead.has(link.seq) || this.#inSkipped(link.seq)) return findings;
+    const topBefore = Math.max(this.#top, this.#base.seq);
+    if (link.seq - topBefore > implausibleSeqJump) findings.push({ kind: 'seq_jump', seq: link.seq, docId: link.docId, headSeq: topBefore });
     const declared = link.declared;
     const linkSeq = declared?.reason === 'unclean_stop' && declared.first <= link.seq ? declared.first - 1 : link.seq - 1;
     if (declared !== undefined) {
@@ -106,7 +120,6 @@ export class AgentChain {
     }
     const entry: AheadEntry = { hash: link.hash, prevHash: link.prevHash, docId: link.docId, linkSeq };
     const baseBefore = this.#base.seq;
-    const topBefore = Math.max(this.#top, baseBefore);
     this.#ahead.set(link.seq, entry);
     this.#top = Math.max(this.#top, link.seq);
     if (linkSeq !== link.seq - 1) this.#linkers.set(linkSeq, link.seq);

@@ -13,6 +13,7 @@ export type IntegrityAction =
   | 'chain_fork'
   | 'chain_gap'
   | 'chain_gap_declared'
+  | 'chain_seq_jump'
   | 'source_gap'
   | 'checkpoint_signature_invalid'
   | 'checkpoint_key_unknown'
@@ -24,6 +25,7 @@ const alerts: ReadonlySet<IntegrityAction> = new Set([
   'chain_link_broken',
   'chain_fork',
   'chain_gap',
+  'chain_seq_jump',
   'checkpoint_signature_invalid',
   'checkpoint_key_unknown',
   'checkpoint_malformed',

@@ -265,9 +265,9 @@ export class VerifyStage {
     }
     for (const [agentId, chain] of this.#chains) {
       for (const range of chain.due(this.#now(), this.#graceMs)) {
-        const present = this.#store === undefined ? new Set<number>() : await this.#store.present(agentId, range);
+        const present = this.#store === undefined ? [] : await this.#store.present(agentId, range);
         if (present === unreadable) this.#warnOnce('unreadable', {}, 'the Elasticsearch key may not read logs-ci_audit.*: holes filled by another aggregator instance are reported as gaps (grant read, docs/storage.md)');
-        const held = present === unreadable ? new Set<number>() : present;
+        const held = present === unreadable ? [] : present;
         const events = missingRanges(range, held).map((missing) => gapEvent(agentId, missing, range));
         if (events.length > 0) await emit(events);
         chain.settle(range, this.#now());
@@ -357,22 +357,48 @@ export function declaredGap(attributes: Attributes): DeclaredGap | undefined {
   return { first, last, reason };
 }
 
-/** The parts of `range` whose seqs are not in `held`. */
-export function missingRanges(range: SeqRange, held: ReadonlySet<number>): SeqRange[] {
-  const out: SeqRange[] = [];
-  let start: number | undefined;
-  for (let seq = range.first; seq <= range.last + 1; seq++) {
-    const missing = seq <= range.last && !held.has(seq);
-    if (missing && start === undefined) start = seq;
-    if (!missing && start !== undefined) {
-      out.push({ first: start, last: seq - 1 });
-      start = undefined;
-    }
+/**
+ * The parts of `range` that `held` does not cover: `held` gives seqs, or runs of seqs, in any order.
+ * Worked out from the held seqs alone (sorted, then the spaces between them), never seq by seq
+ * through the range: a hole may reach from the agent's head up to 2^53 - 1.
+ */
+export function missingRanges(range: SeqRange, held: Iterable<number | SeqRange>): SeqRange[] {
+  const runs: SeqRange[] = [];
+  for (const item of held) {
+    const run = typeof item === 'number' ? { first: item, last: item } : item;
+    const first = Math.max(run.first, range.first);
+    const last = Math.min(run.last, range.last);
+    if (first <= last) runs.push({ first, last });
   }
+  runs.sort((a, b) => a.first - b.first);
+  const out: SeqRange[] = [];
+  let next = range.first;
+  for (const run of runs) {
+    if (run.first > next) out.push({ first: next, last: run.first - 1 });
+    next = Math.max(next, run.last + 1);
+  }
+  if (next <= range.last) out.push({ first: next, last: range.last });
   return out;
 }
 
 function continuityEvent(agentId: string, finding: ContinuityFinding): IntegrityEvent {
+  if (finding.kind === 'seq_jump') {
+    const hole = { first: finding.headSeq + 1, last: finding.seq - 1 };
+    return {
+      action: 'chain_seq_jump',
+      agentId,
+      idKey: String(finding.seq),
+      firstSeq: finding.seq,
+      lastSeq: finding.seq,
+      docId: finding.docId,
+      message:
+        `Record ${finding.seq} of agent ${agentId} (${finding.docId}) is ${finding.seq - finding.headSeq} seqs beyond the highest one known for the agent ` +
+        `(${finding.headSeq}): an agent numbers its records one by one and gets nowhere near that. Something that holds the agent's credential sent it, ` +
+        `or the agent's chain state was damaged. Seqs ${seqRangeText(hole.first, hole.last)} become one gap (chain_gap after the grace, unless declared); ` +
+        `records of the agent below ${finding.seq} that arrive after that are stored but no longer followed on ingest. Run ci-audit verify for agent ${agentId}.`,
+      details: { hole_first_seq: hole.first, hole_last_seq: hole.last },
+    };
+  }
   if (finding.kind === 'link_broken') {
     return {
       action: 'chain_link_broken',

@@ -145,6 +145,24 @@ void test('the aggregator key appends a chained record and reads it back on a co
   // The chain head as a restarted aggregator reads it with this key.
   const store = new ElasticsearchChainStore({ client: asWriter, url, namespace });
   assert.deepEqual(await store.head('lp-agent'), { seq: 1, hash: stored, docId: 'lp-agent:seq:1' });
+  // The seqs of a hole another instance indexed: one range query up to 2^53 - 1, paged by search_after
+  // on the seq (a page of one hit here, so the second search carries search_after). The searches
+  // follow the documents held, not the hole's width (it was one per 10,000 seqs: 9 * 10^11 here).
+  let searches = 0;
+  const counting = new Proxy(asWriter, {
+    get(target, key, receiver): unknown {
+      if (key !== 'search') return Reflect.get(target, key, receiver) as unknown;
+      return (...args: Parameters<typeof target.search>) => {
+        searches++;
+        return target.search(...args);
+      };
+    },
+  });
+  const paged = new ElasticsearchChainStore({ client: counting, url, namespace, pageSize: 1 });
+  assert.deepEqual(await paged.present('lp-agent', { first: 1, last: Number.MAX_SAFE_INTEGER }), [{ first: 1, last: 1 }]);
+  assert.equal(searches, 2, 'a full page of one hit, then an empty one after it');
+  assert.deepEqual(await paged.present('lp-agent', { first: 2, last: Number.MAX_SAFE_INTEGER }), []);
+  assert.equal(searches, 3, 'one search for a hole of 2^53 - 2 seqs that holds nothing');
 
   const [backing] = (await backingStates(admin, url, stream)).map((s) => s.index);
   const forged = chained('bb'.repeat(32), 'Accepted publickey for root').document;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { genesisHash } from '../../../../core/integrity/chain.ts';
-import { AgentChain } from '../../../../aggregator/verify/continuity.ts';
+import { AgentChain, implausibleSeqJump } from '../../../../aggregator/verify/continuity.ts';
 import type { ChainLink } from '../../../../aggregator/verify/continuity.ts';
 
 const h = (n: number): string => n.toString(16).padStart(64, '0').replace(/^0/, 'a');
@@ -111,6 +111,28 @@ void test('a chain followed from an unknown head checks no link until it knows o
   const chain = new AgentChain({ seq: 0, hash: undefined });
   assert.deepEqual(chain.observe(link(1, { prevHash: h(5) }), 0), []);
   assert.equal(chain.observe(link(2, { prevHash: h(5) }), 0)[0]?.kind, 'link_broken');
+});
+
+void test('a seq more than 2^40 beyond the highest known is a seq_jump; the hole up to it is one range, due and settled as one', () => {
+  const max = Number.MAX_SAFE_INTEGER;
+  const chain = new AgentChain({ seq: 0, hash: genesisHash });
+  chain.observe(link(1), 0);
+  chain.observe(link(3), 0);
+  assert.deepEqual(chain.observe(link(3 + implausibleSeqJump), 0), [], 'up to 2^40 beyond is no finding');
+  assert.deepEqual(chain.observe(link(max), 10), [{ kind: 'seq_jump', seq: max, docId: `a:seq:${max}`, headSeq: 3 + implausibleSeqJump }]);
+  assert.deepEqual(chain.holes, [
+    { first: 2, last: 2, openedAt: 0 },
+    { first: 4, last: 2 + implausibleSeqJump, openedAt: 0 },
+    { first: 4 + implausibleSeqJump, last: max - 1, openedAt: 10 },
+  ]);
+  // A record inside the hole splits it; the base follows the records that arrive in order.
+  chain.observe(link(2), 20);
+  chain.observe(link(5), 20);
+  assert.deepEqual(chain.due(10 + grace, grace), [{ first: 4, last: 4 }, { first: 6, last: 2 + implausibleSeqJump }, { first: 4 + implausibleSeqJump, last: max - 1 }]);
+  for (const range of chain.due(10 + grace, grace)) chain.settle(range, 10 + grace);
+  assert.deepEqual(chain.holes, []);
+  assert.deepEqual(chain.base, { seq: max, hash: h(max), docId: `a:seq:${max}` });
+  assert.equal(chain.aheadCount, 0);
 });
 
 void test('holes follow a plain model through 5,000 records arriving out of order, with holes settled on the way', () => {

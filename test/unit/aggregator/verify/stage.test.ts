@@ -8,6 +8,7 @@ import { chainGapAttr } from '../../../../core/wire.ts';
 import { AgentRegistry } from '../../../../aggregator/auth/registry.ts';
 import { AnchorFile } from '../../../../aggregator/verify/anchor.ts';
 import type { IntegrityEvent } from '../../../../aggregator/verify/events.ts';
+import type { ChainStore } from '../../../../aggregator/verify/chain-store.ts';
 import { missingRanges, VerifyStage } from '../../../../aggregator/verify/stage.ts';
 import { ChainBuilder, checkpointRecord, newKey } from './chain-fixtures.ts';
 
@@ -134,6 +135,104 @@ void test('checkpoints: valid ones are anchored, key rotations register the next
 void test('missingRanges: the seqs of a hole that nobody indexed, as ranges', () => {
   assert.deepEqual(missingRanges({ first: 3, last: 9 }, new Set([4, 5, 8])), [{ first: 3, last: 3 }, { first: 6, last: 7 }, { first: 9, last: 9 }]);
   assert.deepEqual(missingRanges({ first: 3, last: 4 }, new Set([3, 4])), []);
+});
+
+/** A Set that fails once asked about more seqs than a test's few: missingRanges must not walk the range. */
+class CountingSet extends Set<number> {
+  calls = 0;
+  override has(value: number): boolean {
+    if (++this.calls > 1000) throw new Error(`has() called ${this.calls} times: the range is walked seq by seq`);
+    return super.has(value);
+  }
+}
+
+void test('missingRanges: a range up to 2^53 - 1 from its few held seqs or runs, without walking it', () => {
+  const max = Number.MAX_SAFE_INTEGER;
+  const held = new CountingSet([7, 5, 6, max - 1, 1, max + 1]);
+  assert.deepEqual(missingRanges({ first: 2, last: max - 1 }, held), [{ first: 2, last: 4 }, { first: 8, last: max - 2 }]);
+  assert.equal(held.calls, 0);
+  assert.deepEqual(missingRanges({ first: 2, last: max - 1 }, new CountingSet()), [{ first: 2, last: max - 1 }]);
+  // Runs, as a ChainStore gives them, overlapping or not, in any order.
+  const runs = [{ first: 100, last: 2 ** 52 }, { first: 1, last: 9 }, { first: 50, last: 120 }];
+  assert.deepEqual(missingRanges({ first: 2, last: max - 1 }, runs), [{ first: 10, last: 49 }, { first: 2 ** 52 + 1, last: max - 1 }]);
+  assert.deepEqual(missingRanges({ first: 2, last: max - 1 }, [{ first: 1, last: max }]), []);
+});
+
+/**
+ * The chained records another aggregator instance indexed, as a ChainStore: the stage's view of
+ * Elasticsearch (test/integration/storage/least-privilege.test.ts runs ElasticsearchChainStore's
+ * queries against a real cluster). Counts the lookups the stage makes.
+ */
+class HeldSeqs implements ChainStore {
+  readonly held: { agentId: string; seq: number }[] = [];
+  lookups = 0;
+  head(): Promise<undefined> {
+    this.lookups++;
+    return Promise.resolve(undefined);
+  }
+  present(agentId: string, range: { first: number; last: number }): Promise<{ first: number; last: number }[]> {
+    this.lookups++;
+    const seqs = this.held.filter((h) => h.agentId === agentId && h.seq >= range.first && h.seq <= range.last).map((h) => h.seq).sort((a, b) => a - b);
+    const runs: { first: number; last: number }[] = [];
+    for (const seq of seqs) {
+      const run = runs.at(-1);
+      if (run !== undefined && seq === run.last + 1) run.last = seq;
+      else runs.push({ first: seq, last: seq });
+    }
+    return Promise.resolve(runs);
+  }
+}
+
+void test('a hole up to seq 2^53 - 1 is reported as its missing ranges after one lookup; the sweep goes on to the next agent', async () => {
+  const max = Number.MAX_SAFE_INTEGER;
+  const store = new HeldSeqs();
+  const clock = { now: 0 };
+  const emitted: IntegrityEvent[] = [];
+  const stage = new VerifyStage({ logger, gapGraceMs: 1000, store, now: () => clock.now });
+  stage.start((events) => {
+    emitted.push(...events);
+    return Promise.resolve();
+  }, 60_000);
+  const far = new ChainBuilder('runner-far');
+  await stage.verify([far.next('1')]);
+  await stage.verify([far.next('far', { seq: max })]);
+  // Meanwhile another aggregator instance indexed 5-7 of the hole.
+  store.held.push(...[5, 6, 7].map((seq) => ({ agentId: 'runner-far', seq })));
+  const near = new ChainBuilder('runner-near');
+  const [n1, n2] = [near.next('1'), near.next('2')];
+  near.next('3');
+  await stage.verify([n1, n2, near.next('4')]);
+  assert.equal(store.lookups, 2, 'one chain head per agent');
+  assert.deepEqual(stage.chainOf('runner-far')?.holes.map((x) => [x.first, x.last]), [[2, max - 1]]);
+  clock.now = 5000;
+  await stage.sweep();
+  assert.deepEqual(emitted.map((e) => [e.action, e.agentId, e.firstSeq, e.lastSeq, e.details?.missing_count]), [
+    ['chain_gap', 'runner-far', 2, 4, 3],
+    ['chain_gap', 'runner-far', 8, max - 1, max - 8],
+    ['chain_gap', 'runner-near', 3, 3, 1],
+  ]);
+  assert.deepEqual([emitted[1]!.details?.hole_first_seq, emitted[1]!.details?.hole_last_seq], [2, max - 1]);
+  assert.equal(emitted[1]!.idKey, `8-${max - 1}`);
+  assert.equal(store.lookups, 4, 'one lookup per hole');
+  assert.deepEqual(stage.chainOf('runner-far')?.base.seq, max);
+  assert.deepEqual(stage.chainOf('runner-far')?.holes, []);
+  await stage.close();
+});
+
+void test('a record far beyond any plausible seq is a chain_seq_jump alert at once, naming the hole it opens; an ordinary gap is none', async () => {
+  const { stage } = sweepingStage();
+  const chain = new ChainBuilder('runner-jump');
+  await stage.verify([chain.next('1'), chain.next('2')]);
+  assert.deepEqual((await stage.verify([chain.next('5', { seq: 5 })])).events, [], 'a hole of two');
+  const far = 5 + 2 ** 40 + 1;
+  const result = await stage.verify([chain.next('far', { seq: far })]);
+  assert.deepEqual(result.events.map((e) => [e.action, e.firstSeq, e.lastSeq, e.docId, e.details]), [
+    ['chain_seq_jump', far, far, `runner-jump:seq:${far}`, { hole_first_seq: 6, hole_last_seq: far - 1 }],
+  ]);
+  assert.match(result.events[0]!.message, new RegExp(`Record ${far} of agent runner-jump .* is ${2 ** 40 + 1} seqs beyond the highest one known for the agent \\(5\\)`));
+  assert.match(result.events[0]!.message, /Run ci-audit verify for agent runner-jump/);
+  assert.equal(result.verdicts[0]!.chain?.verified, true, 'its hash held; its link is unknown');
+  await stage.close();
 });
 
 void test('a loss the agent found at a source (ci_audit.record.gap) becomes a source_gap event that says why', async () => {
