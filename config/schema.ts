@@ -369,7 +369,7 @@ const aggregatorSchema = strictObject({
       request_timeout_ms: v.optional(integer(1), 30_000),
       /** Requests being received or waiting for Elasticsearch at once; beyond it 429 with Retry-After. */
       max_in_flight_requests: v.optional(integer(1), 64),
-      /** Decoded records waiting for Elasticsearch at once; beyond it 429 with Retry-After. */
+      /** Decoded records waiting for Elasticsearch at once; beyond it 429 with Retry-After. Also the most one request may hold: 413 beyond, found while decoding. */
       max_in_flight_records: v.optional(integer(1), 100_000),
       /** Decoded body bytes held by requests in flight; beyond it 429 with Retry-After. */
       max_in_flight_bytes: v.optional(integer(1), 256 * 1024 * 1024),

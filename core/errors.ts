@@ -32,9 +32,9 @@ export const errorCodes = {
   CIA_ERR_AGENT_STATUS: 'ci-audit status could not reach the running agent\'s http.listen endpoint; it reports from the state folder instead.',
   // aggregator receiver
   CIA_ERR_RECEIVER_CONTENT_TYPE: 'The request has a content type other than application/x-protobuf or application/json.',
-  CIA_ERR_RECEIVER_ENCODING: 'The request has a content encoding other than gzip, zstd or identity, or its gzip or zstd data is corrupt.',
-  CIA_ERR_RECEIVER_TOO_LARGE: 'The request body, compressed or decompressed, exceeds the configured limit.',
-  CIA_ERR_RECEIVER_DECODE: 'The request body is not a valid OTLP ExportLogsServiceRequest.',
+  CIA_ERR_RECEIVER_ENCODING: 'The request has a content encoding other than gzip, zstd or identity, its gzip or zstd data is corrupt, or its zstd body holds more than 16 frames.',
+  CIA_ERR_RECEIVER_TOO_LARGE: 'The request body, compressed or decompressed, exceeds the configured limit, or it holds more log records than limits.max_in_flight_records (OTLP/JSON: more than 1,000,000 objects and arrays).',
+  CIA_ERR_RECEIVER_DECODE: 'The request body is not a valid OTLP ExportLogsServiceRequest (OTLP/JSON: also not UTF-8, or a number beyond its field\'s range).',
   CIA_ERR_RECEIVER_OVERLOADED: 'The aggregator has as much work in flight as its limits allow (limits.max_in_flight_*); the request gets 429 with Retry-After.',
   CIA_ERR_RECEIVER_RATE_LIMITED: 'The sender exceeds its rate (limits.rate.*); the request gets 429 with Retry-After.',
   CIA_ERR_RECEIVER_RECORD_LIMIT: 'A record has more attributes, or a larger value, than limits.max_attributes_per_record / max_attribute_value_bytes allow.',

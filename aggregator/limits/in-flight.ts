@@ -36,7 +36,10 @@ export class InFlightGate {
 
   /**
    * A decoded body's records and bytes. A single request larger than the whole bound is admitted when
-   * nothing else is in flight, so that it is slowed, never refused for good (body limits cap its size).
+   * nothing else is in flight, so that it is slowed, never refused for good. Its records never exceed
+   * `maxRecords` here (the receiver refuses such a request with 413 while decoding it, since it could
+   * never be admitted alongside others); its bytes may, when max_in_flight_bytes is set below
+   * max_decompressed_bytes, which caps them.
    */
   admitRecords(records: number, bytes: number): Admission {
     const idle = this.#records === 0 && this.#bytes === 0;

@@ -55,13 +55,29 @@ export function decodeBody(body: Buffer, encoding: ContentEncoding, maxBytes: nu
   }
 }
 
+/**
+ * Most frames in a zstd body. Node.js decodes one frame a call, each in a zstd context of its own:
+ * 50-100 µs on the event loop whatever the frame holds, so a 4 MiB body of 466,000 empty frames held
+ * the loop for a minute. Senders write one frame a request (the agent's exporter compresses the
+ * whole request in one call; zstd's streaming encoders, the Collector's among them, write one frame
+ * a stream); 16 leaves room for a body put together from a few, at a millisecond or two at most.
+ */
+export const maxZstdFrames = 16;
+
 /** The content of every frame of a zstd body, at most `maxBytes` of it. */
 function unzstd(body: Buffer, maxBytes: number): Buffer {
-  const frames = zstdFrames(body);
+  const frames = zstdFrames(body, maxZstdFrames);
   if (frames === undefined) {
     // zstd names what is wrong with a frame it cannot decode; it ignores bytes after one it can.
     unzstdFrame(body, maxBytes);
     throw new CiAuditError('CIA_ERR_RECEIVER_ENCODING', 'body is not valid zstd data: bytes after its first frame are not whole zstd frames');
+  }
+  if (frames.length > maxZstdFrames) {
+    throw new CiAuditError(
+      'CIA_ERR_RECEIVER_ENCODING',
+      `body holds more than ${maxZstdFrames} zstd frames, the most the receiver decodes in one request; compress each request as one zstd frame`,
+      { details: { limit: maxZstdFrames } },
+    );
   }
   if (frames.length <= 1) return unzstdFrame(body, maxBytes);
   const parts: Buffer[] = [];

@@ -12,6 +12,7 @@
 //   | bytes_value        | bytes                      | base64 string                           |
 //   | double_value       | number                     | number, or "NaN" / "Infinity" / "-Infinity" |
 import { CiAuditError } from '../../core/errors.ts';
+import { tooManyRecords } from '../limits/records-per-request.ts';
 import type { AttributeValue, Attributes, DecodedLogRecord, InstrumentationScope } from '../log-record.ts';
 import { assignAttribute } from './attribute-shapes.ts';
 import { readExportLogsRequest } from './otlp-protobuf-decode.ts';
@@ -24,11 +25,12 @@ export const maxValueDepth = 64;
 
 /**
  * Decodes a binary-protobuf ExportLogsServiceRequest (otlp-protobuf-decode.ts: a hand-written decoder
- * with the semantics protobufjs + normalizeRequest had, at a fraction of the cost).
+ * with the semantics protobufjs + normalizeRequest had, at a fraction of the cost). A request with
+ * more than `maxRecords` records fails with CIA_ERR_RECEIVER_TOO_LARGE as soon as one more is found.
  */
-export function decodeProtobufLogs(body: Uint8Array): DecodedLogRecord[] {
+export function decodeProtobufLogs(body: Uint8Array, maxRecords = Number.POSITIVE_INFINITY): DecodedLogRecord[] {
   try {
-    return readExportLogsRequest(body);
+    return readExportLogsRequest(body, maxRecords);
   } catch (cause) {
     if (!(cause instanceof WireError)) throw cause;
     const segments = ['<request>', ...cause.path.toReversed()];
@@ -45,16 +47,84 @@ function describeWireError(error: WireError, path: string): string {
   return `${path}: ${error.message} (byte ${error.offset})`;
 }
 
-/** Decodes an OTLP/JSON ExportLogsServiceRequest (UTF-8). Large integers keep every digit. */
-export function decodeJsonLogs(body: Uint8Array | string): DecodedLogRecord[] {
-  const text = typeof body === 'string' ? body : new TextDecoder('utf-8', { fatal: false }).decode(body);
+/**
+ * Decodes an OTLP/JSON ExportLogsServiceRequest (UTF-8). Large integers keep every digit. More than
+ * `maxRecords` records: CIA_ERR_RECEIVER_TOO_LARGE, before the records beyond are built (JSON.parse
+ * itself has read the whole body by then: max_decompressed_bytes bounds that).
+ */
+export function decodeJsonLogs(body: Uint8Array | string, maxRecords = Number.POSITIVE_INFINITY): DecodedLogRecord[] {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (containersAtLeast(bytes, maxJsonContainers + 1)) throw tooManyContainers();
+  const text = typeof body === 'string' ? body : utf8Text(body);
   let plain: unknown;
   try {
     plain = JSON.parse(text, keepLargeIntegers);
   } catch (cause) {
     throw decodeError(`body is not valid JSON: ${(cause as Error).message}`, cause);
   }
-  return normalizeRequest(plain, 'json');
+  return normalizeRequest(plain, 'json', maxRecords);
+}
+
+/**
+ * Most JSON objects and arrays in one OTLP/JSON body. JSON.parse builds the whole tree before a
+ * record can be counted, at about 100 bytes of memory a container with the reviver that keeps large
+ * integers exact: 30 MB of empty records (`{},`) took 3 GB. A million bounds that near 100 MB, and is
+ * room for 16,000 records of 30 attributes (two containers each), more than senders batch (the
+ * Collector's default is 8,192 records a request).
+ */
+export const maxJsonContainers = 1_000_000;
+
+/**
+ * Whether `bytes` holds at least `count` `{` and `[` bytes, inside strings too (an upper bound on
+ * the containers: a brace inside a string only makes the bound stricter). Stops at `count`, so a
+ * hostile body costs no more than that many searches.
+ */
+function containersAtLeast(bytes: Buffer, count: number): boolean {
+  let n = 0;
+  for (const opening of [0x7b, 0x5b]) {
+    for (let at = bytes.indexOf(opening); at !== -1; at = bytes.indexOf(opening, at + 1)) if (++n >= count) return true;
+  }
+  return false;
+}
+
+function tooManyContainers(): CiAuditError {
+  return new CiAuditError(
+    'CIA_ERR_RECEIVER_TOO_LARGE',
+    `OTLP/JSON body holds more than ${maxJsonContainers} JSON objects and arrays (counting "{" and "[" in strings too), the most the receiver parses in one request; send smaller batches, or protobuf`,
+    { details: { limit: maxJsonContainers } },
+  );
+}
+
+/**
+ * The body as text, refused when it is not UTF-8, as the protobuf path refuses such strings (a
+ * lenient decoder would store U+FFFD in their place and answer 200). A leading BOM is dropped.
+ */
+function utf8Text(body: Uint8Array): string {
+  try {
+    return strictUtf8.decode(body);
+  } catch (cause) {
+    const at = invalidUtf8At(body);
+    throw decodeError(`body is not UTF-8, as OTLP/JSON must be: invalid byte 0x${body[at]?.toString(16).padStart(2, '0') ?? '??'} at byte ${at}`, cause);
+  }
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Offset of the first byte that is not valid UTF-8, for the error message only. The lenient decoder
+ * puts U+FFFD where that is, every character before it decoded as it was; a U+FFFD the body itself
+ * holds (bytes EF BF BD) is skipped.
+ */
+function invalidUtf8At(body: Uint8Array): number {
+  const text = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }).decode(body);
+  let offset = 0;
+  let counted = 0;
+  for (let i = text.indexOf('\uFFFD'); i !== -1; i = text.indexOf('\uFFFD', i + 1)) {
+    offset += Buffer.byteLength(text.slice(counted, i));
+    counted = i;
+    if (body[offset] !== 0xef || body[offset + 1] !== 0xbf || body[offset + 2] !== 0xbd) return offset;
+  }
+  return body.byteLength;
 }
 
 /**
@@ -72,8 +142,11 @@ function decodeError(message: string, cause?: unknown): CiAuditError {
   return new CiAuditError('CIA_ERR_RECEIVER_DECODE', message, cause === undefined ? {} : { cause });
 }
 
-/** A plain request object (parsed OTLP/JSON, or protobufjs toObject output) -> records. */
-export function normalizeRequest(plain: unknown, format: Format): DecodedLogRecord[] {
+/**
+ * A plain request object (parsed OTLP/JSON, or protobufjs toObject output) -> records; more than
+ * `maxRecords` of them: CIA_ERR_RECEIVER_TOO_LARGE, at the first one beyond.
+ */
+export function normalizeRequest(plain: unknown, format: Format, maxRecords = Number.POSITIVE_INFINITY): DecodedLogRecord[] {
   const request = asObject(plain, '<request>');
   const records: DecodedLogRecord[] = [];
   for (const [i, rlValue] of asArray(request.resourceLogs, 'resourceLogs').entries()) {
@@ -86,6 +159,7 @@ export function normalizeRequest(plain: unknown, format: Format): DecodedLogReco
       const sl = asObject(slValue, slPath);
       const scope = toScope(sl.scope, `${slPath}.scope`, format);
       for (const [k, lrValue] of asArray(sl.logRecords, `${slPath}.logRecords`).entries()) {
+        if (records.length >= maxRecords) throw tooManyRecords(maxRecords);
         records.push(toRecord(lrValue, `${slPath}.logRecords[${k}]`, format, resource, scope));
       }
     }
@@ -114,8 +188,8 @@ function toRecord(value: unknown, path: string, format: Format, resource: Attrib
     severityText: asString(lr.severityText, `${path}.severityText`),
     body: lr.body === undefined || lr.body === null ? undefined : toAnyValue(lr.body, `${path}.body`, format, 0),
     attributes: toAttributes(lr.attributes, `${path}.attributes`, format),
-    droppedAttributesCount: toInt32(lr.droppedAttributesCount, `${path}.droppedAttributesCount`),
-    flags: toInt32(lr.flags, `${path}.flags`),
+    droppedAttributesCount: toUint32(lr.droppedAttributesCount, `${path}.droppedAttributesCount`),
+    flags: toUint32(lr.flags, `${path}.flags`),
     traceId: toId(lr.traceId, `${path}.traceId`, format),
     spanId: toId(lr.spanId, `${path}.spanId`, format),
     eventName: asString(lr.eventName, `${path}.eventName`),
@@ -176,11 +250,25 @@ function asString(value: unknown, path: string): string {
   return value;
 }
 
+/**
+ * int32 (severity_number, an open enum: values beyond the 24 named ones are kept, as protobuf keeps
+ * them) and uint32/fixed32 (dropped_attributes_count, flags): a number of the field's range, or its
+ * decimal string, as the proto3 JSON mapping has them. Beyond the range the protobuf wire cannot
+ * carry the value at all, so it is refused rather than stored as a number no sender could have meant.
+ */
 function toInt32(value: unknown, path: string): number {
+  return toInteger(value, path, -(2 ** 31), 2 ** 31 - 1, 'a 32-bit integer');
+}
+
+function toUint32(value: unknown, path: string): number {
+  return toInteger(value, path, 0, 2 ** 32 - 1, 'an unsigned 32-bit integer');
+}
+
+function toInteger(value: unknown, path: string, min: number, max: number, what: string): number {
   if (value === undefined || value === null) return 0;
-  if (typeof value === 'number' && Number.isInteger(value)) return value;
-  if (typeof value === 'string' && /^-?\d{1,10}$/.test(value)) return Number(value);
-  throw expected(path, 'an integer', value);
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^-?\d{1,10}$/.test(value) ? Number(value) : Number.NaN;
+  if (Number.isInteger(n) && n >= min && n <= max) return n;
+  throw expected(path, `${what} (${min} to ${max})`, value);
 }
 
 function toUnsigned64(value: unknown, path: string): bigint {

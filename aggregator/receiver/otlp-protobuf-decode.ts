@@ -14,6 +14,7 @@
 // One difference, deliberate: protobufjs looked for wrong wire types only in the message tree it kept,
 // so one inside an AnyValue member that a later member replaced went unnoticed; here it refuses the body.
 // Field numbers and names are those of otlp-proto.ts (opentelemetry-proto logs/v1, common/v1, resource/v1).
+import { tooManyRecords } from '../limits/records-per-request.ts';
 import type { AttributeValue, Attributes, DecodedLogRecord, InstrumentationScope } from '../log-record.ts';
 import { AttributeCollector, assignAttribute } from './attribute-shapes.ts';
 import { WireError, WireReader, recursionLimit } from './otlp-wire-reader.ts';
@@ -25,9 +26,10 @@ const I32 = 5;
 
 /**
  * Decodes the request; throws a WireError whose `path` names the field (from the request down) and
- * whose `offset` is the byte where the problem was found.
+ * whose `offset` is the byte where the problem was found, or CIA_ERR_RECEIVER_TOO_LARGE at the first
+ * record beyond `maxRecords` (before decoding it).
  */
-export function readExportLogsRequest(body: Uint8Array): DecodedLogRecord[] {
+export function readExportLogsRequest(body: Uint8Array, maxRecords = Number.POSITIVE_INFINITY): DecodedLogRecord[] {
   const r = new WireReader(body);
   const records: DecodedLogRecord[] = [];
   let index = 0;
@@ -38,7 +40,7 @@ export function readExportLogsRequest(body: Uint8Array): DecodedLogRecord[] {
       if (tag >>> 3 === 1) {
         expectWireType(tag, LEN, 'resourceLogs', 'ResourceLogs', r);
         try {
-          readResourceLogs(r, r.delimited('a ResourceLogs'), records);
+          readResourceLogs(r, r.delimited('a ResourceLogs'), records, maxRecords);
         } catch (cause) {
           throw within(cause, `resourceLogs[${index}]`);
         }
@@ -51,7 +53,7 @@ export function readExportLogsRequest(body: Uint8Array): DecodedLogRecord[] {
   return records;
 }
 
-function readResourceLogs(r: WireReader, end: number, records: DecodedLogRecord[]): void {
+function readResourceLogs(r: WireReader, end: number, records: DecodedLogRecord[], maxRecords: number): void {
   const outer = enter(r, end, 1);
   // Records point at the resource's attributes; a resource sent after its scope_logs still reaches them.
   const resource: Attributes = {};
@@ -66,7 +68,7 @@ function readResourceLogs(r: WireReader, end: number, records: DecodedLogRecord[
         readResource(r, r.delimited('a Resource'), resource);
       } else if (field === 2) {
         expectWireType(tag, LEN, 'scopeLogs', 'ScopeLogs', r);
-        readScopeLogs(r, r.delimited('a ScopeLogs'), resource, records);
+        readScopeLogs(r, r.delimited('a ScopeLogs'), resource, records, maxRecords);
         index++;
       } else if (field === 3) {
         expectWireType(tag, LEN, 'schemaUrl', 'string', r);
@@ -102,7 +104,7 @@ function readResource(r: WireReader, end: number, attributes: Attributes): void 
   r.end = outer;
 }
 
-function readScopeLogs(r: WireReader, end: number, resource: Attributes, records: DecodedLogRecord[]): void {
+function readScopeLogs(r: WireReader, end: number, resource: Attributes, records: DecodedLogRecord[], maxRecords: number): void {
   const outer = enter(r, end, 2);
   const scope: InstrumentationScope = { name: '', version: '', attributes: {} };
   let index = 0;
@@ -113,6 +115,7 @@ function readScopeLogs(r: WireReader, end: number, resource: Attributes, records
       field = tag >>> 3;
       if (field === 2) {
         expectWireType(tag, LEN, 'logRecords', 'LogRecord', r);
+        if (records.length >= maxRecords) throw tooManyRecords(maxRecords);
         records.push(readLogRecord(r, r.delimited('a LogRecord'), resource, scope));
         index++;
       } else if (field === 1) {

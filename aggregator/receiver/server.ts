@@ -7,11 +7,15 @@
 //   | content encoding not gzip/zstd/identity     | 415    | google.rpc.Status, Accept-Encoding set  |
 //   | body > limits.max_body_bytes                | 413    | google.rpc.Status                       |
 //   | decompressed > limits.max_decompressed_...  | 413    | google.rpc.Status                       |
+//   | more records than max_in_flight_records     | 413    | google.rpc.Status; decoding stops there |
+//   | OTLP/JSON of > 1,000,000 objects and arrays | 413    | google.rpc.Status; before JSON.parse    |
 //   | corrupt gzip/zstd, undecodable body         | 400    | google.rpc.Status                       |
+//   | zstd body of more than 16 frames            | 400    | google.rpc.Status                       |
 //   | no / unknown / revoked credential (auth on) | 401    | google.rpc.Status, WWW-Authenticate     |
 //   | a record claims another agent's id          | 403    | google.rpc.Status; nothing is indexed   |
 //   | Elasticsearch not ready / not accepting     | 503    | google.rpc.Status, Retry-After set      |
-//   | empty body, no records, record over limits  | 400    | google.rpc.Status                       |
+//   | empty body (or decompressing to nothing)    | 400    | google.rpc.Status                       |
+//   | no records, record over limits              | 400    | google.rpc.Status                       |
 //   | POST without Content-Length or chunked body | 411    | google.rpc.Status                       |
 //   | other method on /v1/logs; unknown path      | 405/404| google.rpc.Status (JSON), Allow on 405  |
 //   | body not received within request_timeout   | 408    | (Node's own answer; connection closed)  |
@@ -50,7 +54,10 @@ export interface ReceiverOptions {
     maxDecompressedBytes: number;
     /** Time to receive a whole request; slower ones get 408 (slowloris). Default 30 s. */
     requestTimeoutMs?: number;
-    /** Work in flight; beyond it 429. Default: unbounded (tests of other parts). */
+    /**
+     * Work in flight; beyond it 429. `maxRecords` is also the most records one request may hold
+     * (413 beyond, decoding stops there). Default: unbounded (tests of other parts).
+     */
     inFlight?: InFlightLimits;
     /** Per-sender rates; beyond them 429. Default: none. */
     rate?: RateLimits;
@@ -85,6 +92,10 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
   /** The agent each authenticated request speaks for. */
   const senders = new WeakMap<FastifyRequest, string>();
   const gate = limits.inFlight === undefined ? undefined : new InFlightGate(limits.inFlight);
+  // A request with more records than may be in flight at all could never be admitted; the decoders
+  // stop at the first record beyond it, so that a small body of empty records (2 bytes each, about
+  // 200 of heap once decoded) cannot build millions of them first.
+  const maxRecords = limits.inFlight?.maxRecords ?? Number.POSITIVE_INFINITY;
   const rates = limits.rate === undefined ? undefined : new AgentRateLimiter(limits.rate);
   /** The sender a request is rate-limited as: its agent id when authenticated, else its address. */
   const senderKey = (request: FastifyRequest): string => senders.get(request) ?? `address ${request.ip}`;
@@ -185,7 +196,11 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
         return sendStatus(reply, format, 400, rpcCode.INVALID_ARGUMENT, 'empty body: expected an ExportLogsServiceRequest with log records');
       }
       const body = decodeBody(raw, encoding, limits.maxDecompressedBytes);
-      const records = format === 'json' ? decodeJsonLogs(body) : decodeProtobufLogs(body);
+      if (body.byteLength === 0) {
+        return sendStatus(reply, format, 400, rpcCode.INVALID_ARGUMENT,
+          `empty body: its ${encoding} data decompresses to 0 bytes; expected an ExportLogsServiceRequest with log records`);
+      }
+      const records = format === 'json' ? decodeJsonLogs(body, maxRecords) : decodeProtobufLogs(body, maxRecords);
       if (limits.record !== undefined) {
         const problem = checkRecordBounds(records, limits.record);
         if (problem !== undefined) {

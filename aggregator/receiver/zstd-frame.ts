@@ -18,11 +18,12 @@ export interface ZstdFrame {
 /**
  * The frames of `body`, in order. Undefined when the body is not a sequence of whole frames (a frame
  * cut short, bytes after the last one, a reserved block type): zstd's own error then says what is
- * wrong, so the caller hands it the whole body.
+ * wrong, so the caller hands it the whole body. With more than `maxFrames` frames, the first
+ * `maxFrames + 1` only: the caller refuses the body, so the rest is not walked.
  */
-export function zstdFrames(body: Buffer): ZstdFrame[] | undefined {
+export function zstdFrames(body: Buffer, maxFrames = Number.POSITIVE_INFINITY): ZstdFrame[] | undefined {
   const frames: ZstdFrame[] = [];
-  for (let at = 0; at < body.byteLength; ) {
+  for (let at = 0; at < body.byteLength && frames.length <= maxFrames; ) {
     const length = frameLength(body, at);
     if (length === undefined) return undefined;
     frames.push({ start: at, length, skippable: body.readUInt32LE(at) !== frameMagic });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hasErrorCode } from '../../../core/errors.ts';
-import { decodeJsonLogs, decodeProtobufLogs, maxValueDepth } from '../../../aggregator/receiver/otlp-decode.ts';
+import { decodeJsonLogs, decodeProtobufLogs, maxJsonContainers, maxValueDepth } from '../../../aggregator/receiver/otlp-decode.ts';
 import { emitRecords, jsonBody, protobufBody } from './otlp-fixtures.ts';
 
 const traceId = '5b8efff798038103d269b633813fc60c';
@@ -268,4 +268,76 @@ void test('OTLP/JSON: an attribute named "__proto__" is kept as an attribute, no
   assert.deepEqual(Object.keys(record.attributes), ['__proto__']);
   assert.equal(Object.getPrototypeOf(record.attributes), Object.prototype);
   assert.equal((record.attributes as Record<string, unknown>).polluted, undefined);
+});
+
+void test('OTLP/JSON that is not UTF-8 is refused with the byte offset, as protobuf strings are; a BOM and U+FFFD written as such are text', () => {
+  const prefix = Buffer.from('\uFEFF{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"severityText":"\uFFFD€', 'utf8');
+  for (const bad of [[0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]]) {
+    const body = Buffer.concat([prefix, Buffer.from(bad), Buffer.from('"}]}]}]}')]);
+    assert.throws(
+      () => decodeJsonLogs(body),
+      (err: unknown) => hasErrorCode(err, 'CIA_ERR_RECEIVER_DECODE') && err.message === `body is not UTF-8, as OTLP/JSON must be: invalid byte 0x${bad[0]!.toString(16)} at byte ${prefix.byteLength}`,
+      Buffer.from(bad).toString('hex'),
+    );
+  }
+  assert.equal(decodeJsonLogs(Buffer.concat([prefix, Buffer.from('"}]}]}]}')]))[0]?.severityText, '\uFFFD€');
+});
+
+void test('OTLP/JSON integers of 32-bit fields are refused beyond the field\'s range, as the protobuf wire cannot carry them', () => {
+  const record = (fields: Record<string, unknown>) => JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [fields] }] }] });
+  const path = 'resourceLogs[0].scopeLogs[0].logRecords[0]';
+  for (const [field, value] of [
+    ['severityNumber', 1e300],
+    ['severityNumber', -(2 ** 31) - 1],
+    ['severityNumber', '2147483648'],
+    ['severityNumber', 1.5],
+    ['flags', -1],
+    ['flags', 2 ** 32],
+    ['droppedAttributesCount', '-1'],
+  ] as const) {
+    assert.throws(
+      () => decodeJsonLogs(record({ [field]: value })),
+      (err: unknown) => hasErrorCode(err, 'CIA_ERR_RECEIVER_DECODE') && err.message.startsWith(`${path}.${field}: expected a${field === 'severityNumber' ? ' 32-bit' : 'n unsigned 32-bit'} integer`),
+      `${field}: ${value}`,
+    );
+  }
+  // Within range, JSON gives what protobuf gives for the same values: severity 99 (unnamed) and -1 kept.
+  for (const severity of [99, -1, 2 ** 31 - 1]) {
+    const varint = Buffer.alloc(10);
+    let n = BigInt.asUintN(64, BigInt(severity));
+    let length = 0;
+    for (; n >= 0x80n; n >>= 7n) varint[length++] = Number(n & 0x7fn) | 0x80;
+    varint[length++] = Number(n);
+    const [fromProtobuf] = decodeProtobufLogs(inRecord([0x10, ...varint.subarray(0, length), 0x45, 0xff, 0xff, 0xff, 0xff]));
+    const [fromJson] = decodeJsonLogs(record({ severityNumber: severity, flags: 2 ** 32 - 1 }));
+    assert.equal(fromProtobuf?.severityNumber, severity);
+    assert.deepEqual([fromJson?.severityNumber, fromJson?.flags], [fromProtobuf?.severityNumber, fromProtobuf?.flags]);
+  }
+});
+
+void test('a request with more records than allowed fails as too large at the first one beyond, in both formats', () => {
+  const json = JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{}, {}] }] }, { scopeLogs: [{ logRecords: [{}, { timeUnixNano: 'soon' }] }] }] });
+  const protobuf = Buffer.concat([inRecord([]), inRecord([]), inRecord([]), inRecord([0x09])]);
+  for (const decode of [() => decodeJsonLogs(json, 3), () => decodeProtobufLogs(protobuf, 3)]) {
+    assert.throws(decode, (err: unknown) => {
+      assert.ok(hasErrorCode(err, 'CIA_ERR_RECEIVER_TOO_LARGE'), String(err));
+      assert.equal(err.message, 'request holds more than limits.max_in_flight_records (3) log records: decoding stopped at record 4; send smaller batches');
+      assert.deepEqual(err.details, { limit: 3 });
+      return true;
+    });
+  }
+  assert.equal(decodeJsonLogs(json.replace('"soon"', '"1"'), 4).length, 4);
+  assert.equal(decodeProtobufLogs(Buffer.concat([inRecord([]), inRecord([]), inRecord([]), inRecord([])]), 4).length, 4);
+});
+
+void test('an OTLP/JSON body of more JSON objects and arrays than the receiver parses is too large before it is parsed', () => {
+  // Empty records, 3 bytes each: a body that JSON.parse would build into 100 bytes of memory a byte.
+  const body = (records: number): Buffer => Buffer.from(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[${'{},'.repeat(records - 1)}{}]}]}]}`);
+  const containers = 6; // the request, resourceLogs and its item, scopeLogs and its item, logRecords
+  assert.throws(
+    () => decodeJsonLogs(body(maxJsonContainers - containers + 1)),
+    (err: unknown) => hasErrorCode(err, 'CIA_ERR_RECEIVER_TOO_LARGE') && /more than 1000000 JSON objects and arrays/.test(err.message),
+  );
+  // At the bound it is parsed (the record count is the in-flight limit's to refuse).
+  assert.equal(decodeJsonLogs(body(maxJsonContainers - containers)).length, maxJsonContainers - containers);
 });

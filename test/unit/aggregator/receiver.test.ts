@@ -46,6 +46,21 @@ function decodeStatus(payload: Buffer): { code: number; message: string } {
   return RpcStatus.toObject(RpcStatus.decode(payload)) as { code: number; message: string };
 }
 
+/** The receiver listening on a free loopback port, as the aggregator runs it; closed after the test. */
+async function listening(t: { after: (fn: () => Promise<void>) => void }, ingest: Ingest): Promise<string> {
+  const app = createReceiver({ ingest, limits, logger: silent });
+  t.after(() => app.close());
+  return app.listen({ host: '127.0.0.1', port: 0 });
+}
+
+/** POSTs `body` to /v1/logs over HTTP; the status and the google.rpc.Status of the answer, in either format. */
+async function post(url: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; code: number; message: string }> {
+  const res = await fetch(`${url}/v1/logs`, { method: 'POST', headers, body });
+  const payload = Buffer.from(await res.arrayBuffer());
+  const status = res.headers.get('content-type') === 'application/json' ? (JSON.parse(payload.toString('utf8')) as { code: number; message: string }) : decodeStatus(payload);
+  return { status: res.status, code: status.code, message: status.message };
+}
+
 void test('a protobuf request (gzip) is acknowledged with an empty ExportLogsServiceResponse once stored', async (t) => {
   const ingest = new FakeIngest();
   const app = receiver(t, ingest);
@@ -200,6 +215,66 @@ void test('400 for corrupt gzip or zstd and for bodies that are not OTLP', async
     assert.equal(status.code, 3);
     assert.match(status.message, message);
   }
+});
+
+void test('400 at once for a zstd body of many empty frames, instead of a zstd context for each; nothing is stored', async (t) => {
+  const ingest = new FakeIngest();
+  const url = await listening(t, ingest);
+  const empty = zstdCompressSync(Buffer.alloc(0));
+  const frames = Buffer.concat(Array.from({ length: Math.floor(limits.maxBodyBytes / empty.byteLength) }, () => empty));
+  for (const contentType of ['application/x-protobuf', 'application/json']) {
+    const res = await post(url, { 'content-type': contentType, 'content-encoding': 'zstd' }, frames);
+    assert.deepEqual(res, {
+      status: 400,
+      code: 3,
+      message: 'body holds more than 16 zstd frames, the most the receiver decodes in one request; compress each request as one zstd frame',
+    }, contentType);
+  }
+  assert.equal(ingest.calls.length, 0);
+});
+
+void test('a body that decompresses to nothing gets 400 as an empty body does, in both formats and both codings', async (t) => {
+  const ingest = new FakeIngest();
+  const url = await listening(t, ingest);
+  for (const [encoding, body] of [['gzip', gzipSync(Buffer.alloc(0))], ['zstd', zstdCompressSync(Buffer.alloc(0))], ['zstd', Buffer.concat([zstdCompressSync(Buffer.alloc(0)), zstdCompressSync(Buffer.alloc(0))])]] as const) {
+    for (const contentType of ['application/x-protobuf', 'application/json']) {
+      const res = await post(url, { 'content-type': contentType, 'content-encoding': encoding }, body);
+      assert.deepEqual(res, {
+        status: 400,
+        code: 3,
+        message: `empty body: its ${encoding} data decompresses to 0 bytes; expected an ExportLogsServiceRequest with log records`,
+      }, `${encoding} ${contentType}`);
+    }
+  }
+  assert.equal(ingest.calls.length, 0);
+});
+
+void test('OTLP/JSON that is not UTF-8, or a number beyond its field\'s range, gets 400 as protobuf would; nothing is stored', async (t) => {
+  const ingest = new FakeIngest();
+  const url = await listening(t, ingest);
+  const json = { 'content-type': 'application/json' };
+  const record = (fields: string): Buffer => Buffer.from(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{${fields}}]}]}]}`);
+  // 0xff inside a string value, after a multi-byte character and a U+FFFD the body itself holds.
+  const prefix = Buffer.from('{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"é\uFFFD');
+  const notUtf8 = Buffer.concat([prefix, Buffer.from([0xff]), Buffer.from('"}}]}]}]}')]);
+  assert.deepEqual(await post(url, json, notUtf8), { status: 400, code: 3, message: `body is not UTF-8, as OTLP/JSON must be: invalid byte 0xff at byte ${prefix.byteLength}` });
+  const cases: Array<[string, string]> = [
+    ['"severityNumber":1e300', 'severityNumber: expected a 32-bit integer (-2147483648 to 2147483647), got number 1e+300'],
+    ['"severityNumber":2147483648', 'severityNumber: expected a 32-bit integer (-2147483648 to 2147483647), got number 2147483648'],
+    ['"severityNumber":"9999999999"', 'severityNumber: expected a 32-bit integer (-2147483648 to 2147483647), got "9999999999"'],
+    ['"flags":-1', 'flags: expected an unsigned 32-bit integer (0 to 4294967295), got number -1'],
+    ['"droppedAttributesCount":4294967296', 'droppedAttributesCount: expected an unsigned 32-bit integer (0 to 4294967295), got number 4294967296'],
+  ];
+  for (const [fields, message] of cases) {
+    assert.deepEqual(await post(url, json, record(fields)), { status: 400, code: 3, message: `resourceLogs[0].scopeLogs[0].logRecords[0].${message}` }, fields);
+  }
+  assert.equal(ingest.calls.length, 0);
+  // Each field's extremes, and a severity beyond the 24 named ones (an open enum, kept as protobuf keeps it).
+  const ok = await post(url, json, record('"severityNumber":-2147483648,"flags":4294967295,"droppedAttributesCount":"4294967295"'));
+  assert.equal(ok.status, 200);
+  assert.equal((await post(url, json, record('"severityNumber":2147483647'))).status, 200);
+  assert.equal((await post(url, json, record('"severityNumber":99'))).status, 200);
+  assert.deepEqual(ingest.calls.map(([r]) => [r!.severityNumber, r!.flags, r!.droppedAttributesCount]), [[-2147483648, 4294967295, 4294967295], [2147483647, 0, 0], [99, 0, 0]]);
 });
 
 void test('503 with Retry-After when the index stage cannot store the records, never 200', async (t) => {

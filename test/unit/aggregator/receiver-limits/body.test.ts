@@ -124,3 +124,22 @@ void test('every frame of a zstd body is decoded, skippable frames skipped; the 
     );
   }
 });
+
+void test('a zstd body of more than 16 frames is refused at once: each frame would cost a zstd context of its own', () => {
+  // Node.js decodes one frame a call, 50-100 µs each whatever it holds: 1 MiB of empty frames (9 bytes
+  // each, 116,508 of them) held the event loop for seconds and then decoded to nothing.
+  const empty = zstd(Buffer.alloc(0));
+  const many = Buffer.concat(Array.from({ length: Math.floor((1024 * 1024) / empty.byteLength) }, () => empty));
+  const started = performance.now();
+  assert.throws(
+    () => decodeBody(many, 'zstd', limit),
+    (err) => hasErrorCode(err, 'CIA_ERR_RECEIVER_ENCODING') && err.message === 'body holds more than 16 zstd frames, the most the receiver decodes in one request; compress each request as one zstd frame',
+  );
+  const ms = performance.now() - started;
+  assert.ok(ms < 250, `refused after ${Math.round(ms)} ms`);
+  // 16 frames are decoded, skippable ones counted with them; the 17th refuses the body.
+  const part = zstd(Buffer.from('part;'));
+  assert.deepEqual(decodeBody(Buffer.concat(Array.from({ length: 16 }, () => part)), 'zstd', limit), Buffer.from('part;'.repeat(16)));
+  const skippable = Buffer.from([0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0]);
+  assert.throws(() => decodeBody(Buffer.concat([...Array.from({ length: 16 }, () => part), skippable]), 'zstd', limit), (err) => hasErrorCode(err, 'CIA_ERR_RECEIVER_ENCODING'));
+});

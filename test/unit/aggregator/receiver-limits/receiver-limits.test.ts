@@ -2,10 +2,12 @@
 // in-flight work, 400 for records over their bounds or wire types that do not fit, 405/404/411.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
 import pino from 'pino';
 import type { WriterState } from '../../../../aggregator/index/document-writer.ts';
 import type { Ingest, IngestResult } from '../../../../aggregator/ingest.ts';
 import type { DecodedLogRecord } from '../../../../aggregator/log-record.ts';
+import { RpcStatus } from '../../../../aggregator/receiver/otlp-proto.ts';
 import { createReceiver } from '../../../../aggregator/receiver/server.ts';
 import type { ReceiverOptions } from '../../../../aggregator/receiver/server.ts';
 import { emitRecords, jsonBody, protobufBody } from '../otlp-fixtures.ts';
@@ -101,6 +103,59 @@ void test('beyond max_in_flight_records the receiver answers 429 instead of queu
   ingest.open();
   assert.equal((await held).statusCode, 200);
   assert.equal(ingest.stored, 10);
+});
+
+/** A varint, as protobuf writes lengths. */
+function varint(n: number): number[] {
+  const out: number[] = [];
+  for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n % 128) | 0x80);
+  out.push(n);
+  return out;
+}
+
+/** resource_logs { scope_logs { `count` empty log_records, then `after` } }: 2 bytes of protobuf a record. */
+function emptyRecords(count: number, after: number[] = []): Buffer {
+  const scopeLogs = Buffer.concat([Buffer.alloc(count * 2), Buffer.from(after)]);
+  for (let i = 0; i < count; i++) scopeLogs[2 * i] = 0x12;
+  const resourceLogs = Buffer.concat([Buffer.from([0x12, ...varint(scopeLogs.byteLength)]), scopeLogs]);
+  return Buffer.concat([Buffer.from([0x0a, ...varint(resourceLogs.byteLength)]), resourceLogs]);
+}
+
+void test('a request with more records than max_in_flight_records gets 413 naming the limit, decoded no further; nothing is stored', async (t) => {
+  const ingest = new GatedIngest();
+  ingest.open();
+  // Over HTTP, as the aggregator runs; limits large enough that only the record count can refuse.
+  const app = createReceiver({
+    ingest,
+    logger: silent,
+    limits: { maxBodyBytes: 4 * 1024 * 1024, maxDecompressedBytes: 32 * 1024 * 1024, inFlight: { maxRequests: 8, maxRecords: 1000, maxBytes: 256 * 1024 * 1024 } },
+  });
+  t.after(() => app.close());
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const send = async (contentType: string, body: Buffer): Promise<{ status: number; message: string }> => {
+    const res = await fetch(`${url}/v1/logs`, { method: 'POST', headers: { 'content-type': contentType, 'content-encoding': 'gzip' }, body: gzipSync(body) });
+    const payload = Buffer.from(await res.arrayBuffer());
+    const status = (contentType === 'application/json' ? JSON.parse(payload.toString('utf8')) : RpcStatus.toObject(RpcStatus.decode(payload))) as { message: string };
+    return { status: res.status, message: status.message };
+  };
+  const refusal = /request holds more than limits\.max_in_flight_records \(1000\) log records: decoding stopped at record 1001; send smaller batches/;
+  // 2 million empty records: 4 MB decompressed, 4 KB gzipped, some 400 MB of heap had they been decoded.
+  const bomb = await send('application/x-protobuf', emptyRecords(2_000_000));
+  assert.equal(bomb.status, 413);
+  assert.match(bomb.message, refusal);
+  // The record beyond the limit is not decoded: malformed (5 bytes long, 1 there), it would have been a 400.
+  const stopped = await send('application/x-protobuf', emptyRecords(1000, [0x12, 0x05, 0xff]));
+  assert.equal(stopped.status, 413);
+  assert.match(stopped.message, refusal);
+  const many = (n: number, last = '{}'): Buffer => Buffer.from(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[${[...Array<string>(n - 1).fill('{}'), last].join(',')}]}]}]}`);
+  const json = await send('application/json', many(1001, '{"timeUnixNano":"soon"}'));
+  assert.equal(json.status, 413);
+  assert.match(json.message, refusal);
+  assert.equal(ingest.stored, 0);
+  // At the limit, both formats are stored whole.
+  assert.equal((await send('application/x-protobuf', emptyRecords(1000))).status, 200);
+  assert.equal((await send('application/json', many(1000))).status, 200);
+  assert.equal(ingest.stored, 2000);
 });
 
 void test('a record over max_attributes_per_record gets 400 naming the record; nothing is stored', async (t) => {
