@@ -9,7 +9,8 @@
 //   each write still gets the exact outcome of each of its records. Items Elasticsearch may accept later (429, 5xx,
 //   ...) are retried with exponential backoff within the call; if some still fail, write() throws
 //   CIA_ERR_ES_UNAVAILABLE and the receiver answers 503 (or the spool takes them), so nothing is
-//   acknowledged that is not stored. 409 on create is a duplicate: success. Items refused for good
+//   acknowledged that is not stored. 409 on create is a duplicate: success (for a chained record,
+//   once the stored document proved to hold its hash; else a chain_fork event). Items refused for good
 //   (mapping, parsing) go to the dead-letter data stream `logs-ci_audit.deadletter-<namespace>` with
 //   the original document and the error; only if that also fails are they returned as rejected.
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -175,31 +176,51 @@ export class ElasticsearchWriter implements DocumentWriter {
 
   /**
    * A 409 on a chained record's `<agent>:seq:<n>` is a re-send when Elasticsearch holds the same
-   * hash, and a fork when it holds another: the stored document is read back (real-time get) and
-   * the forks handed to `onChainConflicts` before write() resolves. Without `read` (403) the
-   * comparison is skipped with one warning; unavailability fails the write like the bulk would.
+   * hash there, and a conflict otherwise: the stored document is read back (real-time get) and
+   * handed to `onChainConflicts` before write() resolves when it holds another hash (a fork), no
+   * chain hash (another document took the `_id`) or nothing. Only a re-send is a quiet duplicate.
+   * Without `read` (403) the comparison is skipped with one warning; unavailability, or a document
+   * that cannot be read back for another reason, fails the write like the bulk would.
    */
   async #compareChained(chained: ReadonlyArray<{ record: MappedRecord; index: string | undefined }>): Promise<void> {
     const docs = chained.map(({ record, index }) => ({ _index: index ?? record.dataStream, _id: record.id! }));
     let response;
     try {
-      response = await this.#client.mget<{ ci_audit?: { chain?: { hash?: string } } }>({ docs, _source_includes: ['ci_audit.chain.hash'] });
+      response = await this.#client.mget<{ ci_audit?: { chain?: { hash?: unknown } } }>({ docs, _source_includes: ['ci_audit.chain.hash'] });
     } catch (err) {
       if (statusOf(err) === 403) {
-        if (!this.#warnedUnreadable) this.#logger.warn({ url: this.url }, 'the Elasticsearch key may not read logs-ci_audit.*: a re-sent chained record is not compared with the stored one, so forks go unreported (grant read, docs/storage.md)');
-        this.#warnedUnreadable = true;
+        this.#warnUnreadable();
         return;
       }
       throw toEsError(err, 'reading back chained records after a conflict', this.#url, 'CIA_ERR_ES_UNAVAILABLE');
     }
     const conflicts: ChainConflict[] = [];
     for (const [i, doc] of response.docs.entries()) {
-      const stored = 'found' in doc && doc.found ? doc._source?.ci_audit?.chain?.hash : undefined;
-      const chain = chainOf(chained[i]!.record)!;
-      if (stored === undefined || stored === chain.hash) continue;
-      conflicts.push({ agentId: chain.agentId, seq: chain.seq, docId: chained[i]!.record.id!, receivedHash: chain.hash, storedHash: stored, receivedRecord: chain.record });
+      const { record } = chained[i]!;
+      const chain = chainOf(record)!;
+      if ('error' in doc) {
+        // One document not readable: per item, Elasticsearch answers a missing privilege this way.
+        if (doc.error.type === 'security_exception') {
+          this.#warnUnreadable();
+          continue;
+        }
+        throw new CiAuditError('CIA_ERR_ES_UNAVAILABLE', `Elasticsearch at ${this.url} refused chained record ${record.id!} as already held (409) but could not read it back (${doc.error.type}: ${doc.error.reason ?? ''}); retry later`);
+      }
+      const found = doc.found;
+      const storedHash = found ? doc._source?.ci_audit?.chain?.hash : undefined;
+      if (storedHash === chain.hash) continue;
+      const conflict: ChainConflict = { agentId: chain.agentId, seq: chain.seq, docId: record.id!, receivedHash: chain.hash, receivedRecord: chain.record };
+      // Another hash is a fork; no hash at all, a document that never chained (or none) holds the `_id`.
+      if (typeof storedHash === 'string') conflict.storedHash = storedHash;
+      else conflict.stored = found ? 'not_chained' : 'not_found';
+      conflicts.push(conflict);
     }
     if (conflicts.length > 0) await this.#onChainConflicts!(conflicts);
+  }
+
+  #warnUnreadable(): void {
+    if (!this.#warnedUnreadable) this.#logger.warn({ url: this.url }, 'the Elasticsearch key may not read logs-ci_audit.*: a re-sent chained record is not compared with the stored one, so forks go unreported (grant read, docs/storage.md)');
+    this.#warnedUnreadable = true;
   }
 
   /**

@@ -1,8 +1,7 @@
 // DecodedLogRecord -> Elastic Common Schema document and its data stream. A pure function: no
 // clock (the ingest time is passed in), no I/O, never throws on bad data. A record that lacks
 // something is still mapped, with what was wrong listed in `issues` and in `ci_audit.issues`.
-import { createHash } from 'node:crypto';
-import { chainDocumentId, checkpointDocumentId } from '../../core/integrity/document.ts';
+import { boundedDocumentId, chainDocumentId, checkpointDocumentId, recordDocumentId } from '../../core/integrity/document.ts';
 import { genesisHash, isChainHash } from '../../core/integrity/chain.ts';
 import { agentServiceName, chainAttr, dataStreamName, datasetPattern, defaultDataset, ecsAttr, recordAttr, resourceAttr, resourceDetectAttr } from '../../core/wire.ts';
 import type { AttributeValue, Attributes, DecodedLogRecord, InstrumentationScope } from '../log-record.ts';
@@ -73,8 +72,6 @@ let lastChainHash = genesisHash;
 
 /** Largest time `date_nanos` can hold: 2262-04-11T23:47:16.854775807Z. */
 const maxDateNanos = 2n ** 63n - 1n;
-/** Elasticsearch rejects `_id`s longer than 512 bytes; longer ids are hashed. */
-const maxIdBytes = 512;
 
 const consumedResource = new Set<string>([resourceAttr.hostName, resourceAttr.serviceName, resourceAttr.serviceVersion, resourceAttr.agentId]);
 
@@ -270,9 +267,9 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
 
   const mapped: MappedRecord = { dataStream: stream, document, issues };
   const checkpoint = ciAuditNested?.checkpoint;
-  if (chain !== undefined && agentId !== undefined) mapped.id = boundedId(chainDocumentId(agentId, chain.seq));
+  if (chain !== undefined && agentId !== undefined) mapped.id = boundedDocumentId(chainDocumentId(agentId, chain.seq));
   else if (agentId !== undefined && typeof checkpoint?.key === 'string' && typeof checkpoint.seq === 'number') {
-    mapped.id = boundedId(checkpointDocumentId(agentId, checkpoint.key, checkpoint.seq));
+    mapped.id = boundedDocumentId(checkpointDocumentId(agentId, checkpoint.key, checkpoint.seq));
   } else if (recordId !== undefined) mapped.id = documentId(agentId ?? hostName ?? '', recordId);
   return mapped;
 }
@@ -412,16 +409,12 @@ function keyPlanOf(attributes: Attributes): readonly KeyStep[] {
   return steps;
 }
 
-/** `<agent id>:<record id>`; hashed (`sha256:<hex>`) when longer than Elasticsearch allows. */
+/**
+ * `_id` of a record without a chain position: `<agent id>:id:<record id>` (recordDocumentId),
+ * hashed (`sha256:<hex>`) when longer than Elasticsearch allows.
+ */
 export function documentId(agentId: string, recordId: string): string {
-  return boundedId(`${agentId}:${recordId}`);
-}
-
-/** An `_id` as it is when Elasticsearch takes it, else `sha256:<hex>` of it. */
-function boundedId(id: string): string {
-  // UTF-8 takes at most 3 bytes a UTF-16 unit: an id that short fits without being measured.
-  if (id.length * 3 <= maxIdBytes || Buffer.byteLength(id) <= maxIdBytes) return id;
-  return `sha256:${createHash('sha256').update(id).digest('hex')}`;
+  return boundedDocumentId(recordDocumentId(agentId, recordId));
 }
 
 /** Nanoseconds since the epoch -> RFC 3339 in UTC with nine fractional digits. */

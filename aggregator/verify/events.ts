@@ -3,7 +3,7 @@
 // of the agent, the finding and what it is about, so a re-sent request or a second aggregator
 // that finds the same thing creates no second event (409 on create).
 import { dataStreamName, integrityDataset } from '../../core/wire.ts';
-import { documentId } from '../map/ecs.ts';
+import { boundedDocumentId, integrityEventDocumentId } from '../../core/integrity/document.ts';
 import type { MappedRecord } from '../map/ecs.ts';
 
 /** The findings, as `event.action`. */
@@ -47,7 +47,7 @@ export interface IntegrityEvent {
 }
 
 export function integrityEventId(event: Pick<IntegrityEvent, 'agentId' | 'action' | 'idKey'>): string {
-  return documentId(event.agentId, `integrity:${event.action}:${event.idKey}`);
+  return boundedDocumentId(integrityEventDocumentId(event.agentId, event.action, event.idKey));
 }
 
 /** The event as a document for the index stage. `at`: when it was found. */

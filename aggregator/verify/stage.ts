@@ -62,13 +62,23 @@ export interface VerifyResult {
   events: IntegrityEvent[];
 }
 
-/** A record whose seq Elasticsearch already holds with another hash (found on the 409 of create). */
+/**
+ * A chained record whose `create` got 409 while Elasticsearch holds no record with its hash at its
+ * `_id`: another hash (a fork), or no chained record at all (`stored`).
+ */
 export interface ChainConflict {
   agentId: string;
   seq: number;
   docId: string;
   receivedHash: string;
-  storedHash: string;
+  /** The hash of the chained record stored at `docId`; undefined when `stored` is set. */
+  storedHash?: string | undefined;
+  /**
+   * Set when no chained record is stored at `docId`: `not_chained`, the document there has no
+   * `ci_audit.chain.hash` (another document took the record's `_id`); `not_found`, reading it back
+   * found no document.
+   */
+  stored?: 'not_chained' | 'not_found' | undefined;
   /** The received record's canonical text: not stored as a record, so kept in the event. */
   receivedRecord?: string | undefined;
 }
@@ -201,8 +211,26 @@ export class VerifyStage {
     return { verdicts, events };
   }
 
-  /** The event of a fork found by the index stage. */
+  /** The event of a fork found by the index stage, or of a chained record's `_id` held by something else. */
   forkEvent(conflict: ChainConflict): IntegrityEvent {
+    const received = `Agent ${conflict.agentId} sent record ${conflict.seq} with hash ${conflict.receivedHash}`;
+    const kept = 'The received record is in ci_audit.integrity.received_record.';
+    let message: string;
+    if (conflict.stored === 'not_chained') {
+      message =
+        `${received}, but Elasticsearch already holds a document at its _id ${conflict.docId} that is not a chained record (it has no ci_audit.chain.hash): ` +
+        `the record was not stored as a document, and that document was kept. ${kept} Find out who wrote ${conflict.docId}: ` +
+        `a record id of another sender that named this _id (before unchained ids had their own ':id:' part, docs/storage.md), or a planted document.`;
+    } else if (conflict.stored === 'not_found') {
+      message =
+        `${received}; Elasticsearch refused it as already held at ${conflict.docId} (409), but reading that document back found nothing: ` +
+        `the record was not stored as a document. ${kept} Check whether ${conflict.docId} was deleted, and by whom.`;
+    } else {
+      message =
+        `${received}, but Elasticsearch already holds record ${conflict.seq} (${conflict.docId}) with hash ${conflict.storedHash ?? ''}: ` +
+        `two different histories claim the same position. The stored document was kept; the received record is in ci_audit.integrity.received_record. ` +
+        `Find out which one the agent's host really logged.`;
+    }
     return {
       action: 'chain_fork',
       agentId: conflict.agentId,
@@ -210,11 +238,8 @@ export class VerifyStage {
       firstSeq: conflict.seq,
       lastSeq: conflict.seq,
       docId: conflict.docId,
-      message:
-        `Agent ${conflict.agentId} sent record ${conflict.seq} with hash ${conflict.receivedHash}, but Elasticsearch already holds record ` +
-        `${conflict.seq} (${conflict.docId}) with hash ${conflict.storedHash}: two different histories claim the same position. ` +
-        `The stored document was kept; the received record is in ci_audit.integrity.received_record. Find out which one the agent's host really logged.`,
-      details: { received_hash: conflict.receivedHash, stored_hash: conflict.storedHash, received_record: conflict.receivedRecord },
+      message,
+      details: { received_hash: conflict.receivedHash, stored_hash: conflict.storedHash, reason: conflict.stored, received_record: conflict.receivedRecord },
     };
   }
 

@@ -102,7 +102,7 @@ void test('OTLP records of two datasets are stored once each in their data strea
     assert.equal(hits.length, 1, text);
     const hit = hits[0]!;
     assert.ok(hit._index.startsWith(`.ds-${dataStreamName('auth', namespace)}-`), hit._index);
-    assert.equal(hit._id, `${agentId}:auth-${i}`);
+    assert.equal(hit._id, `${agentId}:id:auth-${i}`);
     assert.equal(hit._source['@timestamp'], new Date((1795688521 + i) * 1000).toISOString().replace('.000Z', '.482113789Z'));
     assert.equal(hit._source.message, text);
     assert.equal(hit._source.event.original, text);
@@ -121,7 +121,7 @@ void test('OTLP records of two datasets are stored once each in their data strea
     const hits = await find(text);
     assert.equal(hits.length, 1, text);
     assert.ok(hits[0]!._index.startsWith(`.ds-${dataStreamName('ci', namespace)}-`), hits[0]!._index);
-    assert.equal(hits[0]!._id, `${agentId}:ci-${i}`);
+    assert.equal(hits[0]!._id, `${agentId}:id:ci-${i}`);
     assert.equal(hits[0]!._source.log?.offset, 77 * i);
   }
   const [plain] = await find(`plain OpenTelemetry record run=${run}`);

@@ -295,6 +295,47 @@ void test('a second record at a held seq with another hash is a chain_fork; the 
   assert.deepEqual(docs.map((d) => d._source.message), ['one', 'two']);
 });
 
+void test('a record id naming a chained record\'s _id gets an _id of its own: both records are stored, no event', async (t) => {
+  const s = await setup(t);
+  await s.start();
+  const agent = new Agent(`planted-${randomBytes(3).toString('hex')}`);
+  // The same agent (any holder of its credential) sends an unchained record first, whose record id is
+  // what follows `<agent>:` in its chained record 2's _id; then its chain.
+  const planted: LogRecord = { timestamp: [1_795_688_521, 0], body: 'planted', attributes: { [recordAttr.dataset]: 'auth', [recordAttr.recordId]: 'seq:2' } };
+  await ok(s.send(agent, [planted]));
+  await ok(s.send(agent, [agent.record('one'), agent.record('two')]));
+  const docs = await s.docs(agent);
+  assert.deepEqual(docs.map((d) => d._id).sort(), [`${agent.id}:id:seq:2`, `${agent.id}:seq:1`, `${agent.id}:seq:2`].sort());
+  assert.deepEqual(docs.filter((d) => d._source.ci_audit.chain !== undefined).map((d) => d._source.message), ['one', 'two']);
+  assert.deepEqual(await s.events(agent), []);
+});
+
+void test('a chained record whose _id a document without a chain holds is a chain_fork, never a quiet duplicate', async (t) => {
+  const s = await setup(t);
+  await s.start();
+  const agent = new Agent(`taken-${randomBytes(3).toString('hex')}`);
+  // Whatever wrote it (an unchained record before ids had kinds, a planted document): no chain hash at seq 2's _id.
+  await s.es.create({
+    index: dataStreamName('auth', s.namespace),
+    id: `${agent.id}:seq:2`,
+    document: { '@timestamp': new Date().toISOString(), message: 'planted', agent: { id: agent.id } },
+    refresh: 'true',
+  });
+  await ok(s.send(agent, [agent.record('one'), agent.record('two')]));
+  const events = await s.events(agent);
+  assert.deepEqual(actions(events), [['chain_fork', 2, 2]]);
+  const fork = events[0]!._source;
+  assert.equal(fork.event?.kind, 'alert');
+  assert.equal(fork.ci_audit.integrity?.doc_id, `${agent.id}:seq:2`);
+  assert.equal(fork.ci_audit.integrity?.reason, 'not_chained');
+  assert.equal(fork.ci_audit.integrity?.stored_hash, undefined);
+  assert.equal(fork.ci_audit.integrity?.received_hash, agent.head.hash);
+  assert.match(String(fork.ci_audit.integrity?.received_record), /"two"/);
+  assert.match(String(fork.message), /not a chained record/);
+  // The planted document was kept; record 2 is only in the event.
+  assert.deepEqual((await s.docs(agent)).map((d) => [d._id, d._source.message]), [[`${agent.id}:seq:1`, 'one'], [`${agent.id}:seq:2`, 'planted']]);
+});
+
 void test('a record whose hash does not match is stored with verified false and a chain_hash_mismatch event', async (t) => {
   const s = await setup(t);
   await s.start();

@@ -130,7 +130,7 @@ void test('a real aggregator spools records while Elasticsearch is unreachable, 
   assert.equal(await count(), total);
   const hits = await es.search<{ event: { id: string } }>({ index: stream, size: 100, sort: [{ '@timestamp': 'asc' }] });
   assert.deepEqual(hits.hits.hits.map((h) => h._source!.event.id), Array.from({ length: total }, (_, i) => `ci-${i}`));
-  assert.deepEqual(hits.hits.hits.map((h) => h._id), Array.from({ length: total }, (_, i) => `${agentId}:ci-${i}`));
+  assert.deepEqual(hits.hits.hits.map((h) => h._id), Array.from({ length: total }, (_, i) => `${agentId}:id:ci-${i}`));
   await stop(online, 'SIGTERM');
   assert.equal(online.child.exitCode, 0, online.logs.slice(-5).join('\n'));
 });

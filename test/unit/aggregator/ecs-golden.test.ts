@@ -131,7 +131,11 @@ void test('records that place many ECS fields are byte for byte what the mapping
   assert.equal(digestOf([5, 6, 7, 8], 5000, placedKeys, 40), expectedPlaced);
 });
 
+// Both digests were computed with the mapping as it was at the commits named below, then updated
+// once when unchained records' `_id`s got their `:id:` part (core/integrity/document.ts): with
+// recordDocumentId giving the earlier `<agent>:<record id>`, the mapping still gives the earlier
+// digests (7a183ba7..., ba75bfb3...), so that `_id` is the only change.
 /** Computed with the mapping as it was at commit 6a54981, before the rewrite. */
-const expected = '7a183ba7c162d1ac6338c185178b8307803c8961bb55d316a8b85cf5ff5d6679';
+const expected = '67f90c169f0ed4c4fa2aff72d3d3114bcf0551f0db260a66c054d09e9c318c3c';
 /** Computed with the mapping as it was at commit 3608fbc, which merged the placed fields into the document. */
-const expectedPlaced = 'ba75bfb39e573287075cf38225a55def7291b315609c62c174fd5ee5e9cdc315';
+const expectedPlaced = '09ef4552fc0008608743b1b5fa7cb011d31e4cd485f38d9118e1a28fe9217fec';

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { DecodedLogRecord } from '../../../aggregator/log-record.ts';
 import { bodyString, chainPosition, documentId, flattenAttributes, mapToEcs, nanosToRfc3339 } from '../../../aggregator/map/ecs.ts';
 import { decodeProtobufLogs } from '../../../aggregator/receiver/otlp-decode.ts';
+import { integrityEventId } from '../../../aggregator/verify/events.ts';
 import { agentAttributes, agentResource, emitRecords, protobufBody } from './otlp-fixtures.ts';
 
 const ingested = new Date('2026-11-26T10:00:00.123Z');
@@ -44,7 +45,7 @@ void test('a record from the ci-audit agent maps to its data stream, a determini
   const [decoded] = decodeProtobufLogs(protobufBody(readable));
   const mapped = mapToEcs(decoded!, options);
   assert.equal(mapped.dataStream, 'logs-ci_audit.auth-default');
-  assert.equal(mapped.id, 'agent-7:000000000000002a');
+  assert.equal(mapped.id, 'agent-7:id:000000000000002a');
   assert.deepEqual(mapped.issues, []);
   assert.deepEqual(mapped.document, {
     '@timestamp': '2026-11-26T10:22:01.482113789Z',
@@ -129,8 +130,8 @@ void test('an invalid dataset goes to the default data stream, flagged, and its 
   assert.deepEqual(ciAudit.issues, ['dataset_invalid']);
   assert.deepEqual(ciAudit.attributes, { 'ci_audit.dataset': 'Auth-Logs' });
   // Without an agent id the host name identifies the sender; without either, the id is still unique per record id.
-  assert.equal(mapped.id, ':1');
-  assert.equal(mapToEcs(record({ resource: { 'host.name': 'h' }, attributes: { 'ci_audit.record.id': '1' } }), options).id, 'h:1');
+  assert.equal(mapped.id, ':id:1');
+  assert.equal(mapToEcs(record({ resource: { 'host.name': 'h' }, attributes: { 'ci_audit.record.id': '1' } }), options).id, 'h:id:1');
 });
 
 void test('unknown attributes are kept, flattened to keyword-friendly fields', () => {
@@ -205,15 +206,33 @@ void test('bodies that are not strings become text', () => {
 });
 
 void test('document ids stay within 512 bytes', () => {
-  assert.equal(documentId('agent-1', '42'), 'agent-1:42');
+  assert.equal(documentId('agent-1', '42'), 'agent-1:id:42');
   const long = documentId('a'.repeat(300), 'b'.repeat(300));
   assert.match(long, /^sha256:[0-9a-f]{64}$/);
   assert.equal(long, documentId('a'.repeat(300), 'b'.repeat(300)));
   // The limit is in UTF-8 bytes, not characters: 512 ASCII bytes fit, 171 three-byte characters (513 bytes) do not.
-  assert.equal(documentId('a', 'b'.repeat(510)).length, 512);
-  assert.match(documentId('a', 'b'.repeat(511)), /^sha256:/);
-  assert.equal(documentId('\u20ac', '\u20ac'.repeat(169)), '\u20ac:' + '\u20ac'.repeat(169));
-  assert.match(documentId('\u20ac', '\u20ac'.repeat(170)), /^sha256:/);
+  assert.equal(documentId('a', 'b'.repeat(507)).length, 512);
+  assert.match(documentId('a', 'b'.repeat(508)), /^sha256:/);
+  assert.equal(documentId('\u20ac', '\u20ac'.repeat(168)), '\u20ac:id:' + '\u20ac'.repeat(168));
+  assert.match(documentId('\u20ac', '\u20ac'.repeat(169)), /^sha256:/);
+});
+
+void test('a record id cannot take the _id of a chained record, a checkpoint or an integrity event of its agent', () => {
+  const resource = { 'ci_audit.agent.id': 'runner-01', 'host.name': 'runner-01' };
+  const chained = mapToEcs(record({ resource, attributes: { 'ci_audit.chain.seq': 5, 'ci_audit.chain.hash': 'ab'.repeat(32), 'ci_audit.chain.prev_hash': 'cd'.repeat(32) } }), options);
+  const checkpoint = mapToEcs(record({ resource, attributes: { 'ci_audit.dataset': 'integrity', 'ci_audit.checkpoint.key': 'k1', 'ci_audit.checkpoint.seq': 5 } }), options);
+  assert.equal(chained.id, 'runner-01:seq:5');
+  assert.equal(checkpoint.id, 'runner-01:checkpoint:k1:5');
+  const event = integrityEventId({ agentId: 'runner-01', action: 'chain_fork', idKey: '5:ab' });
+  assert.equal(event, 'runner-01:integrity:chain_fork:5:ab');
+  const reserved = new Set([chained.id, checkpoint.id, event]);
+  for (const planted of ['seq:5', 'checkpoint:k1:5', 'integrity:chain_fork:5:ab']) {
+    for (const named of [resource, { 'host.name': 'runner-01' }]) {
+      const unchained = mapToEcs(record({ resource: named, attributes: { 'ci_audit.dataset': 'integrity', 'ci_audit.record.id': planted } }), options);
+      assert.equal(unchained.id, `runner-01:id:${planted}`);
+      assert.ok(!reserved.has(unchained.id), planted);
+    }
+  }
 });
 
 void test('trace context, severity text, event name and dropped attributes are carried over', () => {

@@ -9,8 +9,9 @@ import { hasErrorCode } from '../../../core/errors.ts';
 import { ElasticsearchWriter } from '../../../aggregator/index/elasticsearch-writer.ts';
 import { buildTemplatePlan } from '../../../aggregator/index/templates.ts';
 import type { MappedRecord } from '../../../aggregator/map/ecs.ts';
+import type { ChainConflict } from '../../../aggregator/verify/stage.ts';
 
-type BulkItemReply = { status: number; error?: { type: string; reason: string } };
+type BulkItemReply = { status: number; _index?: string; error?: { type: string; reason: string } };
 
 interface FakeEs {
   url: string;
@@ -21,10 +22,14 @@ interface FakeEs {
   templatePuts: number;
   templates: Map<string, Record<string, unknown>>;
   authorization: string[];
+  /** The `docs` of each `_mget` call, in order. */
+  mgetDocs: Array<Array<{ _index: string; _id: string }>>;
+  /** The `docs` of each `_mget` reply, in order; default: not found. */
+  mgetReplies: Array<(docs: Array<{ _index: string; _id: string }>) => unknown[]>;
 }
 
 async function fakeElasticsearch(t: { after: (fn: () => Promise<void>) => void }): Promise<FakeEs> {
-  const fake: FakeEs = { url: '', bulkBodies: [], bulkReplies: [], templatePuts: 0, templates: new Map(), authorization: [] };
+  const fake: FakeEs = { url: '', bulkBodies: [], bulkReplies: [], templatePuts: 0, templates: new Map(), authorization: [], mgetDocs: [], mgetReplies: [] };
   const send = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
     res.end(JSON.stringify(body));
@@ -58,6 +63,12 @@ async function fakeElasticsearch(t: { after: (fn: () => Promise<void>) => void }
         if (reply === 'reset') return req.socket.destroy();
         const items = reply.map((item) => ({ create: item }));
         return send(res, 200, { errors: items.some((i) => i.create.status >= 300), items });
+      }
+      if (path === '/_mget') {
+        const { docs } = JSON.parse(Buffer.concat(chunksIn).toString()) as { docs: Array<{ _index: string; _id: string }> };
+        fake.mgetDocs.push(docs);
+        const reply = fake.mgetReplies.shift() ?? ((d: Array<{ _index: string; _id: string }>) => d.map((doc) => ({ ...doc, found: false })));
+        return send(res, 200, { docs: reply(docs) });
       }
       return send(res, 404, { error: `fake has no ${req.method ?? ''} ${path ?? ''}` });
     });
@@ -228,4 +239,69 @@ void test('bulk requests of concurrent writes stay within the concurrency limit'
   const results = await writes;
   assert.equal(most, 2);
   assert.deepEqual(results.map((r) => r.created), [3, 3]);
+});
+
+/** Chained record `seq` of agent `a` as mapped, with `hash`; its `_id` is `a:seq:<seq>`. */
+function chainedRecord(seq: number, hash: string): MappedRecord {
+  return {
+    dataStream: 'logs-ci_audit.auth-default',
+    id: `a:seq:${seq}`,
+    document: { '@timestamp': '2026-11-26T09:00:00.000000001Z', message: `line ${seq}`, agent: { id: 'a' }, ci_audit: { chain: { seq, hash, prev_hash: '0'.repeat(64), record: `{"seq":${seq}}` } } },
+    issues: [],
+  };
+}
+
+const conflict409 = { status: 409, _index: '.ds-logs-ci_audit.auth-default-000001', error: { type: 'version_conflict_engine_exception', reason: 'document already exists' } };
+
+void test('a 409 on a chained record is a quiet duplicate only when the stored document holds its hash; else a conflict', async (t) => {
+  const fake = await fakeElasticsearch(t);
+  const conflicts: ChainConflict[] = [];
+  const writer = writerFor(fake, t, {
+    onChainConflicts: (found) => {
+      conflicts.push(...found);
+      return Promise.resolve();
+    },
+  });
+  writer.start();
+  await writer.whenReady();
+  const [same, other, none, gone] = ['aa', 'bb', 'cc', 'dd'].map((h) => h.repeat(32));
+  fake.bulkReplies.push((actions) => actions.map(() => conflict409));
+  fake.mgetReplies.push((docs) => [
+    { ...docs[0], found: true, _source: { ci_audit: { chain: { hash: same } } } },
+    { ...docs[1], found: true, _source: { ci_audit: { chain: { hash: 'ee'.repeat(32) } } } },
+    // An unchained record (or any document) that took the chained record's `_id`: no chain hash.
+    { ...docs[2], found: true, _source: {} },
+    { ...docs[3], found: false },
+  ]);
+  const result = await writer.write([chainedRecord(1, same!), chainedRecord(2, other!), chainedRecord(3, none!), chainedRecord(4, gone!)]);
+  // Acknowledged (Elasticsearch holds the _id, retrying cannot help) but never silently: each is reported.
+  assert.deepEqual(result, { created: 0, duplicates: 4, rejected: [], deadLettered: [] });
+  assert.deepEqual(fake.mgetDocs, [[1, 2, 3, 4].map((n) => ({ _index: '.ds-logs-ci_audit.auth-default-000001', _id: `a:seq:${n}` }))]);
+  assert.deepEqual(conflicts, [
+    { agentId: 'a', seq: 2, docId: 'a:seq:2', receivedHash: other, storedHash: 'ee'.repeat(32), receivedRecord: '{"seq":2}' },
+    { agentId: 'a', seq: 3, docId: 'a:seq:3', receivedHash: none, stored: 'not_chained', receivedRecord: '{"seq":3}' },
+    { agentId: 'a', seq: 4, docId: 'a:seq:4', receivedHash: gone, stored: 'not_found', receivedRecord: '{"seq":4}' },
+  ]);
+});
+
+void test('a chained record the writer may not read back is skipped with a warning; one it cannot read for another reason fails the write', async (t) => {
+  const fake = await fakeElasticsearch(t);
+  const conflicts: ChainConflict[] = [];
+  const writer = writerFor(fake, t, {
+    onChainConflicts: (found) => {
+      conflicts.push(...found);
+      return Promise.resolve();
+    },
+  });
+  writer.start();
+  await writer.whenReady();
+  fake.bulkReplies.push((actions) => actions.map(() => conflict409));
+  fake.mgetReplies.push((docs) => [{ ...docs[0], error: { type: 'security_exception', reason: 'action [indices:data/read/mget[shard]] is unauthorized' } }]);
+  assert.deepEqual(await writer.write([chainedRecord(1, 'aa'.repeat(32))]), { created: 0, duplicates: 1, rejected: [], deadLettered: [] });
+  assert.deepEqual(conflicts, []);
+
+  fake.bulkReplies.push((actions) => actions.map(() => conflict409));
+  fake.mgetReplies.push((docs) => [{ ...docs[0], error: { type: 'no_shard_available_action_exception', reason: 'No shard available' } }]);
+  await assert.rejects(writer.write([chainedRecord(2, 'bb'.repeat(32))]), (err) => hasErrorCode(err, 'CIA_ERR_ES_UNAVAILABLE') && /a:seq:2.*no_shard_available_action_exception/.test((err as Error).message));
+  assert.deepEqual(conflicts, []);
 });

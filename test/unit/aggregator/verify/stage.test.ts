@@ -248,3 +248,18 @@ void test('a loss the agent found at a source (ci_audit.record.gap) becomes a so
   assert.equal(result.events[0]!.details?.log_file_path, '/var/log/auth.log.1');
   await stage.close();
 });
+
+void test('a chained record whose _id another document holds is a chain_fork that says so; a true fork keeps its message', () => {
+  const stage = new VerifyStage({ logger, gapGraceMs: 1000 });
+  const base = { agentId: 'runner-01', seq: 5, docId: 'runner-01:seq:5', receivedHash: 'aa'.repeat(32), receivedRecord: '{"seq":5}' };
+  const taken = stage.forkEvent({ ...base, stored: 'not_chained' });
+  assert.deepEqual([taken.action, taken.firstSeq, taken.docId, taken.idKey], ['chain_fork', 5, 'runner-01:seq:5', `5:${'aa'.repeat(32)}`]);
+  assert.match(taken.message, /already holds a document at its _id runner-01:seq:5 that is not a chained record/);
+  assert.deepEqual(taken.details, { received_hash: 'aa'.repeat(32), stored_hash: undefined, reason: 'not_chained', received_record: '{"seq":5}' });
+  const gone = stage.forkEvent({ ...base, stored: 'not_found' });
+  assert.match(gone.message, /reading that document back found nothing/);
+  assert.equal(gone.details?.reason, 'not_found');
+  const fork = stage.forkEvent({ ...base, storedHash: 'bb'.repeat(32) });
+  assert.match(fork.message, /already holds record 5 \(runner-01:seq:5\) with hash b{64}: two different histories/);
+  assert.deepEqual(fork.details, { received_hash: 'aa'.repeat(32), stored_hash: 'bb'.repeat(32), reason: undefined, received_record: '{"seq":5}' });
+});
