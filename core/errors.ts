@@ -16,6 +16,7 @@ export const errorCodes = {
   CIA_ERR_SOURCE_JOURNAL: 'journalctl could not be started or exited unexpectedly; the journald source restarts it with backoff.',
   CIA_ERR_SOURCE_GAP: 'Records may be missing at the source (the journal was vacuumed past the saved cursor, or a checkpointed file was pruned or deleted while the agent was down); reported as a gap record.',
   CIA_ERR_SOURCE_OPEN_FILES: 'A file source reached max_open_files; further files wait until a followed file is let go.',
+  CIA_ERR_SOURCE_NOT_REGULAR: 'A path matching a file source\'s include is not a regular file (FIFO, socket, device); it is skipped, never opened.',
   // CI job hooks
   CIA_ERR_HOOK_CONTEXT: 'The job hook found no CI job in its environment (none of GITHUB_RUN_ID, CI_JOB_ID, BUILDKITE_JOB_ID, BUILD_TAG).',
   CIA_ERR_HOOK_WRITE: 'The job hook could not write its file into the agent\'s job hook folder (missing folder, permissions).',

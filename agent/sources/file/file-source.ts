@@ -10,10 +10,10 @@ import type { FileSourceConfig } from '../../../config/schema.ts';
 import type { Logger } from '../../../core/logger.ts';
 import { SinkWrites } from '../sink-writes.ts';
 import type { RecordSink, Source, SourceRecord, WriteResult } from '../source.ts';
-import { CheckpointStore } from './checkpoint.ts';
+import { CheckpointStore, type FileCheckpoint } from './checkpoint.ts';
 import { findFiles, matchesFile, watchPlan, type FileMatcher } from './finder.ts';
 import { fileKeyOf, identityKey, identityOf, type FileIdentity } from './identity.ts';
-import { FileReader, openFile } from './reader.ts';
+import { FileReader, openFile, type NotRegularKind } from './reader.ts';
 import { fileGapRecord } from './record.ts';
 import { resumePosition } from './resume.ts';
 
@@ -72,12 +72,21 @@ export class FileSource implements Source {
   #byPath = new Map<string, string>();
   /** Files closed for inactivity, by path. */
   #inactive = new Map<string, Inactive>();
+  /** Matching paths that are not regular files (FIFOs, sockets, devices), skipped and reported once; forgotten once not found. */
+  #notRegular = new Map<string, NotRegularKind>();
   /**
    * Inactive files whose path went away, by identity key, with the order in which they went: their
    * checkpoints are collected by the first poll whose search began after that, unless found again.
    */
   #vanished = new Map<string, { identity: FileIdentity; seq: number }>();
   #vanishSeq = 0;
+  /**
+   * Files let go once their path went away (drained, acknowledged) that still had a name, by
+   * identity key, with their checkpoint (no longer in the store): renamed, maybe to a path that
+   * matches include, where they resume at that checkpoint in the same generation instead of from 0.
+   * Forgotten by the first poll whose search began after they were let go and found them at no path.
+   */
+  #departed = new Map<string, { checkpoint: FileCheckpoint; seq: number }>();
   /** Discoveries run one after another, so one file is never opened twice. */
   #discovery: Promise<void> = Promise.resolve();
   #loops = new Set<Promise<void>>();
@@ -116,6 +125,8 @@ export class FileSource implements Source {
     const paths = await this.#find();
     for (const path of paths) await this.#track(path, true);
     await this.#reportVanished(paths);
+    // stop() came while starting (a blocked downstream released): no watcher or poll to outlive it.
+    if (this.#stopping) return;
 
     const plan = watchPlan(this.#config.include);
     const watcher = watch(plan.roots, {
@@ -131,6 +142,7 @@ export class FileSource implements Source {
     watcher.on('unlink', (path) => this.#onUnlink(path));
     watcher.on('error', (err) => this.#logger.warn({ code: 'CIA_ERR_SOURCE_READ', err: String(err) }, 'file watcher error; polling continues'));
     await new Promise<void>((resolve) => watcher.once('ready', resolve));
+    if (this.#stopping) return;
 
     this.#poll = setInterval(() => this.#pollOnce(), this.#pollIntervalMs);
     for (const tail of this.#tails.values()) this.#schedule(tail);
@@ -250,7 +262,11 @@ export class FileSource implements Source {
       this.#logger.warn({ code: 'CIA_ERR_SOURCE_READ', path, err: (err as Error).message }, 'cannot open file');
       return undefined;
     }
-    if (opened === undefined) return undefined;
+    if ('skipped' in opened) {
+      this.#skipNotRegular(path, opened.skipped);
+      return undefined;
+    }
+    this.#notRegular.delete(path);
     const key = identityKey(opened.identity);
     const known = this.#tails.get(key);
     if (known !== undefined) {
@@ -263,7 +279,10 @@ export class FileSource implements Source {
       return undefined;
     }
     const store = this.#store!;
-    const checkpoint = store.get(opened.identity);
+    // A file let go when its old name went away, found under a new one: it goes on where it was.
+    const departed = this.#departed.get(key);
+    if (departed !== undefined) this.#departed.delete(key);
+    const checkpoint = store.get(opened.identity) ?? departed?.checkpoint;
     const decision = resumePosition(checkpoint, opened, config.start_at, atStartup);
     if (decision.reason === 'beyond_eof') {
       this.#logger.warn(
@@ -310,6 +329,24 @@ export class FileSource implements Source {
     this.#byPath.set(path, key);
     this.#logger.debug({ path, offset: decision.offset, generation: decision.generation, resumed: checkpoint !== undefined }, 'following file');
     return tail;
+  }
+
+  /**
+   * A matching path that is not a regular file is never read: a FIFO would hold the source until a
+   * writer came, a device could be read without end. Warned once per path (and kind); a directory,
+   * which a pattern such as `dir/**` matches as a matter of course, only at debug level.
+   */
+  #skipNotRegular(path: string, kind: NotRegularKind): void {
+    if (this.#notRegular.get(path) === kind) return;
+    this.#notRegular.set(path, kind);
+    if (kind === 'directory') {
+      this.#logger.debug({ path }, 'a directory matches include; skipped');
+      return;
+    }
+    this.#logger.warn(
+      { code: 'CIA_ERR_SOURCE_NOT_REGULAR', path, kind },
+      `${path} is a ${kind}, not a regular file: skipped, never opened (only regular files are tailed); add it to exclude or narrow include`,
+    );
   }
 
   #onChange(path: string): void {
@@ -362,7 +399,7 @@ export class FileSource implements Source {
    * discoveries, so a renamed file was tracked (or, at the limit, is among `paths`) by then.
    */
   async #collectVanished(paths: readonly string[], upTo: number): Promise<void> {
-    if (this.#vanished.size === 0) return;
+    if (this.#vanished.size === 0 && this.#departed.size === 0) return;
     const found = new Set([...this.#tails.keys(), ...[...this.#inactive.values()].map((e) => e.key)]);
     for (const path of paths) {
       if (this.#byPath.has(path) || this.#inactive.has(path)) continue;
@@ -378,6 +415,8 @@ export class FileSource implements Source {
       this.#vanished.delete(key);
       if (!found.has(key)) this.#store?.delete(gone.identity);
     }
+    // Found at a path not followed yet (max_open_files): kept until that path is tracked.
+    for (const [key, gone] of this.#departed) if (gone.seq <= upTo && !found.has(key)) this.#departed.delete(key);
   }
 
   #onUnlink(path: string): void {
@@ -407,6 +446,7 @@ export class FileSource implements Source {
     void this.#find().then((paths) => {
       for (const path of paths) this.#discover(path);
       const found = new Set(paths);
+      for (const path of this.#notRegular.keys()) if (!found.has(path)) this.#notRegular.delete(path);
       for (const path of this.#inactive.keys()) {
         // Gone without an unlink event (missed, or a filesystem without events).
         if (!found.has(path)) this.#onUnlink(path);
@@ -472,9 +512,16 @@ export class FileSource implements Source {
     // was read to its end, its last partial line went out and every line was acknowledged: the
     // open descriptor keeps its bytes readable however long downstream is blocked.
     if (tail.removed && !this.#stopping && idle && reader.pendingBytes === 0 && reader.outstanding === 0) {
-      this.#tails.delete(identityKey(reader.identity));
+      const key = identityKey(reader.identity);
+      this.#tails.delete(key);
       this.#store?.delete(reader.identity);
       this.#limitReported = false;
+      // Set at once, before any await: a new name of the file may be tracked meanwhile.
+      const checkpoint: FileCheckpoint = { ...reader.identity, path: reader.path, offset: reader.committed, fingerprint: reader.fingerprint, generation: reader.generation };
+      this.#departed.set(key, { checkpoint, seq: ++this.#vanishSeq });
+      // Deleted (no name left): nothing can find it again, and its inode may be reused once closed.
+      const links = await reader.links().catch(() => 0);
+      if (links === 0 && this.#departed.get(key)?.checkpoint === checkpoint) this.#departed.delete(key);
       await reader.close();
       this.#logger.debug({ path: reader.path }, 'file removed, drained and acknowledged; let go');
     } else if (

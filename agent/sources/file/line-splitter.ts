@@ -16,7 +16,7 @@ export type OverLongPolicy = 'split' | 'truncate';
 export interface LineSplitterOptions {
   /** Longest line content kept, in bytes. Default: 1 MiB. */
   maxLineBytes?: number;
-  /** `split` (default): fragments of maxLineBytes, each flagged; `truncate`: the head is kept, the rest skipped, flagged. */
+  /** `split` (default): fragments of at most maxLineBytes (cut between characters), each flagged; `truncate`: the head is kept, the rest skipped, flagged. */
   overLong?: OverLongPolicy;
 }
 
@@ -64,6 +64,8 @@ export class LineSplitter {
   #partialOffset: number;
   /** Bytes of the pending line skipped after the limit (truncate policy). */
   #skipped = 0;
+  /** The last byte skipped was a `\r`: the `\r` of a `\r\n` ending if the newline comes next. */
+  #skippedCr = false;
   /** The next line continues one whose head was already emitted. */
   #continued = false;
 
@@ -84,7 +86,7 @@ export class LineSplitter {
     return this.#partialOffset;
   }
 
-  /** Bytes waiting for their newline (kept plus skipped). */
+  /** Bytes waiting for their newline (kept plus skipped; a \r held after a full line's content too). */
   get partialLength(): number {
     return this.#partial.length + this.#skipped;
   }
@@ -108,15 +110,19 @@ export class LineSplitter {
     while (pos < data.length) {
       const nl = data.indexOf(NEWLINE, pos);
       const stop = nl === -1 ? data.length : nl;
-      if (this.#partial.length === 0 && this.#skipped === 0 && nl !== -1 && nl - pos <= max) {
+      if (this.#partial.length === 0 && this.#skipped === 0 && nl !== -1) {
         // The common case: a whole line inside the chunk, decoded straight from the read buffer.
+        // The limit is on the content: the \r of a \r\n ending does not count.
         const contentEnd = nl > pos && data[nl - 1] === CARRIAGE_RETURN ? nl - 1 : nl;
-        lines.push(this.#line(data.subarray(pos, contentEnd), this.#partialOffset, this.#partialOffset + nl - pos + 1));
-        this.#partialOffset += nl - pos + 1;
-      } else {
-        this.#append(data, pos, stop, lines);
-        if (nl !== -1) this.#endLine(lines);
+        if (contentEnd - pos <= max) {
+          lines.push(this.#line(data.subarray(pos, contentEnd), this.#partialOffset, this.#partialOffset + nl - pos + 1));
+          this.#partialOffset += nl - pos + 1;
+          pos = stop + 1;
+          continue;
+        }
       }
+      this.#append(data, pos, stop, lines);
+      if (nl !== -1) this.#endLine(lines);
       pos = stop + 1;
     }
     return lines;
@@ -140,8 +146,8 @@ export class LineSplitter {
     let i = 0;
     while (i < text.length) {
       const nl = text.indexOf('\n', i);
-      if (nl - i > max) break;
       const contentEnd = nl > i && text.charCodeAt(nl - 1) === CARRIAGE_RETURN ? nl - 1 : nl;
+      if (contentEnd - i > max) break;
       const offset = this.#partialOffset;
       this.#partialOffset = offset + nl - i + 1;
       lines.push({ text: text.slice(i, contentEnd), offset, end: this.#partialOffset, invalidUtf8: false });
@@ -162,56 +168,111 @@ export class LineSplitter {
     return line;
   }
 
-  /** Adds `data[from, to)` (no newline in it) to the pending line, applying the length limit. */
+  /**
+   * Adds `data[from, to)` (no newline in it) to the pending line, applying the length limit. The
+   * limit is on the line's content: a `\r` right after a full line's content is held (one byte
+   * over) until the next byte tells whether it is the `\r` of a `\r\n` ending.
+   */
   #append(data: Buffer, from: number, to: number, lines: Line[]): void {
     const max = this.maxLineBytes;
     while (from < to) {
       if (this.#skipped > 0) {
         this.#skipped += to - from;
+        this.#skippedCr = data[to - 1] === CARRIAGE_RETURN;
         return;
       }
-      const room = max - this.#partial.length;
-      if (room <= 0) {
-        if (this.overLong === 'truncate') {
-          this.#skipped += to - from;
-          return;
-        }
-        // Split: the full fragment goes out now; what follows starts a new (continued) record.
-        const line = this.#finish(this.#partial, this.#partialOffset + this.#partial.length);
-        line.split = true;
-        lines.push(line);
-        this.#continued = true;
+      const kept = this.#partial.length;
+      if (kept < max) {
+        const take = Math.min(max - kept, to - from);
+        this.#keep(data, from, from + take);
+        from += take;
         continue;
       }
-      const take = Math.min(room, to - from);
-      // Copy: `data` is the caller's read buffer, which it reuses.
-      const kept = this.#partial.length;
-      if (kept + take > this.#room.length) {
-        const grown = Buffer.allocUnsafeSlow(Math.min(max, Math.max(kept + take, 2 * this.#room.length, 256)));
-        this.#partial.copy(grown, 0);
-        this.#room = grown;
+      if (kept === max && to - from === 1 && data[from] === CARRIAGE_RETURN) {
+        // The last byte before the newline (or of the chunk): maybe the ending's \r.
+        this.#keep(data, from, to);
+        return;
       }
-      data.copy(this.#room, kept, from, from + take);
-      this.#partial = this.#room.subarray(0, kept + take);
-      from += take;
+      // Over the limit: cut after the last whole character of the first maxLineBytes bytes.
+      const cut = this.#cutAt(kept === max ? data[from]! : this.#partial[max]!);
+      if (this.overLong === 'truncate') {
+        // The head is kept; the rest of the line (the bytes of a character cut by the limit, a
+        // held \r, what follows up to the newline) is skipped and counted.
+        this.#skipped = kept - cut + (to - from);
+        this.#skippedCr = data[to - 1] === CARRIAGE_RETURN;
+        this.#partial = this.#partial.subarray(0, cut);
+        return;
+      }
+      // Split: the fragment goes out now; the bytes after the cut start a new (continued) record.
+      const rest = this.#partial.subarray(cut);
+      const line = this.#finish(this.#partial.subarray(0, cut), this.#partialOffset + cut);
+      line.split = true;
+      lines.push(line);
+      this.#continued = true;
+      if (rest.length > 0) this.#keep(rest, 0, rest.length);
     }
+  }
+
+  /**
+   * Where to cut a line at the limit, `next` being the byte just past its first maxLineBytes bytes:
+   * before a character the limit would cut in two (its bytes are backed over, at most 3), so both
+   * fragments stay valid UTF-8; at the limit when the cut falls between characters, or when the
+   * bytes there are not valid UTF-8 anyway. Runs once per fragment of an over-long line only.
+   */
+  #cutAt(next: number): number {
+    const max = this.maxLineBytes;
+    if ((next & 0xc0) !== 0x80) return max; // `next` starts a character (or is no part of one)
+    const p = this.#partial;
+    let start = max - 1;
+    while (start > 0 && start > max - 3 && (p[start]! & 0xc0) === 0x80) start--;
+    const lead = p[start]!;
+    const length = lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+    // No lead byte there, or its character ends before the limit (then `next` is a stray byte).
+    if (start === 0 || length <= max - start) return max;
+    // The second byte's range rules out overlong forms, surrogates and code points past U+10FFFF.
+    const second = start + 1 < max ? p[start + 1]! : next;
+    if ((lead === 0xe0 && second < 0xa0) || (lead === 0xed && second > 0x9f) || (lead === 0xf0 && second < 0x90) || (lead === 0xf4 && second > 0x8f)) return max;
+    return start;
+  }
+
+  /**
+   * Copies `data[from, to)` after the pending bytes (`data` may be the caller's read buffer, which
+   * it reuses). The room grows by doubling, up to maxLineBytes + 1 (a held \r).
+   */
+  #keep(data: Buffer, from: number, to: number): void {
+    const kept = this.#partial.length;
+    const need = kept + to - from;
+    if (need > this.#room.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.min(this.maxLineBytes + 1, Math.max(need, 2 * this.#room.length, 256)));
+      this.#partial.copy(grown, 0);
+      this.#room = grown;
+    }
+    data.copy(this.#room, kept, from, to);
+    this.#partial = this.#room.subarray(0, need);
   }
 
   /** The newline of the pending line was found. */
   #endLine(lines: Line[]): void {
     let content = this.#partial;
-    if (this.#skipped === 0 && content.length > 0 && content[content.length - 1] === CARRIAGE_RETURN) content = content.subarray(0, content.length - 1);
-    lines.push(this.#finish(content, this.nextOffset + 1));
+    // The \r of a \r\n ending is no part of the line, nor of its length when truncated.
+    let ending = 0;
+    if (this.#skipped > 0) {
+      if (this.#skippedCr) ending = 1;
+    } else if (content.length > 0 && content[content.length - 1] === CARRIAGE_RETURN) {
+      content = content.subarray(0, content.length - 1);
+    }
+    lines.push(this.#finish(content, this.nextOffset + 1, ending));
   }
 
   /** Makes a line of the pending bytes ending at `end` and resets the pending state. */
-  #finish(content: Buffer, end: number): Line {
+  #finish(content: Buffer, end: number, ending = 0): Line {
     const line = this.#line(content, this.#partialOffset, end);
-    if (this.#skipped > 0) line.truncatedFrom = this.#partial.length + this.#skipped;
+    if (this.#skipped > 0) line.truncatedFrom = this.#partial.length + this.#skipped - ending;
     // The line's text is decoded already; a long line's room is not kept for the file's life.
     this.#partial = empty;
     this.#room = empty;
     this.#skipped = 0;
+    this.#skippedCr = false;
     this.#partialOffset = end;
     return line;
   }

@@ -7,7 +7,8 @@
 // the read position or by the first bytes no longer matching the fingerprint: the file is then read
 // again from the start under a new generation, so its new lines get new record ids.
 import { createHash } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
+import { constants, type BigIntStats, type Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { SourceRecord, WriteResult } from '../source.ts';
 import { fingerprintOf, readPrefix, type Fingerprint } from './fingerprint.ts';
 import { fileKeyOf, identityOf, type FileIdentity } from './identity.ts';
@@ -51,21 +52,51 @@ export interface OpenedFile {
   prefix: Buffer;
 }
 
-/** Opens a file and stats the handle, so the identity is that of the file actually opened. */
-export async function openFile(path: string, fingerprintBytes: number): Promise<OpenedFile | undefined> {
-  const handle = await open(path, 'r');
+/** What a path that is not a regular file is; only regular files are tailed. */
+export type NotRegularKind = 'directory' | 'FIFO' | 'socket' | 'character device' | 'block device' | 'unknown file type';
+
+/** A path skipped by `openFile`: not a regular file. */
+export interface SkippedFile {
+  skipped: NotRegularKind;
+}
+
+function notRegularKind(stats: Stats | BigIntStats): NotRegularKind | undefined {
+  if (stats.isFile()) return undefined;
+  if (stats.isDirectory()) return 'directory';
+  if (stats.isFIFO()) return 'FIFO';
+  if (stats.isSocket()) return 'socket';
+  if (stats.isCharacterDevice()) return 'character device';
+  if (stats.isBlockDevice()) return 'block device';
+  return 'unknown file type';
+}
+
+/**
+ * Opens a regular file and stats the handle, so the identity is that of the file actually opened.
+ * Anything else is skipped, not read: opening a FIFO for reading waits for a writer (forever, if
+ * none comes), and opening a device can have effects of its own. The path is looked at first, so
+ * such a file is not opened at all; the open itself does not block either (O_NONBLOCK, which reads
+ * of a regular file ignore), and the handle is checked again, since the path may have been replaced
+ * in between.
+ */
+export async function openFile(path: string, fingerprintBytes: number): Promise<OpenedFile | SkippedFile> {
+  const before = notRegularKind(await stat(path));
+  if (before !== undefined) return { skipped: before };
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  let opened: OpenedFile | SkippedFile;
   try {
     const stats = await handle.stat({ bigint: true });
-    if (!stats.isFile()) {
-      await handle.close();
-      return undefined;
+    const kind = notRegularKind(stats);
+    if (kind === undefined) {
+      const size = Number(stats.size);
+      return { handle, identity: identityOf(stats), size, prefix: await readPrefix(handle, Math.min(size, fingerprintBytes)) };
     }
-    const size = Number(stats.size);
-    return { handle, identity: identityOf(stats), size, prefix: await readPrefix(handle, Math.min(size, fingerprintBytes)) };
+    opened = { skipped: kind };
   } catch (err) {
     await handle.close();
     throw err;
   }
+  await handle.close();
+  return opened;
 }
 
 export interface FileReaderOptions {
@@ -301,6 +332,11 @@ export class FileReader {
     if (this.#options.multiline !== undefined) this.#joiner = new MultilineJoiner(this.#options.multiline);
     this.#options.onCommit(this, 0);
     return { reason, readOffset, size };
+  }
+
+  /** How many names the open file has now (0: deleted; still more than 0 after a rename). */
+  async links(): Promise<number> {
+    return Number((await this.#handle.stat({ bigint: true })).nlink);
   }
 
   get closed(): boolean {

@@ -51,6 +51,10 @@ export class JournaldSource implements Source {
   #store: CursorStore | undefined;
   #tracker: CursorTracker | undefined;
   #child: Child | undefined;
+  /** A journalctl spawned and not yet running (before its 'spawn' event). */
+  #spawning: Child | undefined;
+  /** Settles once the latest #run got its child running, or killed it because the source stopped meanwhile. */
+  #launched: Promise<void> = Promise.resolve();
   #consuming: Promise<void> | undefined;
   /** Cursor of the last entry read (emitted or skipped): where a restarted journalctl resumes. */
   #lastSeen: string | undefined;
@@ -113,6 +117,10 @@ export class JournaldSource implements Source {
     clearTimeout(this.#restartTimer);
     this.#writes.releaseAll();
     this.#child?.kill('SIGTERM');
+    // A restart may be between spawn() and the child's 'spawn' event: #run sees #stopping then,
+    // and does not consume its output; it is killed here already and waited for there.
+    this.#spawning?.kill('SIGTERM');
+    await this.#launched;
     await this.#consuming;
   }
 
@@ -122,18 +130,37 @@ export class JournaldSource implements Source {
     this.#logger.info({ cursor: this.#store?.cursor }, 'journald source closed');
   }
 
-  /** Starts journalctl; rejects with CIA_ERR_SOURCE_JOURNAL when it cannot be run at all. */
+  /**
+   * Starts journalctl; rejects with CIA_ERR_SOURCE_JOURNAL when it cannot be run at all. When the
+   * source stopped while it was being started, the new journalctl is killed, its exit awaited, and
+   * its output never read.
+   */
   async #run(resume: string | undefined, startAt: JournaldSourceConfig['start_at']): Promise<void> {
+    let launched!: () => void;
+    // Set before spawn(), so a stop() from here on waits for this run's child too.
+    this.#launched = new Promise<void>((resolve) => (launched = resolve));
+    try {
+      await this.#launch(resume, startAt);
+    } finally {
+      launched();
+    }
+  }
+
+  async #launch(resume: string | undefined, startAt: JournaldSourceConfig['start_at']): Promise<void> {
     const path = this.#config.journalctl_path;
     const child: Child = spawn(path, journalctlArgs({ directory: this.#config.directory, start_at: startAt }, resume), {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    this.#spawning = child;
     const stderr: string[] = [];
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (text: string) => {
       stderr.push(text);
       if (stderr.length > 20) stderr.shift();
     });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('close', (code, signal) => resolve({ code, signal })),
+    );
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', (cause) =>
@@ -144,12 +171,19 @@ export class JournaldSource implements Source {
           }),
         ),
       );
+    }).finally(() => {
+      this.#spawning = undefined;
     });
+    if (this.#stopping) {
+      // stop() came while journalctl was being started: it must not outlive the source, nor its
+      // first entry be written after stop(). Its output is dropped, so that its pipe closes.
+      child.kill('SIGTERM');
+      child.stdout.resume();
+      await exited;
+      return;
+    }
     this.#child = child;
     this.#expectFirst = resume;
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once('close', (code, signal) => resolve({ code, signal })),
-    );
     this.#consuming = this.#consume(child).then(async (read) => {
       const { code, signal } = await exited;
       if (this.#stopping) return;
@@ -178,6 +212,7 @@ export class JournaldSource implements Source {
     this.#restartTimer = setTimeout(() => {
       if (this.#stopping) return;
       this.#run(resume, 'beginning').catch((err: unknown) => {
+        if (this.#stopping) return;
         this.#logger.error({ code: 'CIA_ERR_SOURCE_JOURNAL', err: (err as Error).message }, 'cannot restart journalctl; trying again');
         this.#restartAfterExit(null, null, (err as Error).message, 0);
       });

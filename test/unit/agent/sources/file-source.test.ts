@@ -1,6 +1,11 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { constants } from 'node:fs';
+import { appendFile, mkdtemp, open, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { recordAttr } from '../../../../core/wire.ts';
 import { checkpointPath, readCheckpoints } from '../../../../agent/sources/file/checkpoint.ts';
 import { FileSource } from '../../../../agent/sources/file/file-source.ts';
@@ -211,4 +216,137 @@ void test('close_inactive_ms: more files than max_open_files are all read; a clo
   assert.deepEqual(saved.map((e) => e.ino).sort(), [(await identity(`${dir}/a.log`)).ino, b.ino].sort());
   assert.equal(saved.find((e) => e.ino === b.ino)?.offset, 12);
   assert.ok(!saved.some((e) => e.ino === c.ino));
+});
+
+/**
+ * Whether some process has the FIFO open for reading (or is waiting in open() for a writer): a
+ * non-blocking open for writing succeeds only then (else ENXIO). It also lets such a waiting open
+ * go on, so a source stuck there can be closed.
+ */
+async function fifoHasReader(fifo: string): Promise<boolean> {
+  try {
+    await (await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK)).close();
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENXIO' || (err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/**
+ * A folder for a test with FIFOs: the FIFOs are opened for writing before the source is closed (so
+ * a source stuck opening one can finish) and the folder is removed only then.
+ */
+async function fifoDir(t: TestContext, cleanup: { source?: FileSource; fifos: string[]; more?: () => Promise<void> }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ci-audit-agent-'));
+  t.after(async () => {
+    for (const fifo of cleanup.fifos) await fifoHasReader(fifo);
+    await cleanup.source?.close();
+    await cleanup.more?.();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+// Without the check, start() hung in open() on the FIFO for good: guard with a test timeout so the failure is reported.
+void test('a FIFO, a socket and a device matching include at start-up are skipped with one CIA_ERR_SOURCE_NOT_REGULAR warning each, never opened; the regular file is read', { timeout: 30_000 }, async (t) => {
+  const cleanup: { source?: FileSource; fifos: string[]; more?: () => Promise<void> } = { fifos: [] };
+  const dir = await fifoDir(t, cleanup);
+  await writeFile(`${dir}/a.log`, 'first\n');
+  execFileSync('mkfifo', [`${dir}/b.log`]);
+  cleanup.fifos.push(`${dir}/b.log`);
+  await symlink('/dev/null', `${dir}/d.log`);
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(`${dir}/s.log`, resolve));
+  cleanup.more = () => new Promise<void>((resolve) => server.close(() => resolve()));
+
+  const sink = collectingSink();
+  const { logger, lines } = captureLogger();
+  const source = new FileSource({ config: sourceConfig([`${dir}/*.log`]), agentId: 'agent-1', stateDir: `${dir}/state`, logger, pollIntervalMs: 20 });
+  cleanup.source = source;
+  await source.start(sink);
+  await waitFor(() => sink.records.length === 1, 5000, 'the regular file');
+  // Polls find the same paths again: still one warning each.
+  await new Promise((r) => setTimeout(r, 200));
+  await source.stop();
+  assert.deepEqual(sink.bodies(), ['first']);
+  assert.equal(await fifoHasReader(`${dir}/b.log`), false, 'the FIFO is not held open');
+  const skipped = lines.filter((l) => l.code === 'CIA_ERR_SOURCE_NOT_REGULAR').map((l) => [l.path, l.kind]);
+  assert.deepEqual(skipped.sort(), [
+    [`${dir}/b.log`, 'FIFO'],
+    [`${dir}/d.log`, 'character device'],
+    [`${dir}/s.log`, 'socket'],
+  ]);
+  assert.deepEqual(lines.filter((l) => l.code === 'CIA_ERR_SOURCE_READ'), []);
+});
+
+void test('a FIFO that appears while the source runs does not hold up the files found after it, nor stop()', { timeout: 30_000 }, async (t) => {
+  const cleanup: { source?: FileSource; fifos: string[] } = { fifos: [] };
+  const dir = await fifoDir(t, cleanup);
+  await writeFile(`${dir}/a.log`, 'first\n');
+  const sink = collectingSink();
+  const { logger, lines } = captureLogger();
+  const source = new FileSource({ config: sourceConfig([`${dir}/*.log`]), agentId: 'agent-1', stateDir: `${dir}/state`, logger, pollIntervalMs: 20 });
+  cleanup.source = source;
+  await source.start(sink);
+  await waitFor(() => sink.records.length === 1, 5000, 'the first file');
+  execFileSync('mkfifo', [`${dir}/b.log`]);
+  cleanup.fifos.push(`${dir}/b.log`);
+  await waitFor(() => lines.some((l) => l.code === 'CIA_ERR_SOURCE_NOT_REGULAR'), 5000, 'the FIFO to be reported');
+  await writeFile(`${dir}/c.log`, 'later\n');
+  await waitFor(() => sink.records.length === 2, 5000, 'the file created after the FIFO');
+  await source.stop();
+  assert.deepEqual(sink.bodies(), ['first', 'later']);
+  assert.equal(await fifoHasReader(`${dir}/b.log`), false, 'the FIFO is not held open');
+  assert.deepEqual(
+    lines.filter((l) => l.code === 'CIA_ERR_SOURCE_NOT_REGULAR').map((l) => [l.path, l.kind]),
+    [[`${dir}/b.log`, 'FIFO']],
+  );
+});
+
+void test('a file renamed within include goes on at its checkpoint under the new name, in the same generation: nothing is read twice, even when it was let go before the new name was seen', async (t) => {
+  const dir = await tempDir(t);
+  const state = `${dir}/state`;
+  await writeFile(`${dir}/a.log`, 'one\ntwo\n');
+  const records: SourceRecord[] = [];
+  // A fast aggregator: everything acknowledged at once, so a file whose name goes away is let go at once.
+  const sink: RecordSink = {
+    write(record) {
+      records.push(record);
+      queueMicrotask(() => record.ack());
+      return true;
+    },
+  };
+  // No poll during the test: the watcher's events alone (unlink, add) drive what happens.
+  const source = new FileSource({ config: sourceConfig([`${dir}/*.log`]), agentId: 'agent-1', stateDir: state, logger: captureLogger().logger, pollIntervalMs: 60_000 });
+  t.after(() => source.close());
+  await source.start(sink);
+  await waitFor(() => records.length === 2, 5000, 'the first lines');
+  // Truncated in place: generation 1, whose ids a reread from 0 in generation 0 would not repeat.
+  await writeFile(`${dir}/a.log`, 'three\n');
+  await waitFor(() => records.length === 3, 5000, 'the line after the truncation');
+  const done = (): boolean => source.files().every((f) => f.committed === f.readOffset);
+  await waitFor(done, 5000, 'every line acknowledged');
+
+  // Renamed within include at once.
+  await rename(`${dir}/a.log`, `${dir}/b.log`);
+  await waitFor(() => source.files().some((f) => f.path === `${dir}/b.log`), 5000, 'the new name followed');
+  await appendFile(`${dir}/b.log`, 'four\n');
+  await waitFor(() => records.some((r) => r.body === 'four'), 5000, 'the line appended under the new name');
+
+  // Renamed out of include (let go, everything acknowledged), then back into it.
+  await waitFor(done, 5000, 'every line acknowledged');
+  await rename(`${dir}/b.log`, `${dir}/b.tmp`);
+  await waitFor(() => source.files().length === 0, 5000, 'the file let go');
+  await rename(`${dir}/b.tmp`, `${dir}/c.log`);
+  await waitFor(() => source.files().some((f) => f.path === `${dir}/c.log`), 5000, 'the new name followed');
+  await appendFile(`${dir}/c.log`, 'five\n');
+  await waitFor(() => records.some((r) => r.body === 'five'), 5000, 'the line appended under the last name');
+  await waitFor(done, 5000, 'every line acknowledged');
+
+  assert.deepEqual(records.map((r) => r.body), ['one', 'two', 'three', 'four', 'five']);
+  assert.deepEqual(records.map((r) => r.attributes[recordAttr.logFilePath]), [`${dir}/a.log`, `${dir}/a.log`, `${dir}/a.log`, `${dir}/b.log`, `${dir}/c.log`]);
+  await source.close();
+  const saved = await readCheckpoints(checkpointPath(state, 'ci'));
+  assert.deepEqual(saved.map((e) => [e.path, e.offset, e.generation]), [[`${dir}/c.log`, 16, 1]]);
 });

@@ -160,3 +160,85 @@ void test('a chunk that starts with the rest of a pending line gives the same li
     }
   }
 });
+
+/** The lines of `input` pushed whole, and checked to be the same when pushed in two pieces cut anywhere, and byte by byte. */
+function splitEverywhere(input: Buffer, options: { maxLineBytes: number; overLong?: 'split' | 'truncate' }): Line[] {
+  const whole = new LineSplitter(0, options).push(input);
+  for (let cut = 1; cut < input.length; cut++) {
+    const s = new LineSplitter(0, options);
+    assert.deepEqual([...s.push(input.subarray(0, cut)), ...s.push(input.subarray(cut))], whole, `cut at ${cut}`);
+  }
+  const bytewise = new LineSplitter(0, options);
+  const lines: Line[] = [];
+  for (let i = 0; i < input.length; i++) lines.push(...bytewise.push(input.subarray(i, i + 1)));
+  assert.deepEqual(lines, whole, 'byte by byte');
+  return whole;
+}
+
+void test('an over-long line is cut before a character the limit would cut in two: fragments and truncated heads stay valid UTF-8; invalid bytes are cut at the limit as before', () => {
+  for (const char of ['é', '€', '😀']) {
+    const size = bytes(char).length;
+    // The limit falls after each byte of the character but its last.
+    for (let inside = 1; inside < size; inside++) {
+      const head = 'x'.repeat(8 - inside);
+      const text = `${head}${char}yz`;
+      const input = bytes(`${text}\nok\n`);
+      const split = splitEverywhere(input, { maxLineBytes: 8 });
+      assert.deepEqual(
+        split.map((l) => [l.text, l.offset, l.end, l.invalidUtf8, l.split === true, l.continued === true]),
+        [
+          [head, 0, head.length, false, true, false],
+          [`${char}yz`, head.length, input.length - 3, false, false, true],
+          ['ok', input.length - 3, input.length, false, false, false],
+        ],
+        `${char}, ${inside} byte(s) before the limit`,
+      );
+      const truncated = splitEverywhere(input, { maxLineBytes: 8, overLong: 'truncate' });
+      assert.deepEqual(
+        truncated.map((l) => [l.text, l.offset, l.end, l.invalidUtf8, l.truncatedFrom]),
+        [
+          [head, 0, input.length - 3, false, bytes(text).length],
+          ['ok', input.length - 3, input.length, false, undefined],
+        ],
+        `truncate: ${char}, ${inside} byte(s) before the limit`,
+      );
+    }
+  }
+  // Not a character cut in two: a stray continuation byte after a whole é, an overlong form
+  // (e0 80 80), a surrogate (ed a0 80), continuation bytes without a lead. Cut at the limit, flagged.
+  for (const bad of [[0x61, 0xc3, 0xa9, 0x80, 0x62], [0x61, 0x62, 0xe0, 0x80, 0x80], [0x61, 0x62, 0xed, 0xa0, 0x80], [0x61, 0x80, 0x80, 0x80, 0x80]]) {
+    const input = Buffer.from([...bad, 0x0a]);
+    const split = splitEverywhere(input, { maxLineBytes: 4 });
+    assert.deepEqual(split.map((l) => [l.offset, l.end]), [[0, 4], [4, 6]], Buffer.from(bad).toString('hex'));
+    assert.ok(split.some((l) => l.invalidUtf8));
+    const [truncated] = splitEverywhere(input, { maxLineBytes: 4, overLong: 'truncate' });
+    assert.deepEqual([truncated?.text, truncated?.truncatedFrom, truncated?.invalidUtf8], [input.subarray(0, 4).toString('utf8'), 5, true]);
+  }
+});
+
+void test('the \\r of a \\r\\n ending does not count toward max_line_bytes: a line of exactly the limit is one record, and truncated_from is the content length', () => {
+  for (const overLong of ['split', 'truncate'] as const) {
+    const options = { maxLineBytes: 4, overLong };
+    assert.deepEqual(splitEverywhere(bytes('abcd\r\nef\r\n'), options), [
+      { text: 'abcd', offset: 0, end: 6, invalidUtf8: false },
+      { text: 'ef', offset: 6, end: 10, invalidUtf8: false },
+    ]);
+  }
+  // A \r followed by more of the line is content: the line is over-long.
+  assert.deepEqual(
+    splitEverywhere(bytes('abcd\rxy\r\n'), { maxLineBytes: 4 }).map((l) => [l.text, l.offset, l.end, l.split === true, l.continued === true]),
+    [
+      ['abcd', 0, 4, true, false],
+      ['\rxy', 4, 9, false, true],
+    ],
+  );
+  const truncated = splitEverywhere(bytes('abcdef\r\nabcd\rx\r\nabcd\r\r\n'), { maxLineBytes: 4, overLong: 'truncate' });
+  assert.deepEqual(
+    truncated.map((l) => [l.text, l.offset, l.end, l.truncatedFrom]),
+    [
+      ['abcd', 0, 8, 6],
+      ['abcd', 8, 16, 6],
+      ['abcd', 16, 23, 5],
+    ],
+  );
+});

@@ -2,7 +2,9 @@
 // systemd-journal-remote (see journal-files.ts): no journald daemon runs here, everything else is real.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm, readdir } from 'node:fs/promises';
+import childProcess, { type ChildProcess } from 'node:child_process';
+import { chmod, readFile, rm, readdir, writeFile } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { JournaldSource } from '../../../../../agent/sources/journald/journald-source.ts';
 import { cursorPath } from '../../../../../agent/sources/journald/cursor-store.ts';
 import { journalRecordId } from '../../../../../agent/sources/journald/entry.ts';
@@ -209,6 +211,61 @@ void test('a missing journalctl fails the start with CIA_ERR_SOURCE_JOURNAL', as
     return true;
   });
   await source.close();
+});
+
+void test('stop() while a restarted journalctl is being spawned: that journalctl is killed and waited for, and nothing is written after stop()', async (t) => {
+  const dir = await tempDir(t);
+  const fake = `${dir}/journalctl`;
+  // A real process standing in for journalctl. First run: exits at once, as a crash would. Second
+  // run: prints an entry and follows, as the real one does.
+  await writeFile(
+    fake,
+    `#!/bin/sh\nif [ -e "${dir}/ran" ]; then\n  printf '%s\\n' '{"__CURSOR":"s=1;i=1","MESSAGE":"late"}'\n  exec sleep 60\nfi\ntouch "${dir}/ran"\nexit 1\n`,
+  );
+  await chmod(fake, 0o755);
+  // The window is between spawn() and the child's 'spawn' event: stop() is called from inside
+  // spawn() itself (the real spawn runs; it is only watched), right as the restart starts the second journalctl.
+  const log = captureLogger();
+  const source = new JournaldSource({ config: journaldConfig(`${dir}/j`, { journalctl_path: fake }), agentId: 'agent-1', stateDir: `${dir}/state`, logger: log.logger });
+  const children: ChildProcess[] = [];
+  let stopped: Promise<void> | undefined;
+  let writesAtStop = -1;
+  const writes: SourceRecord[] = [];
+  const module = childProcess as { spawn: typeof childProcess.spawn };
+  const realSpawn = module.spawn;
+  t.after(() => {
+    module.spawn = realSpawn;
+    syncBuiltinESMExports();
+    for (const child of children) child.kill('SIGKILL');
+  });
+  module.spawn = ((...args: unknown[]) => {
+    const child = (realSpawn as (...a: unknown[]) => ChildProcess)(...args);
+    children.push(child);
+    if (children.length === 2) {
+      writesAtStop = writes.length;
+      stopped = source.stop();
+    }
+    return child;
+  }) as typeof childProcess.spawn;
+  syncBuiltinESMExports();
+
+  await source.start({
+    write: (record) => {
+      writes.push(record);
+      return true;
+    },
+  });
+  await waitFor(() => stopped !== undefined, 5000, 'the restart');
+  await stopped;
+  await source.close();
+  assert.equal(children.length, 2);
+  assert.deepEqual(
+    children.map((c) => c.exitCode !== null || c.signalCode !== null),
+    [true, true],
+    'every journalctl spawned has exited once stop() returned',
+  );
+  assert.equal(writes.length, writesAtStop);
+  assert.equal(log.lines.filter((l) => l.code === 'CIA_ERR_SOURCE_JOURNAL').length, 1, 'the first exit only');
 });
 
 /** Pids of journalctl processes that are children of this test process. */
