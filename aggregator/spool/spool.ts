@@ -4,7 +4,9 @@
 // written to `<seq>.tmp`, fsynced, renamed, and the folder fsynced, before append() resolves. So a
 // batch is either entirely there or not at all, also after SIGKILL or a power cut: a `.tmp` left
 // behind was never acknowledged and is removed on open. A batch that cannot be parsed when read is
-// moved aside to `<seq>.corrupt` (kept for an operator, logged), never deleted.
+// moved aside to `<seq>.corrupt`, and one holding records Elasticsearch refused for good (dead
+// letter refused too) to `<seq>.rejected`: kept for an operator, never deleted nor overwritten.
+// Sequence numbers continue past every file kept in the folder, also after a restart.
 //
 // File format: a header line `{"spool":1,"count":N}`, then N lines of JSON MappedRecord.
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
@@ -24,7 +26,11 @@ export interface SpooledBatch {
   records: MappedRecord[];
 }
 
-const batchPattern = /^(\d{16})\.batch$/;
+/** Why a batch is kept aside for an operator instead of being drained. */
+export type KeptReason = 'corrupt' | 'rejected';
+
+/** Every file that takes a sequence number: batches waiting and batches kept aside. */
+const numberedPattern = /^(\d{16})\.(batch|corrupt|rejected)$/;
 
 export class Spool {
   readonly #dir: string;
@@ -34,6 +40,8 @@ export class Spool {
   #batches: Array<{ name: string; bytes: number }> = [];
   /** Appends run one at a time: sequence numbers and the size check stay consistent. */
   #tail: Promise<unknown> = Promise.resolve();
+  /** Appends called and not settled yet. */
+  #appending = 0;
 
   private constructor(options: SpoolOptions) {
     this.#dir = options.dir;
@@ -50,12 +58,14 @@ export class Spool {
         await io(`removing ${name}`, () => rm(join(options.dir, name), { force: true }));
         continue;
       }
-      const match = batchPattern.exec(name);
+      const match = numberedPattern.exec(name);
       if (match === null) continue;
+      // Kept files take part in the numbering too: a later batch must not be set aside over them.
+      spool.#nextSeq = Math.max(spool.#nextSeq, Number(match[1]) + 1);
+      if (match[2] !== 'batch') continue;
       const size = (await io(`reading ${name}`, () => stat(join(options.dir, name)))).size;
       spool.#batches.push({ name, bytes: size });
       spool.#bytes += size;
-      spool.#nextSeq = Math.max(spool.#nextSeq, Number(match[1]) + 1);
     }
     return spool;
   }
@@ -77,13 +87,21 @@ export class Spool {
     return this.#batches.length === 0;
   }
 
+  /** Appends under way: each adds a batch (or fails). While one is, a write that bypassed the spool could overtake it. */
+  get appending(): number {
+    return this.#appending;
+  }
+
   get full(): boolean {
     return this.#bytes >= this.#maxBytes;
   }
 
   /** Resolves once the batch is on disk (fsynced, renamed, folder fsynced): then it may be acknowledged. */
   append(records: readonly MappedRecord[]): Promise<void> {
-    const run = this.#tail.then(() => this.#append(records));
+    this.#appending++;
+    const run = this.#tail.then(() => this.#append(records)).finally(() => {
+      this.#appending--;
+    });
     this.#tail = run.catch(() => undefined);
     return run;
   }
@@ -116,19 +134,51 @@ export class Spool {
     this.#bytes += bytes;
   }
 
-  /** The oldest batch, or undefined when empty. A corrupt one is moved aside and the next returned. */
+  /** The oldest batch, or undefined when empty. A corrupt one is moved aside and CIA_ERR_SPOOL_IO thrown. */
   async peek(): Promise<SpooledBatch | undefined> {
-    for (;;) {
-      const first = this.#batches[0];
-      if (first === undefined) return undefined;
-      const path = join(this.#dir, first.name);
+    return (await this.peekUpTo(0))[0];
+  }
+
+  /**
+   * The oldest batches, in order, as many as `maxBytes` of files hold but at least one; none when
+   * empty. So a drain reads a bounded part of the spool, never all of it. A corrupt oldest batch is
+   * moved aside to `.corrupt` and CIA_ERR_SPOOL_IO thrown; a corrupt later one ends the list (it is
+   * the oldest next time).
+   */
+  async peekUpTo(maxBytes: number): Promise<SpooledBatch[]> {
+    const out: SpooledBatch[] = [];
+    let bytes = 0;
+    for (const entry of this.#batches.slice()) {
+      if (out.length > 0 && bytes + entry.bytes > maxBytes) break;
+      const path = join(this.#dir, entry.name);
       const text = await io(`reading ${path}`, () => readFile(path, 'utf8'));
       const records = parseBatch(text);
-      if (records !== undefined) return { name: first.name, records };
-      await io(`moving aside ${path}`, () => rename(path, path.replace(/\.batch$/, '.corrupt')));
-      this.#drop(first.name);
-      throw new CiAuditError('CIA_ERR_SPOOL_IO', `spool batch ${path} is corrupt; moved aside as .corrupt for inspection`, { details: { file: path } });
+      if (records === undefined) {
+        if (out.length > 0) break;
+        const kept = await this.setAside(entry.name, 'corrupt');
+        throw new CiAuditError('CIA_ERR_SPOOL_IO', `spool batch ${path} is corrupt; moved aside as ${kept} for inspection`, { details: { file: path, kept } });
+      }
+      out.push({ name: entry.name, records });
+      bytes += entry.bytes;
     }
+    return out;
+  }
+
+  /**
+   * Moves a batch out of the drain into a file kept for an operator, `<seq>.corrupt` or
+   * `<seq>.rejected`, and returns that file's path. An existing file is never replaced: when the
+   * name is taken (a file put there by hand), the batch gets the next free sequence number.
+   */
+  async setAside(name: string, reason: KeptReason): Promise<string> {
+    const from = join(this.#dir, name);
+    let to = join(this.#dir, name.replace(/\.batch$/, `.${reason}`));
+    while (await exists(to)) to = join(this.#dir, `${String(this.#nextSeq++).padStart(16, '0')}.${reason}`);
+    await io(`moving ${from} aside to ${to}`, async () => {
+      await rename(from, to);
+      await syncDir(this.#dir);
+    });
+    this.#drop(name);
+    return to;
   }
 
   /** Removes a batch once Elasticsearch holds its records. */
@@ -156,6 +206,16 @@ export function parseBatch(text: string): MappedRecord[] | undefined {
     return lines.slice(1).map((l) => JSON.parse(l) as MappedRecord);
   } catch {
     return undefined;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new CiAuditError('CIA_ERR_SPOOL_IO', `spool: checking ${path} failed: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -5,15 +5,27 @@
 //   draining (Elasticsearch ready again, spool not empty): batches are written oldest first, and new
 //           writes keep going to the spool behind them, so that records reach Elasticsearch in the
 //           order they were accepted; once the spool is empty the breaker closes.
+// The drain writes rounds: the oldest batches, up to `drainMaxBytes` of them, in one write (the
+// inner writer packs them into as few bulk requests as its limits allow), then deletes them oldest
+// first. So it goes at Elasticsearch's pace, not one batch per bulk request and companion delay.
+// A round that holds everything spooled is the last: new writes wait for it (in memory, not yet
+// acknowledged) rather than queue behind it, then go straight to Elasticsearch; so the spool
+// empties and the breaker closes also while traffic continues. A write made from within a round
+// (the inner writer storing a fork's integrity event before its write resolves) does not wait for
+// the round that waits for it: it goes to the spool, as while the breaker is open.
 // Only unavailability opens it: records Elasticsearch refuses for good are dead-lettered by the
-// inner writer as usual. A full spool makes write() fail with CIA_ERR_SPOOL_FULL (the receiver
-// answers 503, the agent keeps the records and retries).
+// inner writer as usual. A spooled batch with a record whose dead letter was refused too is kept
+// as `<seq>.rejected` and each such record logged (id, data stream, error). A full spool makes
+// write() fail with CIA_ERR_SPOOL_FULL (the receiver answers 503, the agent keeps the records and
+// retries).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CiAuditError, hasErrorCode } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
+import type { FailedItem } from '../index/bulk-result.ts';
 import type { DocumentWriter, WriteResult, WriterState } from '../index/document-writer.ts';
 import type { MappedRecord } from '../map/ecs.ts';
-import type { Spool } from './spool.ts';
+import type { Spool, SpooledBatch } from './spool.ts';
 
 export interface SpoolingWriterOptions {
   inner: DocumentWriter;
@@ -21,15 +33,25 @@ export interface SpoolingWriterOptions {
   logger: Logger;
   /** How often to check whether Elasticsearch is back while records are spooled, in ms. Default: 1000. */
   drainIntervalMs?: number;
+  /** Most bytes of batch files read and written in one drain round (at least one batch). Default: 8 MiB. */
+  drainMaxBytes?: number;
 }
+
+/** Refused or dead-lettered records of one spooled batch logged one by one; the rest are counted in one line. */
+const maxItemsLogged = 10;
 
 export class SpoolingWriter implements DocumentWriter {
   readonly #inner: DocumentWriter;
   readonly #spool: Spool;
   readonly #logger: Logger;
   readonly #drainIntervalMs: number;
+  readonly #drainMaxBytes: number;
   readonly #abort = new AbortController();
   #drainer: Promise<void> | undefined;
+  /** The drain's round that holds every spooled batch, while it runs: new writes wait for it. */
+  #lastRound: Promise<void> | undefined;
+  /** Set in the drain's writes, so that a write they cause (a fork's integrity event) does not wait for them. */
+  readonly #inRound = new AsyncLocalStorage<true>();
   #closed = false;
 
   constructor(options: SpoolingWriterOptions) {
@@ -37,6 +59,7 @@ export class SpoolingWriter implements DocumentWriter {
     this.#spool = options.spool;
     this.#logger = options.logger;
     this.#drainIntervalMs = options.drainIntervalMs ?? 1000;
+    this.#drainMaxBytes = options.drainMaxBytes ?? 8 * 1024 * 1024;
     if (!this.#spool.empty) this.#startDrain();
   }
 
@@ -59,7 +82,10 @@ export class SpoolingWriter implements DocumentWriter {
   }
 
   async write(records: readonly MappedRecord[]): Promise<WriteResult> {
-    if (records.length === 0 || (this.#inner.ready && this.#spool.empty)) {
+    // Queued behind the last round in the spool, these records would keep the breaker open.
+    while (records.length > 0 && this.#lastRound !== undefined && this.#inRound.getStore() === undefined) await this.#lastRound;
+    // Not while an append is under way either: these records would overtake the batch it adds.
+    if (records.length === 0 || (this.#inner.ready && this.#spool.empty && this.#spool.appending === 0)) {
       try {
         return await this.#inner.write(records);
       } catch (err) {
@@ -104,28 +130,75 @@ export class SpoolingWriter implements DocumentWriter {
 
   async #drain(): Promise<void> {
     let drainedBatches = 0;
+    let setAside = 0;
     while (!this.#closed && !this.#spool.empty) {
       if (!this.#inner.ready) {
         await this.#sleep(this.#drainIntervalMs);
         continue;
       }
       try {
-        const batch = await this.#spool.peek();
-        if (batch === undefined) break;
-        const result = await this.#inner.write(batch.records);
-        if (result.rejected.length > 0) {
-          // Refused and not dead-lettered either: keep them in the log; the batch is done.
-          this.#logger.error({ batch: batch.name, rejected: result.rejected.length, first: result.rejected[0]!.error }, 'spooled records refused by elasticsearch');
+        const batches = await this.#spool.peekUpTo(this.#drainMaxBytes);
+        if (batches.length === 0) break;
+        const round = this.#writeRound(batches);
+        if (batches.length === this.#spool.size && this.#spool.appending === 0) {
+          this.#lastRound = round.then(
+            () => undefined,
+            () => undefined,
+          );
         }
-        await this.#spool.ack(batch.name);
-        drainedBatches++;
+        try {
+          const done = await round;
+          drainedBatches += done.drained;
+          setAside += done.setAside;
+        } finally {
+          this.#lastRound = undefined;
+        }
       } catch (err) {
         const code = hasErrorCode(err) ? err.code : 'unknown';
         this.#logger.warn({ code, error: (err as Error).message }, 'spool drain paused; retrying');
         await this.#sleep(this.#drainIntervalMs);
       }
     }
-    if (drainedBatches > 0) this.#logger.info({ batches: drainedBatches, left: this.#spool.size }, 'spool drained into elasticsearch');
+    if (drainedBatches > 0) this.#logger.info({ batches: drainedBatches, set_aside: setAside, left: this.#spool.size }, 'spool drained into elasticsearch');
+  }
+
+  /**
+   * Writes the records of `batches` in one write and then, oldest first, deletes each batch, or
+   * keeps it as `.rejected` when Elasticsearch refused one of its records and its dead letter (the
+   * sender was answered 200 long ago: the records must stay somewhere). A batch is deleted only
+   * once every record of it and of every earlier batch is settled.
+   */
+  async #writeRound(batches: readonly SpooledBatch[]): Promise<{ drained: number; setAside: number }> {
+    const result = await this.#inRound.run(true, () => this.#inner.write(batches.flatMap((b) => b.records)));
+    const sizes = batches.map((b) => b.records.length);
+    const refused = itemsByBatch(sizes, result.rejected);
+    const deadLettered = itemsByBatch(sizes, result.deadLettered);
+    let setAside = 0;
+    for (const [i, batch] of batches.entries()) {
+      this.#logItems(batch, deadLettered[i]!, undefined);
+      if (refused[i]!.length === 0) {
+        await this.#spool.ack(batch.name);
+        continue;
+      }
+      const kept = await this.#spool.setAside(batch.name, 'rejected');
+      this.#logItems(batch, refused[i]!, kept);
+      setAside++;
+    }
+    return { drained: batches.length, setAside };
+  }
+
+  /** What pipeline.ts logs on the direct path: data stream, id and error, never the document. */
+  #logItems(batch: SpooledBatch, items: readonly FailedItem[], kept: string | undefined): void {
+    for (const item of items.slice(0, maxItemsLogged)) {
+      const r = batch.records[item.index]!;
+      const fields = { batch: batch.name, data_stream: r.dataStream, id: r.id, status: item.status, error: item.error };
+      if (kept === undefined) this.#logger.warn(fields, 'elasticsearch refused a spooled record; stored in the dead-letter data stream with the error');
+      else this.#logger.error({ ...fields, kept }, 'elasticsearch refused a spooled record and its dead letter; its batch is kept as .rejected in the spool folder');
+    }
+    if (items.length <= maxItemsLogged) return;
+    const more = items.length - maxItemsLogged;
+    if (kept === undefined) this.#logger.warn({ batch: batch.name, more }, 'elasticsearch refused more records of the same spooled batch; stored as dead letters');
+    else this.#logger.error({ batch: batch.name, kept, more }, 'elasticsearch refused more records and dead letters of the same spooled batch; kept with it');
   }
 
   async #sleep(ms: number): Promise<void> {
@@ -135,4 +208,30 @@ export class SpoolingWriter implements DocumentWriter {
       // closed
     }
   }
+}
+
+/**
+ * The items of a write of several batches' records (`sizes`: records per batch, in order), split by
+ * the batch that holds them, each `index` then a position within its batch. A pure function.
+ */
+export function itemsByBatch(sizes: readonly number[], items: readonly FailedItem[]): FailedItem[][] {
+  const starts: number[] = [];
+  let at = 0;
+  for (const size of sizes) {
+    starts.push(at);
+    at += size;
+  }
+  const out = sizes.map((): FailedItem[] => []);
+  for (const item of items) {
+    // The last batch that starts at or before the item (an empty batch holds none).
+    let lo = 0;
+    let hi = sizes.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= item.index) lo = mid;
+      else hi = mid - 1;
+    }
+    out[lo]?.push({ ...item, index: item.index - starts[lo]! });
+  }
+  return out;
 }

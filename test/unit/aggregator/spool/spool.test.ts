@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -63,6 +63,57 @@ void test('a corrupt batch is moved aside as .corrupt with CIA_ERR_SPOOL_IO, and
   assert.deepEqual((await spool.peek())?.records.map((r) => r.id), ['a:1']);
   assert.ok((await readdir(dir)).some((n) => n.endsWith('.corrupt')));
   assert.equal(parseBatch('{"spool":1,"count":2}\n{}\n'), undefined);
+});
+
+void test('after a restart new batches are numbered past kept .corrupt and .rejected files, and a second corrupt batch does not replace the first', async (t) => {
+  const dir = await tempDir(t);
+  let spool = await Spool.open({ dir, maxBytes: 1 << 20 });
+  await spool.append(records(0, 1));
+  await writeFile(join(dir, '0000000000000000.batch'), '{"spool":1,"count":1}\n{"dataStream":"first-torn');
+  await assert.rejects(spool.peek(), (err: unknown) => hasErrorCode(err, 'CIA_ERR_SPOOL_IO'));
+  const firstKept = await readFile(join(dir, '0000000000000000.corrupt'), 'utf8');
+  spool = await Spool.open({ dir, maxBytes: 1 << 20 }); // restart with only the kept file
+  assert.equal(spool.size, 0);
+  await spool.append(records(1, 1));
+  const [, second] = (await readdir(dir)).sort();
+  assert.equal(second, '0000000000000001.batch');
+  await writeFile(join(dir, second), '{"spool":1,"count":1}\n{"dataStream":"second-torn');
+  await assert.rejects(spool.peek(), (err: unknown) => hasErrorCode(err, 'CIA_ERR_SPOOL_IO'));
+  assert.deepEqual((await readdir(dir)).sort(), ['0000000000000000.corrupt', '0000000000000001.corrupt']);
+  assert.equal(await readFile(join(dir, '0000000000000000.corrupt'), 'utf8'), firstKept);
+  // A .rejected file counts too.
+  await writeFile(join(dir, '0000000000000007.rejected'), '{"spool":1,"count":0}\n');
+  spool = await Spool.open({ dir, maxBytes: 1 << 20 });
+  await spool.append(records(2, 1));
+  assert.ok((await readdir(dir)).includes('0000000000000008.batch'));
+});
+
+void test('setAside never replaces a file already there: the batch takes the next free number', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open({ dir, maxBytes: 1 << 20 });
+  await spool.append(records(0, 1));
+  await writeFile(join(dir, '0000000000000000.rejected'), 'put here by hand\n'); // after open, so not numbered past
+  const kept = await spool.setAside('0000000000000000.batch', 'rejected');
+  assert.equal(kept, join(dir, '0000000000000001.rejected'));
+  assert.equal(await readFile(join(dir, '0000000000000000.rejected'), 'utf8'), 'put here by hand\n');
+  assert.deepEqual(parseBatch(await readFile(kept, 'utf8'))?.map((r) => r.id), ['a:0']);
+  assert.equal(spool.size, 0);
+  assert.equal(spool.bytes, 0);
+  await spool.append(records(1, 1));
+  assert.ok((await readdir(dir)).includes('0000000000000002.batch'));
+});
+
+void test('peekUpTo reads the oldest batches as far as maxBytes allows, at least one, and stops before a corrupt later one', async (t) => {
+  const dir = await tempDir(t);
+  const spool = await Spool.open({ dir, maxBytes: 1 << 20 });
+  for (let b = 0; b < 4; b++) await spool.append(records(2 * b, 2));
+  const one = spool.bytes / 4;
+  assert.deepEqual((await spool.peekUpTo(0)).map((b) => b.records.length), [2]);
+  assert.deepEqual((await spool.peekUpTo(Math.floor(2.5 * one))).flatMap((b) => b.records.map((r) => r.id)), ['a:0', 'a:1', 'a:2', 'a:3']);
+  assert.equal((await spool.peekUpTo(1 << 20)).length, 4);
+  await writeFile(join(dir, '0000000000000002.batch'), 'torn');
+  assert.deepEqual((await spool.peekUpTo(1 << 20)).map((b) => b.name), ['0000000000000000.batch', '0000000000000001.batch']);
+  assert.equal(spool.size, 4, 'a corrupt later batch is left for when it is the oldest');
 });
 
 void test('SIGKILL while appending: every batch acknowledged before the kill is there, whole; nothing half-written', async (t) => {
