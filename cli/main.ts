@@ -34,15 +34,13 @@ export function buildProgram(): Command {
     .option('--url <url>', 'base URL of the aggregator (default: output.url)')
     .option('--enrollment-token <token>', 'enrollment token from `ci-audit aggregator enrollment-token` (default: CI_AUDIT_ENROLLMENT_TOKEN, which keeps it out of ps)')
     .option('--ca-file <file>', 'PEM CA of the aggregator\'s certificate (default: output.tls.ca_file)')
-    .option('--public-key-file <file>', 'the agent\'s public signing key to register (default: the public half of integrity.signing_key, created if missing)')
+    .option('--public-key-file <file>', 'the agent\'s Ed25519 PUBLIC signing key to register, PEM (SPKI); a private key is refused (default: the public half of integrity.signing_key, created if missing)')
     .action(async (opts: { config: string; url?: string; enrollmentToken?: string; caFile?: string; publicKeyFile?: string }) => {
       const { enroll } = await import('../agent/enroll/enroll.ts');
       const { CiAuditError } = await import('../core/errors.ts');
       const token = opts.enrollmentToken ?? process.env.CI_AUDIT_ENROLLMENT_TOKEN;
       if (token === undefined || token === '') throw new CiAuditError('CIA_ERR_CLI_USAGE', 'give --enrollment-token or set CI_AUDIT_ENROLLMENT_TOKEN');
-      const { readFile } = await import('node:fs/promises');
-      const publicKey = opts.publicKeyFile === undefined ? undefined : (await readFile(opts.publicKeyFile, 'utf8')).trim();
-      const result = await enroll({ configFile: opts.config, url: opts.url, enrollmentToken: token, caFile: opts.caFile, publicKey });
+      const result = await enroll({ configFile: opts.config, url: opts.url, enrollmentToken: token, caFile: opts.caFile, publicKeyFile: opts.publicKeyFile });
       process.stdout.write(`enrolled agent ${result.agentId} at ${result.url}; credential stored in ${result.credentialsFile}\n`);
     });
 

@@ -3,9 +3,9 @@
 // and what to change.
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { LineCounter, parseDocument, isMap, isSeq, type Document, type Node } from 'yaml';
+import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
 import { CiAuditError } from '../core/errors.ts';
-import { agentConfigSchema, aggregatorConfigSchema, type AgentConfig, type AggregatorConfig } from './schema.ts';
+import { agentConfigSchema, aggregatorConfigSchema, checkHttpUrl, logLevels, type AgentConfig, type AggregatorConfig, type LogLevel } from './schema.ts';
 import { formatPath, type ConfigCheck } from './validation.ts';
 
 export interface LoadedConfig<T> {
@@ -18,6 +18,7 @@ export async function loadAgentConfig(file: string, env: NodeJS.ProcessEnv = pro
   const loaded = await loadConfig(file, agentConfigSchema, env);
   const base = dirname(loaded.file);
   const config = loaded.config;
+  config.log.level ??= logLevelFromEnv(env);
   config.agent.state_dir = resolveFrom(base, config.agent.state_dir);
   if (config.integrity.signing_key !== undefined) config.integrity.signing_key = resolveFrom(base, config.integrity.signing_key);
   for (const source of config.sources) {
@@ -48,7 +49,8 @@ export async function loadAggregatorConfig(
       ? { config: aggregatorConfigSchema.parse({}), file: '<defaults>' }
       : await loadConfig(file, aggregatorConfigSchema, env);
   const es = loaded.config.elasticsearch;
-  if (env.ES_URL !== undefined && env.ES_URL !== '') es.url = env.ES_URL;
+  if (env.ES_URL !== undefined && env.ES_URL !== '') es.url = esUrlFromEnv(env.ES_URL);
+  loaded.config.log.level ??= logLevelFromEnv(env);
   if (env.ES_API_KEY !== undefined && env.ES_API_KEY !== '') es.api_key = env.ES_API_KEY;
   if (file !== undefined) {
     const base = dirname(loaded.file);
@@ -65,9 +67,28 @@ export async function loadAggregatorConfig(
   return loaded;
 }
 
+/** ES_URL, held to the rule of elasticsearch.url, which it replaces; the value is not repeated (it may hold a password). */
+function esUrlFromEnv(value: string): string {
+  const checked = checkHttpUrl(value);
+  if (checked.ok) return checked.url;
+  throw new CiAuditError('CIA_ERR_CONFIG_INVALID', `environment variable ES_URL: ${checked.expected} (it takes precedence over elasticsearch.url)`, {
+    details: { option: 'ES_URL' },
+  });
+}
+
+/** log.level when the file sets none: LOG_LEVEL from the environment, else `info`. */
+function logLevelFromEnv(env: NodeJS.ProcessEnv): LogLevel {
+  const value = env.LOG_LEVEL;
+  if (value === undefined || value === '') return 'info';
+  if ((logLevels as readonly string[]).includes(value)) return value as LogLevel;
+  throw new CiAuditError('CIA_ERR_CONFIG_INVALID', `environment variable LOG_LEVEL: one of ${logLevels.join(', ')} (it applies when the configuration sets no log.level)`, {
+    details: { option: 'LOG_LEVEL' },
+  });
+}
+
 export async function loadConfig<T>(
   file: string,
-  schema: { check(value: unknown): ConfigCheck<T> },
+  schema: { check(value: unknown): ConfigCheck<T>; scalarTypeAt?(path: readonly (string | number)[], root: unknown): string | undefined },
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<LoadedConfig<T>> {
   const path = resolve(file);
@@ -91,14 +112,25 @@ export async function loadConfig<T>(
       details: { file: path, line: at?.line, column: at?.col },
     });
   }
-  const raw = substituteEnv(doc.toJS() ?? {}, env, [], (where, name) => {
-    const pos = positionOf(doc, lineCounter, where);
-    throw new CiAuditError(
-      'CIA_ERR_CONFIG_INVALID',
-      `${path}:${pos}: ${formatPath(where)}: environment variable ${name} is not set (set it, or write \${${name}:-default})`,
-      { details: { file: path, option: formatPath(where) } },
-    );
+  // Every substitution is text first; `port: ${PORT}` (the reference alone, not quoted) becomes a
+  // number or boolean afterwards, and only where the schema takes one (see typeReferences).
+  const references: (string | number)[][] = [];
+  const raw = substituteEnv(doc.toJS() ?? {}, env, [], {
+    missing: (where, name) => {
+      const pos = positionOf(doc, lineCounter, where);
+      throw new CiAuditError(
+        'CIA_ERR_CONFIG_INVALID',
+        `${path}:${pos}: ${formatPath(where)}: environment variable ${name} is not set (set it, or write \${${name}:-default})`,
+        { details: { file: path, option: formatPath(where) } },
+      );
+    },
+    wholeReference: (where) => {
+      if (where.length === 0) return;
+      const node = doc.getIn(where, true);
+      if (isScalar(node) && node.type === 'PLAIN') references.push(where);
+    },
   });
+  if (schema.scalarTypeAt !== undefined) typeReferences(raw, references, schema.scalarTypeAt.bind(schema));
   const result = schema.check(raw);
   if (!result.ok) {
     const messages = result.issues.map(
@@ -111,33 +143,53 @@ export async function loadConfig<T>(
   return { config: result.value, file: path };
 }
 
-/** Replaces `${NAME}` and `${NAME:-default}` in string values, so secrets can stay out of the file. */
+/**
+ * Replaces `${NAME}` and `${NAME:-default}` in string values, so secrets can stay out of the file.
+ * The result is always text; `wholeReference` is told where a value was one reference alone whose
+ * text reads as a number or a boolean.
+ */
 function substituteEnv(
   value: unknown,
   env: NodeJS.ProcessEnv,
   where: (string | number)[],
-  missing: (where: (string | number)[], name: string) => never,
+  on: { missing: (where: (string | number)[], name: string) => never; wholeReference: (where: (string | number)[]) => void },
 ): unknown {
   if (typeof value === 'string') {
     const substituted = value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => {
       const v = env[name];
       if (v !== undefined && v !== '') return v;
       if (fallback !== undefined) return fallback;
-      return missing(where, name);
+      return on.missing(where, name);
     });
-    // `port: ${PORT}` should be a number, as if the value had been written in the file.
-    if (substituted !== value && /^\$\{[^}]+\}$/.test(value) && /^(-?\d+(\.\d+)?|true|false)$/.test(substituted)) {
-      return substituted === 'true' ? true : substituted === 'false' ? false : Number(substituted);
-    }
+    if (substituted !== value && /^\$\{[^}]+\}$/.test(value) && scalarText.test(substituted)) on.wholeReference(where);
     return substituted;
   }
-  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...where, i], missing));
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...where, i], on));
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, [...where, k], missing)]),
+      Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, [...where, k], on)]),
     );
   }
   return value;
+}
+
+/** Text that YAML would have read as a number or boolean, had it been written in the file. */
+const scalarText = /^(-?\d+(\.\d+)?|true|false)$/;
+
+/**
+ * `port: ${PORT}` is a number, as if the value had been written in the file; `password: ${PW}` stays
+ * text even when PW is all digits. A reference alone and unquoted becomes a number or boolean only
+ * where the schema takes that type; quoted (`"${PORT}"`), or where the schema takes text, it stays text.
+ */
+function typeReferences(raw: unknown, references: (string | number)[][], scalarTypeAt: (path: readonly (string | number)[], root: unknown) => string | undefined): void {
+  for (const where of references) {
+    const type = scalarTypeAt(where, raw);
+    const parent = where.slice(0, -1).reduce<unknown>((node, key) => (node as Record<string | number, unknown>)[key], raw) as Record<string | number, unknown>;
+    const key = where.at(-1)!;
+    const text = parent[key] as string;
+    if (type === 'number' && text !== 'true' && text !== 'false') parent[key] = Number(text);
+    else if (type === 'boolean' && (text === 'true' || text === 'false')) parent[key] = text === 'true';
+  }
 }
 
 /** `line:column` of the deepest node of `where` present in the document. */

@@ -31,20 +31,52 @@ function finite() {
   return v.pipe(v.number(), v.finite());
 }
 
-/** An `http://` or `https://` URL; surrounding blanks are dropped, as are tabs and line breaks inside (as a browser does). */
+/**
+ * An `http://` or `https://` URL; surrounding blanks are dropped, as are tabs and line breaks inside
+ * (as a browser does). A user name or password in it must be percent-encoded (`%` as `%25`), since
+ * it is decoded to authenticate.
+ */
 function httpUrl() {
   return v.pipe(
     v.string(),
     v.trim(),
     v.check((url) => /^https?:\/\//i.test(url) && URL.canParse(url), 'an http:// or https:// URL'),
+    v.check((url) => !URL.canParse(url) || decodableUserInfo(new URL(url)), 'a URL whose user name and password are percent-encoded (write % as %25)'),
     v.transform((url) => url.replace(/[\t\n\r]/g, '')),
   );
 }
 
+/** True when the URL's user name and password decode (decodeURIComponent throws on a stray `%`). */
+export function decodableUserInfo(url: URL): boolean {
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A URL given outside the configuration file (ES_URL, `--url`) held to the rule of the file's URL
+ * options: the cleaned URL, or what was expected (never the value, which may hold a password).
+ */
+export function checkHttpUrl(url: string): { ok: true; url: string } | { ok: false; expected: string } {
+  const result = v.safeParse(httpUrl(), url);
+  return result.success ? { ok: true, url: result.output } : { ok: false, expected: result.issues[0].message };
+}
+
+/** The levels of ci-audit's own log, from the fewest lines to the most (and none). */
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
 const logSchema = v.optional(
   strictObject({
-    /** Minimum level of ci-audit's own log. */
-    level: v.optional(v.picklist(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+    /**
+     * Minimum level of ci-audit's own log. No default here: the loader fills in LOG_LEVEL from the
+     * environment, else `info`, when the file sets none.
+     */
+    level: v.optional(v.picklist(logLevels)),
     /** `json` or `pretty`; default: pretty on a terminal, JSON otherwise. */
     format: v.optional(v.picklist(['json', 'pretty'])),
   }),

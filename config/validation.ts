@@ -29,6 +29,26 @@ export class ConfigSchema<S extends AnySchema> {
     return { ok: false, issues: result.issues.map((issue) => this.#describe(issue)) };
   }
 
+  /**
+   * The type of value the schema takes at `path` of `root` (`string`, `number`, `boolean`,
+   * `picklist`, ...), through optional options, lists, records and, in a list of sources, the
+   * option of the source's own `type`; undefined where the schema has no such option.
+   */
+  scalarTypeAt(path: readonly (string | number)[], root: unknown): string | undefined {
+    let node: unknown = this.schema;
+    let value = root;
+    for (const key of path) {
+      node = variantOption(unwrap(node), value);
+      if (isType(node, 'array')) node = (node as { item: unknown }).item;
+      else if (isType(node, 'strict_object')) node = (node as { entries: Record<string, unknown> }).entries[key as string];
+      else if (isType(node, 'record')) node = (node as { value: unknown }).value;
+      else return undefined;
+      value = typeof value === 'object' && value !== null ? (value as Record<string | number, unknown>)[key] : undefined;
+    }
+    const type = (unwrap(node) as { type?: unknown } | undefined)?.type;
+    return typeof type === 'string' ? type : undefined;
+  }
+
   /** The value with its defaults filled in; a CIA_ERR_CONFIG_INVALID error listing each issue otherwise. */
   parse(value: unknown): v.InferOutput<S> {
     const result = this.check(value);

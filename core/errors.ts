@@ -45,7 +45,7 @@ export const errorCodes = {
   CIA_ERR_AUTH_INVALID: 'The credential (token or client certificate) is not known to the aggregator, or the enrollment token is unknown, used up or expired.',
   CIA_ERR_AUTH_REVOKED: 'The agent\'s credential was revoked by an administrator; enroll again with a new enrollment token.',
   CIA_ERR_AUTH_FORBIDDEN: 'An authenticated agent sent records claiming another agent\'s id; the whole request is refused.',
-  CIA_ERR_AUTH_ENROLL: 'Enrollment failed: the aggregator refused it, the agent id is taken, or the credential could not be stored.',
+  CIA_ERR_AUTH_ENROLL: 'Enrollment failed: the aggregator refused it (e.g. a public_key that is not an Ed25519 public key), the agent id is taken, or the credential could not be stored.',
   CIA_ERR_AUTH_CREDENTIALS: 'The agent\'s stored credential file is unreadable, malformed or readable by other users.',
   CIA_ERR_AUTH_REGISTRY: 'The aggregator\'s agent registry file cannot be read or written, or is corrupt.',
   CIA_ERR_TLS_CONFIG: 'TLS is misconfigured: a certificate, key or CA file is unreadable or invalid, a pin is malformed, or the receiver would listen beyond loopback without TLS.',

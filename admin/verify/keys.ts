@@ -42,21 +42,30 @@ function add(keys: PublicKeys, agent: string, pem: string, file: string): void {
   keys.set(agent, list);
 }
 
+interface RegisteredKeys {
+  public_key?: unknown;
+  signing_keys?: unknown;
+}
+
 /**
  * Public keys of the aggregator's registry (auth.registry_file): the enrolled key and the keys
- * learned from rotations. Revoked agents keep theirs: their old checkpoints stay verifiable.
+ * learned from rotations, of the current enrollment and of each earlier one (`previous`, kept when
+ * a revoked agent enrolled again). Revoked agents keep theirs: their old checkpoints stay verifiable.
  */
 export async function keysFromRegistry(file: string): Promise<PublicKeys> {
   const data = (await readJson(file, 'agent registry')) as { agents?: unknown };
   if (!Array.isArray(data?.agents)) throw new CiAuditError('CIA_ERR_INTEGRITY_KEY', `${file} is not an agent registry (no "agents" list)`, { details: { file } });
   const keys: PublicKeys = new Map();
-  for (const entry of data.agents as { id?: unknown; public_key?: unknown; signing_keys?: unknown }[]) {
+  for (const entry of data.agents as (RegisteredKeys & { id?: unknown; previous?: unknown })[]) {
     if (typeof entry.id !== 'string') continue;
-    if (typeof entry.public_key === 'string' && entry.public_key !== '') add(keys, entry.id, entry.public_key, file);
-    // Keys the aggregator learned from valid rotations: a rotation checkpoint that is no longer in
-    // the index (or the anchor) still leaves the later checkpoints verifiable.
-    for (const learned of Array.isArray(entry.signing_keys) ? (entry.signing_keys as { public_key?: unknown }[]) : []) {
-      if (typeof learned.public_key === 'string' && learned.public_key !== '') add(keys, entry.id, learned.public_key, file);
+    const enrollments = [entry, ...(Array.isArray(entry.previous) ? (entry.previous as RegisteredKeys[]) : [])];
+    for (const enrollment of enrollments) {
+      if (typeof enrollment.public_key === 'string' && enrollment.public_key !== '') add(keys, entry.id, enrollment.public_key, file);
+      // Keys the aggregator learned from valid rotations: a rotation checkpoint that is no longer in
+      // the index (or the anchor) still leaves the later checkpoints verifiable.
+      for (const learned of Array.isArray(enrollment.signing_keys) ? (enrollment.signing_keys as { public_key?: unknown }[]) : []) {
+        if (typeof learned.public_key === 'string' && learned.public_key !== '') add(keys, entry.id, learned.public_key, file);
+      }
     }
   }
   return keys;

@@ -1,8 +1,8 @@
 // The credential `ci-audit agent enroll` stores: `<agent.state_dir>/credentials.json`, mode 0600, in a
 // state folder no other user can write to (or they could swap the file). Read by the agent at start.
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileDurably } from '../../core/durable-file.ts';
+import { temporaryPrefix, writeFileDurably } from '../../core/durable-file.ts';
 import { CiAuditError } from '../../core/errors.ts';
 
 export interface StoredCredential {
@@ -31,6 +31,27 @@ export async function checkStateDir(stateDir: string): Promise<void> {
       `the state folder ${stateDir} (agent.state_dir) is writable by group or others (mode ${(info.mode & 0o777).toString(8)}); run chmod 700 ${stateDir}`,
       stateDir,
     );
+  }
+}
+
+/**
+ * Before enrolling: the state folder passes checkStateDir and a file can be created in it, as
+ * writeCredential will (a temporary file, removed again). Enrollment spends a one-use token and
+ * the issued token exists only in the answer, so whatever would keep it from being stored must
+ * fail before the aggregator is asked.
+ */
+export async function checkCredentialWritable(stateDir: string): Promise<void> {
+  await checkStateDir(stateDir);
+  const file = credentialsPath(stateDir);
+  const probe = `${temporaryPrefix(file)}${process.pid}-probe`;
+  try {
+    await (await open(probe, 'w', 0o600)).close();
+    await unlink(probe);
+  } catch (cause) {
+    throw new CiAuditError('CIA_ERR_AUTH_ENROLL', `cannot store a credential in ${stateDir} (agent.state_dir): ${(cause as Error).message}; nothing was sent to the aggregator`, {
+      cause,
+      details: { path: file },
+    });
   }
 }
 

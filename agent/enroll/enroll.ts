@@ -1,12 +1,15 @@
 // `ci-audit agent enroll`: registers this agent (its configured agent.id) with the aggregator using an
 // enrollment token, and stores the issued credential for `agent run`. The tokens never reach stdout
 // or a log line; the URL is printed without credentials.
+import { readFile } from 'node:fs/promises';
 import { loadAgentConfig } from '../../config/loader.ts';
-import { CiAuditError } from '../../core/errors.ts';
+import { checkHttpUrl } from '../../config/schema.ts';
+import { CiAuditError, hasErrorCode } from '../../core/errors.ts';
+import { enrollablePublicKey } from '../../core/integrity/checkpoint.ts';
 import { redactUrl } from '../../core/secrets.ts';
 import { Agent, request } from '../sinks/http-client.ts';
 import { agentConnectOptions } from '../sinks/tls-connect.ts';
-import { writeCredential } from './credentials.ts';
+import { checkCredentialWritable, writeCredential } from './credentials.ts';
 import { ensureSigningKey, signingKeyPath } from '../chain/signing-key.ts';
 
 export interface EnrollOptions {
@@ -16,8 +19,11 @@ export interface EnrollOptions {
   enrollmentToken: string;
   /** CA of the aggregator's certificate; default: the config's output.tls.ca_file. */
   caFile?: string | undefined;
-  /** Public signing key to register (PEM). Default: the public half of integrity.signing_key, which is created when missing. */
-  publicKey?: string | undefined;
+  /**
+   * File holding the public signing key to register (PEM SPKI, or base64 SPKI DER). A private key
+   * is refused, never sent. Default: the public half of integrity.signing_key, created when missing.
+   */
+  publicKeyFile?: string | undefined;
   timeoutMs?: number;
 }
 
@@ -29,15 +35,20 @@ export interface EnrollResult {
 
 export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
   const { config } = await loadAgentConfig(options.configFile);
-  const base = options.url ?? config.output.url;
+  // Everything that can fail here fails before the aggregator spends the one-use enrollment token.
+  const base = options.url === undefined ? config.output.url : urlOption(options.url);
   const endpoint = new URL(base);
   endpoint.pathname = `${endpoint.pathname.replace(/\/+$/, '')}/v1/enroll`;
   const shown = redactUrl(endpoint);
   const tls = { ...config.output.tls, ...(options.caFile === undefined ? {} : { ca_file: options.caFile }) };
-  const dispatcher = new Agent({ connect: await agentConnectOptions(tls) });
+  const connect = await agentConnectOptions(tls);
   const agentId = config.agent.id;
-  // The checkpoints' key is registered with the credential, so the aggregator can verify them.
-  const publicKey = options.publicKey ?? (await ensureSigningKey(signingKeyPath(config))).key.publicKeyPem;
+  const given = options.publicKeyFile === undefined ? undefined : await publicKeyOption(options.publicKeyFile);
+  await checkCredentialWritable(config.agent.state_dir);
+  // The checkpoints' key is registered with the credential, so the aggregator can verify them. The
+  // key is created only now, once the state folder passed its check.
+  const publicKey = given ?? (await ensureSigningKey(signingKeyPath(config))).key.publicKeyPem;
+  const dispatcher = new Agent({ connect });
   let status: number;
   let text: string;
   try {
@@ -73,4 +84,28 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
     enrolled_at: new Date().toISOString(),
   });
   return { agentId, credentialsFile, url: shown };
+}
+
+/** `--url`: held to the rule of output.url. The value is not repeated: it may carry credentials. */
+function urlOption(url: string): string {
+  const checked = checkHttpUrl(url);
+  if (!checked.ok) throw new CiAuditError('CIA_ERR_CLI_USAGE', `--url: expected ${checked.expected}, the aggregator's base URL (e.g. https://aggregator.example:4318)`);
+  return checked.url;
+}
+
+/** `--public-key-file`: an Ed25519 public key, never a private one. The file's text is not repeated. */
+async function publicKeyOption(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message;
+    throw new CiAuditError('CIA_ERR_CLI_USAGE', `--public-key-file ${file}: cannot read it: ${reason}`, { cause, details: { path: file } });
+  }
+  try {
+    return enrollablePublicKey(text);
+  } catch (err) {
+    if (!hasErrorCode(err, 'CIA_ERR_INTEGRITY_KEY')) throw err;
+    throw new CiAuditError('CIA_ERR_CLI_USAGE', `--public-key-file ${file}: ${err.message}; nothing was sent to the aggregator`, { details: { path: file } });
+  }
 }

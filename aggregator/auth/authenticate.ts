@@ -16,6 +16,8 @@ export interface PeerIdentity {
   authorized: boolean;
   /** Subject CN of the certificate, when one was presented. */
   commonName?: string;
+  /** Start of the certificate's validity (notBefore), ms since the epoch: tells a certificate issued after a revocation. */
+  notBefore?: number;
 }
 
 /** `auth.mode`, or its default: `none` on loopback without TLS, `token` everywhere else. */
@@ -38,14 +40,14 @@ export function bearerToken(header: string | undefined): string | undefined | nu
 export async function authenticate(
   mode: AuthMode,
   request: { authorization: string | undefined; peer: PeerIdentity | undefined },
-  registry: { checkToken(token: string): Promise<TokenCheck>; isRevoked(agentId: string): Promise<boolean> },
+  registry: { checkToken(token: string): Promise<TokenCheck>; isRevoked(agentId: string, certificateNotBefore?: number): Promise<boolean> },
 ): Promise<AuthDecision> {
   if (mode === 'none') return { ok: true, via: 'none' };
   if (mode === 'mtls' || mode === 'token_or_mtls') {
     const peer = request.peer;
     if (peer?.authorized === true && peer.commonName !== undefined && peer.commonName !== '') {
-      if (await registry.isRevoked(peer.commonName)) {
-        return deny('CIA_ERR_AUTH_REVOKED', `the client certificate's agent ${peer.commonName} was revoked; enroll again`);
+      if (await registry.isRevoked(peer.commonName, peer.notBefore)) {
+        return deny('CIA_ERR_AUTH_REVOKED', `the client certificate's agent ${peer.commonName} was revoked, and a certificate issued before a revocation stays refused; issue a new certificate and enroll again`);
       }
       return { ok: true, agentId: peer.commonName, via: 'mtls' };
     }

@@ -1,7 +1,9 @@
 // POST /v1/enroll: an agent trades an enrollment token (Authorization: Bearer) for its own token.
 //   request  {"agent_id": "runner-01", "public_key": "<optional, for signed checkpoints>"}
 //   200      {"agent_id": "runner-01", "token": "cia_agent_..."}   (shown once; stored hashed)
-//   400 bad body, 401 unknown/used/expired enrollment token, 409 agent id already enrolled.
+//   400 bad body, or a public_key that is not an Ed25519 public key (PEM SPKI or base64 SPKI DER; a
+//       private key is refused, never stored, and no refusal quotes the text), 401 unknown/used/expired
+//       enrollment token, 409 agent id already enrolled.
 import type { FastifyInstance } from 'fastify';
 import { hasErrorCode } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';

@@ -3,11 +3,12 @@
 // The file is read again when it changed on disk (checked at most once a second), so that
 // `ci-audit aggregator agents revoke` takes effect in a running aggregator without a restart.
 // Why a file and not an Elasticsearch index: see docs/security.md ("Agent registry").
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeFileDurably } from '../../core/durable-file.ts';
-import { CiAuditError } from '../../core/errors.ts';
+import { CiAuditError, hasErrorCode } from '../../core/errors.ts';
+import { enrollablePublicKey } from '../../core/integrity/checkpoint.ts';
 import { agentTokenPrefix, enrollmentTokenPrefix, hashToken, newToken, sameHash } from './tokens.ts';
 
 export interface AgentEntry {
@@ -18,6 +19,21 @@ export interface AgentEntry {
   /** The agent's public signing key (PEM or base64), for the integrity issue's signed checkpoints. */
   public_key?: string;
   /** Keys learned from valid key_rotation checkpoints, signed by a key the aggregator held. */
+  signing_keys?: LearnedKey[];
+  /**
+   * The agent's earlier enrollments, oldest first, each revoked before the agent id enrolled again:
+   * their token hashes stay refused (as revoked), their keys stay trusted for the checkpoints they
+   * signed, and their revocation times keep client certificates issued before them refused.
+   */
+  previous?: PreviousEnrollment[];
+}
+
+/** An enrollment of an agent id that was revoked and replaced by a later one. */
+export interface PreviousEnrollment {
+  token_sha256: string;
+  enrolled_at: string;
+  revoked_at: string;
+  public_key?: string;
   signing_keys?: LearnedKey[];
 }
 
@@ -46,6 +62,9 @@ interface RegistryData {
   agents: AgentEntry[];
   enrollment_tokens: EnrollmentEntry[];
 }
+
+/** An agent as `agents list` shows it: no token hash, of its current or earlier enrollments. */
+export type ListedAgent = Omit<AgentEntry, 'token_sha256' | 'previous'> & { previous?: Array<Omit<PreviousEnrollment, 'token_sha256'>> };
 
 export type TokenCheck = { kind: 'ok'; agentId: string } | { kind: 'revoked'; agentId: string } | { kind: 'unknown' };
 
@@ -86,22 +105,39 @@ export class AgentRegistry {
   async checkToken(token: string): Promise<TokenCheck> {
     await this.#reload(false);
     const hash = hashToken(token);
-    let found: AgentEntry | undefined;
-    for (const agent of this.#data.agents) if (sameHash(agent.token_sha256, hash)) found = agent;
-    if (found === undefined) return { kind: 'unknown' };
-    return found.revoked_at === undefined ? { kind: 'ok', agentId: found.id } : { kind: 'revoked', agentId: found.id };
+    let found: TokenCheck = { kind: 'unknown' };
+    for (const agent of this.#data.agents) {
+      if (sameHash(agent.token_sha256, hash)) found = agent.revoked_at === undefined ? { kind: 'ok', agentId: agent.id } : { kind: 'revoked', agentId: agent.id };
+      // The tokens of earlier enrollments stay revoked after the agent id enrolled again.
+      for (const earlier of agent.previous ?? []) if (sameHash(earlier.token_sha256, hash)) found = { kind: 'revoked', agentId: agent.id };
+    }
+    return found;
   }
 
-  /** True when `agentId` was enrolled and revoked since (a client certificate of it is refused too). */
-  async isRevoked(agentId: string): Promise<boolean> {
+  /**
+   * True when a client certificate of `agentId` must be refused: the agent is revoked now, or it was
+   * revoked and enrolled again since, and the certificate is not known to be issued (`notBefore`,
+   * ms since the epoch) after its last revocation. A certificate of an id never enrolled is not
+   * refused here (mTLS alone needs no enrollment).
+   */
+  async isRevoked(agentId: string, certificateNotBefore?: number): Promise<boolean> {
     await this.#reload(false);
-    return this.#data.agents.some((a) => a.id === agentId && a.revoked_at !== undefined);
+    const agent = this.#data.agents.find((a) => a.id === agentId);
+    if (agent === undefined) return false;
+    if (agent.revoked_at !== undefined) return true;
+    const lastRevocation = Math.max(-Infinity, ...(agent.previous ?? []).map((p) => Date.parse(p.revoked_at)));
+    if (lastRevocation === -Infinity) return false;
+    return certificateNotBefore === undefined || !(certificateNotBefore > lastRevocation);
   }
 
-  async list(): Promise<{ agents: Array<Omit<AgentEntry, 'token_sha256'>>; enrollmentTokens: Array<Omit<EnrollmentEntry, 'token_sha256'>> }> {
+  async list(): Promise<{ agents: ListedAgent[]; enrollmentTokens: Array<Omit<EnrollmentEntry, 'token_sha256'>> }> {
     await this.#reload(true);
     return {
-      agents: this.#data.agents.map(({ token_sha256: _hash, ...rest }) => rest),
+      agents: this.#data.agents.map(({ token_sha256: _hash, previous, ...rest }) => ({
+        ...rest,
+        ...(rest.public_key === undefined ? {} : { public_key: shownKey(rest.public_key) }),
+        ...(previous === undefined ? {} : { previous: previous.map(({ token_sha256: _old, ...earlier }) => earlier) }),
+      })),
       enrollmentTokens: this.#data.enrollment_tokens.map(({ token_sha256: _hash, ...rest }) => rest),
     };
   }
@@ -139,6 +175,17 @@ export class AgentRegistry {
       if (!agentIdPattern.test(agentId)) {
         throw new CiAuditError('CIA_ERR_AUTH_ENROLL', `agent id ${JSON.stringify(agentId)} is not valid: letters, digits, ".", "_" or "-", starting with a letter or digit, at most 128`);
       }
+      // Checked before the token is spent (nothing is written when this throws). The message never
+      // quotes the submitted text: it may be a private key sent by mistake.
+      let publicKeyPem: string | undefined;
+      if (publicKey !== undefined) {
+        try {
+          publicKeyPem = enrollablePublicKey(publicKey);
+        } catch (err) {
+          if (!hasErrorCode(err, 'CIA_ERR_INTEGRITY_KEY')) throw err;
+          throw new CiAuditError('CIA_ERR_AUTH_ENROLL', `public_key is ${err.message}`, { details: { agentId } });
+        }
+      }
       const existing = data.agents.find((a) => a.id === agentId);
       if (existing !== undefined && existing.revoked_at === undefined) {
         throw new CiAuditError('CIA_ERR_AUTH_ENROLL', `agent id ${agentId} is already enrolled; revoke it first (ci-audit aggregator agents revoke ${agentId}) or pick another agent.id`, {
@@ -148,21 +195,36 @@ export class AgentRegistry {
       grant.uses_left -= 1;
       const token = newToken(agentTokenPrefix);
       const entry: AgentEntry = { id: agentId, token_sha256: hashToken(token), enrolled_at: now.toISOString() };
-      if (publicKey !== undefined) entry.public_key = publicKey;
-      data.agents = data.agents.filter((a) => a.id !== agentId);
-      data.agents.push(entry);
+      if (publicKeyPem !== undefined) entry.public_key = publicKeyPem;
+      if (existing === undefined) {
+        data.agents.push(entry);
+      } else {
+        // A revoked agent enrolls again: its earlier enrollment is kept as history, so that its old
+        // checkpoints stay verifiable and its old credentials stay refused; only the new token is valid.
+        const { id: _id, previous, revoked_at: revokedAt, public_key: earlierKey, ...earlier } = existing;
+        const kept = earlierKey === undefined ? undefined : historyKey(earlierKey);
+        entry.previous = [...(previous ?? []), { ...earlier, revoked_at: revokedAt!, ...(kept === undefined ? {} : { public_key: kept }) }];
+        data.agents[data.agents.indexOf(existing)] = entry;
+      }
       return { token };
     });
   }
 
-  /** The agent's public signing keys: the one registered at enrollment, then the learned ones. Empty for an unknown agent. */
+  /**
+   * The agent's public signing keys: the one registered at enrollment, then the learned ones, then
+   * those of its earlier enrollments (records signed before a re-enrollment may still arrive from its
+   * buffer). Empty for an unknown agent.
+   */
   async signingKeys(agentId: string): Promise<string[]> {
     await this.#reload(false);
     const agent = this.#data.agents.find((a) => a.id === agentId);
     if (agent === undefined) return [];
-    const keys = agent.public_key === undefined ? [] : [agent.public_key];
-    for (const learned of agent.signing_keys ?? []) keys.push(learned.public_key);
-    return keys;
+    const keys: string[] = [];
+    for (const enrollment of [agent, ...[...(agent.previous ?? [])].reverse()]) {
+      if (enrollment.public_key !== undefined) keys.push(enrollment.public_key);
+      for (const learned of enrollment.signing_keys ?? []) keys.push(learned.public_key);
+    }
+    return [...new Set(keys)];
   }
 
   /**
@@ -273,6 +335,31 @@ export class AgentRegistry {
       throw registryError(`cannot write the agent registry ${this.file} (auth.registry_file): ${(cause as Error).message}`, this.file, cause);
     }
   }
+}
+
+/**
+ * An earlier enrollment's key as history keeps it. A registry written before enrollment checked the
+ * key may hold a private key sent by mistake: only its public half is kept, so the checkpoints it
+ * signed stay verifiable and the secret leaves the file (the agent must get a new key all the same).
+ * Junk is dropped: kept, it would make verify refuse the whole registry.
+ */
+function historyKey(text: string): string | undefined {
+  try {
+    return enrollablePublicKey(text);
+  } catch (err) {
+    if (!hasErrorCode(err, 'CIA_ERR_INTEGRITY_KEY')) throw err;
+  }
+  try {
+    const derived = createPublicKey(createPrivateKey(text));
+    return derived.asymmetricKeyType === 'ed25519' ? derived.export({ type: 'spki', format: 'pem' }).toString() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What `agents list` shows of a registered key: never a private key a registry may hold from before enrollment checked keys. */
+function shownKey(text: string): string {
+  return /PRIVATE KEY/.test(text) ? '(a private key, not shown: revoke this agent, give it a new signing key and enroll it again)' : text;
 }
 
 function emptyData(): RegistryData {

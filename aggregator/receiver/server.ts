@@ -263,7 +263,12 @@ function peerIdentity(request: FastifyRequest): PeerIdentity | undefined {
   if (cert === null || Object.keys(cert).length === 0) return undefined;
   const cn = cert.subject?.CN;
   const commonName = Array.isArray(cn) ? cn[0] : cn;
-  return commonName === undefined ? { authorized: socket.authorized === true } : { authorized: socket.authorized === true, commonName };
+  const notBefore = Date.parse(cert.valid_from);
+  return {
+    authorized: socket.authorized === true,
+    ...(commonName === undefined ? {} : { commonName }),
+    ...(Number.isNaN(notBefore) ? {} : { notBefore }),
+  };
 }
 
 /**

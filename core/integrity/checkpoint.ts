@@ -76,6 +76,60 @@ export function publicKeyPem(publicKey: PublicKeyInput): string {
   return publicKeyObject(publicKey).export({ type: 'spki', format: 'pem' }).toString();
 }
 
+/**
+ * The Ed25519 public key that enrollment registers, from its text: one PEM block labelled
+ * `PUBLIC KEY` (SPKI), or the base64 of the SPKI DER alone (the two forms the registry holds).
+ * Returns its PEM. Anything else throws CIA_ERR_INTEGRITY_KEY with the reason, and never the text,
+ * which may be a secret: a private key above all (createPublicKey would quietly derive the public
+ * half from one, so the label and the DER type are checked first), a certificate, another algorithm.
+ */
+export function enrollablePublicKey(text: string): string {
+  const trimmed = text.trim();
+  if (/PRIVATE KEY/.test(trimmed) || isPrivateKeyDer(base64Der(trimmed))) {
+    throw publicKeyTextError('it is a PRIVATE key, which must never leave the agent; give the public half (the PUBLIC KEY block `ci-audit agent keygen` prints, or `openssl pkey -in <key> -pubout`)');
+  }
+  let der: Buffer | undefined;
+  if (trimmed.startsWith('-----BEGIN')) {
+    const label = /^-----BEGIN ([A-Z0-9 ]+)-----/.exec(trimmed)?.[1];
+    if (label !== 'PUBLIC KEY') throw publicKeyTextError(label === undefined ? 'its PEM header is malformed' : `it is a PEM "${label}" block, not "PUBLIC KEY"`);
+    const block = /^-----BEGIN PUBLIC KEY-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END PUBLIC KEY-----$/.exec(trimmed);
+    if (block === null) throw publicKeyTextError('it is not exactly one PEM "PUBLIC KEY" block');
+    der = Buffer.from(block[1]!.replace(/\s+/g, ''), 'base64');
+  } else {
+    der = base64Der(trimmed);
+    if (der === undefined) throw publicKeyTextError('it is neither PEM nor base64');
+  }
+  let object: KeyObject;
+  try {
+    object = createPublicKey({ key: der, format: 'der', type: 'spki' });
+  } catch {
+    throw publicKeyTextError('it does not hold a SubjectPublicKeyInfo (SPKI) public key');
+  }
+  if (object.asymmetricKeyType !== 'ed25519') throw publicKeyTextError(`it is a ${object.asymmetricKeyType ?? 'unknown'} key, not Ed25519`);
+  return object.export({ type: 'spki', format: 'pem' }).toString();
+}
+
+/** The bytes of a text that is only base64 (blanks and line breaks aside); undefined otherwise. */
+function base64Der(text: string): Buffer | undefined {
+  const compact = text.replace(/\s+/g, '');
+  if (compact === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) return undefined;
+  return Buffer.from(compact, 'base64');
+}
+
+function isPrivateKeyDer(der: Buffer | undefined): boolean {
+  if (der === undefined) return false;
+  try {
+    createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function publicKeyTextError(reason: string): CiAuditError {
+  return new CiAuditError('CIA_ERR_INTEGRITY_KEY', `not an Ed25519 public key in PEM (SPKI, "-----BEGIN PUBLIC KEY-----") or base64 SPKI DER form: ${reason}`);
+}
+
 /** Signs a statement with a private key (PEM PKCS#8 text or key object). */
 export function signCheckpoint(statement: CheckpointStatement, privateKey: string | KeyObject): SignedCheckpoint {
   const key = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey;

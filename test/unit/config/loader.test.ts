@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createClient } from '../../../aggregator/index/client.ts';
 import { loadAgentConfig, loadAggregatorConfig } from '../../../config/loader.ts';
 import { hasErrorCode } from '../../../core/errors.ts';
 
@@ -29,7 +30,7 @@ output:
 
 test('a valid agent config gets its defaults and paths resolved from its folder', async (t) => {
   const file = await tempFile(t, 'agent.yaml', validAgent);
-  const { config } = await loadAgentConfig(file);
+  const { config } = await loadAgentConfig(file, {});
   const dir = join(file, '..');
   assert.equal(config.agent.state_dir, join(dir, 'state'));
   const source = config.sources[0];
@@ -201,4 +202,59 @@ test('output.compression: gzip at level 1 by default, zstd up to level 19, and a
       return true;
     }, option);
   }
+});
+
+test('a ${VAR} keeps the type its option takes: text stays text even when all digits, a number or boolean option gets one unless quoted', async (t) => {
+  const env = { CIA_TEST_PW: '12345678', CIA_TEST_PORT: '9999', CIA_TEST_FLAG: 'true', CIA_TEST_BUILD: '42' };
+  const aggregator = await tempFile(t, 'aggregator.yaml', 'listen:\n  port: ${CIA_TEST_PORT}\n  allow_insecure: ${CIA_TEST_FLAG}\nelasticsearch:\n  username: elastic\n  password: ${CIA_TEST_PW}\n  api_key: "${CIA_TEST_PW}"\n');
+  const { config } = await loadAggregatorConfig(aggregator, env);
+  assert.equal(config.elasticsearch.password, '12345678');
+  assert.equal(config.elasticsearch.api_key, '12345678');
+  assert.equal(config.listen.port, 9999);
+  assert.equal(config.listen.allow_insecure, true);
+  // In a list of sources (a variant by type) and a record of labels, too.
+  const agent = await tempFile(t, 'agent.yaml', validAgent.replace('    dataset: auth', '    dataset: auth\n    max_open_files: ${CIA_TEST_BUILD}').replace('output:', 'processors:\n  labels:\n    build: ${CIA_TEST_BUILD}\noutput:\n  token: ${CIA_TEST_PW}'));
+  const loaded = await loadAgentConfig(agent, env);
+  assert.equal(loaded.config.output.token, '12345678');
+  assert.deepEqual(loaded.config.processors.labels, { build: '42' });
+  const source = loaded.config.sources[0];
+  assert.equal(source?.type === 'file' ? source.max_open_files : undefined, 42);
+  // Quoted, a value is text, as it would be written in the file: a number option refuses it.
+  const quoted = await tempFile(t, 'aggregator.yaml', 'listen:\n  port: "${CIA_TEST_PORT}"\n');
+  await assert.rejects(loadAggregatorConfig(quoted, env), { code: 'CIA_ERR_CONFIG_INVALID', message: /:2:3: listen\.port: Invalid type: Expected number but received a string/ });
+});
+
+test('ES_URL is held to the rule of elasticsearch.url and named, without its value; a URL whose password is not percent-encoded is refused', async (t) => {
+  for (const value of ['not a url', 'ftp://es.example:9200', 'http://elastic:50%off@es.example:9200']) {
+    await assert.rejects(loadAggregatorConfig(undefined, { ES_URL: value }), (err: unknown) => {
+      assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID'), value);
+      assert.match(err.message, /^environment variable ES_URL: an? (http:\/\/ or https:\/\/ URL|URL whose user name and password are percent-encoded \(write % as %25\)) \(it takes precedence over elasticsearch\.url\)$/, value);
+      assert.ok(!err.message.includes('50%off') && !err.message.includes('es.example'), 'the value is not repeated');
+      return true;
+    });
+  }
+  const { config } = await loadAggregatorConfig(undefined, { ES_URL: ' http://elastic:50%25off@es.example:9200 ' });
+  assert.equal(config.elasticsearch.url, 'http://elastic:50%25off@es.example:9200');
+  const file = await tempFile(t, 'aggregator.yaml', 'elasticsearch:\n  url: http://elastic:50%off@127.0.0.1:9200\n');
+  await assert.rejects(loadAggregatorConfig(file, {}), (err: unknown) => {
+    assert.ok(hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID'));
+    assert.match(err.message, /:2:3: elasticsearch\.url: a URL whose user name and password are percent-encoded \(write % as %25\)/);
+    assert.doesNotMatch(err.message, /50%off/);
+    return true;
+  });
+  // A caller that builds the client without the loader gets the same error, not a URIError.
+  assert.throws(() => createClient({ url: 'http://elastic:50%off@127.0.0.1:9200', request_timeout_ms: 1000 }), { code: 'CIA_ERR_CONFIG_INVALID', message: /percent-encoded/ });
+  assert.throws(() => createClient({ url: 'not a url', request_timeout_ms: 1000 }), { code: 'CIA_ERR_CONFIG_INVALID' });
+});
+
+test('LOG_LEVEL sets log.level when the file sets none; the file wins; a bad LOG_LEVEL is a configuration error', async (t) => {
+  const agent = await tempFile(t, 'agent.yaml', validAgent);
+  assert.equal((await loadAgentConfig(agent, { LOG_LEVEL: 'debug' })).config.log.level, 'debug');
+  assert.equal((await loadAgentConfig(agent, {})).config.log.level, 'info');
+  const withLevel = await tempFile(t, 'agent.yaml', `${validAgent}log:\n  level: warn\n`);
+  assert.equal((await loadAgentConfig(withLevel, { LOG_LEVEL: 'debug' })).config.log.level, 'warn');
+  assert.equal((await loadAggregatorConfig(undefined, { LOG_LEVEL: 'silent' })).config.log.level, 'silent');
+  const aggregator = await tempFile(t, 'aggregator.yaml', 'log:\n  format: json\n');
+  assert.equal((await loadAggregatorConfig(aggregator, { LOG_LEVEL: 'trace' })).config.log.level, 'trace');
+  await assert.rejects(loadAgentConfig(agent, { LOG_LEVEL: 'loud' }), { code: 'CIA_ERR_CONFIG_INVALID', message: /^environment variable LOG_LEVEL: one of fatal, error, warn, info, debug, trace, silent/ });
 });

@@ -153,3 +153,23 @@ void test('mTLS: a client certificate of the trusted CA is the agent id; a forei
   assert.match(forged.error?.message ?? '', /HTTP 403: CIA_ERR_AUTH_FORBIDDEN: authenticated as agent someone-else/);
   assert.deepEqual(ingest.records.map((r) => r.body), ['by cert']);
 });
+
+void test('mTLS: after revoke and enrolling again, a certificate issued before the revocation stays refused and one issued after it is accepted', async () => {
+  const { ingest, registry, url } = await startReceiver('mtls', true);
+  const oldCert = await pki.clientCert('test-agent');
+  const grant = await registry.createEnrollmentToken({ uses: 2, ttlSeconds: 600 });
+  await registry.enroll(grant.token, 'test-agent');
+  const send = async (cert: { certFile: string; keyFile: string }, body: string) =>
+    (await exporter(url, { ca_file: pki.caFile, cert_file: cert.certFile, key_file: cert.keyFile })).send(makeRecords([body]));
+  assert.equal((await send(oldCert, 'before revoke')).code, ExportResultCode.SUCCESS);
+  await registry.revoke('test-agent');
+  // A certificate's notBefore has whole seconds: the new one is made in a later second than the revocation.
+  await new Promise((resolve) => setTimeout(resolve, 1010 - (Date.now() % 1000)));
+  const newCert = await pki.clientCert('test-agent');
+  await registry.enroll(grant.token, 'test-agent');
+  const refused = await send(oldCert, 'old certificate');
+  assert.match(refused.error?.message ?? '', /HTTP 401: CIA_ERR_AUTH_REVOKED: the client certificate's agent test-agent was revoked, and a certificate issued before a revocation stays refused/);
+  const accepted = await send(newCert, 'new certificate');
+  assert.equal(accepted.code, ExportResultCode.SUCCESS, accepted.error?.message);
+  assert.deepEqual(ingest.records.map((r) => r.body), ['before revoke', 'new certificate']);
+});
