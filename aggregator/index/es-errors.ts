@@ -64,6 +64,6 @@ export function toEsError(err: unknown, what: string, url: string, otherwise: Er
 }
 
 /** Removes `user:password@` from any URL inside a free-text message. */
-function redactCredentials(text: string): string {
+export function redactCredentials(text: string): string {
   return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, '$1***@');
 }

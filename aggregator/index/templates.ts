@@ -292,6 +292,11 @@ export interface TemplatePlanOptions {
   datasets?: readonly string[];
   /** Retention per dataset, for the lifecycle and ILM mechanisms. */
   retention?: ReadonlyMap<string, TemplateRetention>;
+  /**
+   * Retention of the catch-all template: every data stream of a dataset without a template of its
+   * own, including ones created later (`retention.default_max_age`).
+   */
+  defaultRetention?: TemplateRetention;
 }
 
 export interface ComponentTemplateBody {
@@ -333,16 +338,21 @@ export function buildTemplatePlan(options: TemplatePlanOptions = {}): TemplatePl
     components.push({ name: datasetComponentName(dataset), body: withMeta({ template: { mappings: { properties } } }) });
   }
   const shared = [settingsComponentName, mappingsComponentName];
+  const catchAll = retentionTemplate(options.defaultRetention);
   const indexTemplates: TemplatePlan['indexTemplates'] = [
     // Above the `logs-*-*` template (priority 100) that full distributions ship.
-    { name: templateName, body: withMeta({ index_patterns: [templatePattern], priority: 200, data_stream: {}, composed_of: shared }) },
+    {
+      name: templateName,
+      body: withMeta(
+        { index_patterns: [templatePattern], priority: 200, data_stream: {}, composed_of: shared, ...(Object.keys(catchAll).length > 0 ? { template: catchAll } : {}) },
+        options.defaultRetention?.applied,
+      ),
+    },
   ];
   const datasets = [...new Set([...builtInDatasets, ...(options.datasets ?? [])])].sort();
   for (const dataset of datasets) {
     const retention = options.retention?.get(dataset);
-    const template: NonNullable<IndicesPutIndexTemplateRequest['template']> = {};
-    if (retention?.dataRetention !== undefined) template.lifecycle = { data_retention: retention.dataRetention };
-    if (retention?.ilmPolicy !== undefined) template.settings = { 'index.lifecycle.name': retention.ilmPolicy };
+    const template = retentionTemplate(retention);
     const composedOf = datasetMappings[dataset] === undefined ? shared : [...shared, datasetComponentName(dataset)];
     indexTemplates.push({
       name: datasetTemplateName(dataset),
@@ -359,6 +369,14 @@ export function buildTemplatePlan(options: TemplatePlanOptions = {}): TemplatePl
     });
   }
   return { componentTemplates: components, indexTemplates };
+}
+
+/** The `template` part of an index template that carries `retention`: lifecycle or ILM policy. */
+function retentionTemplate(retention: TemplateRetention | undefined): NonNullable<IndicesPutIndexTemplateRequest['template']> {
+  const template: NonNullable<IndicesPutIndexTemplateRequest['template']> = {};
+  if (retention?.dataRetention !== undefined) template.lifecycle = { data_retention: retention.dataRetention };
+  if (retention?.ilmPolicy !== undefined) template.settings = { 'index.lifecycle.name': retention.ilmPolicy };
+  return template;
 }
 
 /** The settings and mappings a data stream of `dataset` gets, merged as Elasticsearch composes them. For tests and docs. */

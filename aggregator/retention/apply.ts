@@ -5,33 +5,47 @@
 // compliance-bound dataset without --force.
 import type { Client } from '@elastic/elasticsearch';
 import type { AggregatorConfig } from '../../config/schema.ts';
-import { toEsError } from '../index/es-errors.ts';
+import { reasonOf, redactCredentials, statusOf, toEsError } from '../index/es-errors.ts';
 import { ensureTemplates } from '../index/setup.ts';
 import type { EnsureResult } from '../index/setup.ts';
 import { buildTemplatePlan, builtInDatasets, templateName } from '../index/templates.ts';
 import type { AppliedRetention, TemplateMeta } from '../index/templates.ts';
 import { datasetOf, listStreams } from './enforce.ts';
-import { checkApply, chooseMechanism, ilmPolicyRequest, lifecycleRequest, resolvePolicies, templateRetention } from './policy.ts';
-import type { ApplyCheck, Capabilities, DatasetPolicy, EsRequest, Mechanism } from './policy.ts';
+import { checkApply, chooseMechanism, defaultIlmPolicyName, defaultTemplateRetention, ilmPolicyName, ilmPolicyRequest, ilmStreamRequest, lifecycleRequest, resolvePolicies, templateRetention } from './policy.ts';
+import type { ApplyCheck, Availability, Capabilities, DatasetPolicy, EsRequest, Mechanism } from './policy.ts';
 
 /**
  * Whether the data stream lifecycle service and ILM answer (the minimal test distribution has neither).
- * 403 counts as present: Elasticsearch looks the REST handler up before it authorizes, so a missing
- * feature answers 400 "no handler found" to anyone, and 403 means it is there but this credential
- * (e.g. the retention role, without `monitor`) may not read it. Reading 403 as absent would make the
- * retention runs enforce on their own on a cluster that already does.
+ * Only a definite answer counts as absent: 400 (Elasticsearch's "no handler found" for an API it
+ * lacks), 404, 405, and 410 (`api_not_available_exception`, serverless). 403 counts as present:
+ * Elasticsearch looks the REST handler up before it authorizes, so a missing feature answers 400 to
+ * anyone, and 403 means it is there but this credential (e.g. the retention role, without `monitor`)
+ * may not read it. Anything else (5xx, 429, 401, a timeout, no connection) is `unknown`: reading it as
+ * absent would make the retention runs enforce on their own on a cluster that already does;
+ * chooseMechanism() refuses to choose from it.
  */
 export async function detectCapabilities(client: Client): Promise<Capabilities> {
-  const answers = async (path: string): Promise<boolean> => {
+  const reasons: string[] = [];
+  const answers = async (path: string): Promise<Availability> => {
     try {
       const res = await client.transport.request({ method: 'GET', path }, { meta: true });
-      return res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300;
+      if (res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300) return true;
+      reasons.push(`GET ${path}: HTTP ${res.statusCode ?? '?'}`);
+      return 'unknown';
     } catch (err) {
-      return (err as { meta?: { statusCode?: number } }).meta?.statusCode === 403;
+      const status = statusOf(err);
+      if (status === 403) return true;
+      if (status !== undefined && featureAbsentStatuses.has(status)) return false;
+      reasons.push(`GET ${path}: ${status === undefined || status === 0 ? '' : `HTTP ${status} `}${redactCredentials(reasonOf(err))}`);
+      return 'unknown';
     }
   };
-  return { lifecycle: await answers('/_data_stream/_lifecycle/stats'), ilm: await answers('/_ilm/status') };
+  const caps: Capabilities = { lifecycle: await answers('/_data_stream/_lifecycle/stats'), ilm: await answers('/_ilm/status') };
+  return reasons.length === 0 ? caps : { ...caps, unknownBecause: reasons.join('; ') };
 }
+
+/** Statuses that say "this cluster has no such API". */
+const featureAbsentStatuses = new Set([400, 404, 405, 410]);
 
 /** `_meta.retention` of each dataset's index template, as installed. */
 export async function readApplied(client: Client, url: string): Promise<Map<string, AppliedRetention>> {
@@ -83,17 +97,25 @@ export async function applyRetention(options: ApplyOptions): Promise<ApplyReport
   const desired = new Map([...retention].map(([dataset, r]) => [dataset, r.applied!]));
   const checks = checkApply(await readApplied(client, url), desired, options.force);
   const requests: EsRequest[] = [];
+  const { default_max_age: defaultMaxAge, rollover_max_age: rolloverMaxAge } = config.retention;
   if (mechanism === 'ilm') {
-    for (const policy of policies.values()) requests.push(ilmPolicyRequest(policy.dataset, policy.maxAge, config.retention.rollover_max_age));
+    for (const policy of policies.values()) requests.push(ilmPolicyRequest(policy.dataset, policy.maxAge, rolloverMaxAge));
+    // Every other dataset (agents may send any): the catch-all template refers to this policy.
+    requests.push(ilmPolicyRequest(undefined, defaultMaxAge, rolloverMaxAge));
   }
   for (const request of requests) await send(client, url, request);
-  const templates = await ensureTemplates(client, url, buildTemplatePlan({ datasets, retention }));
-  if (mechanism === 'lifecycle') {
-    // Existing data streams keep the lifecycle they were created with; set it on each.
+  const plan = buildTemplatePlan({ datasets, retention, defaultRetention: defaultTemplateRetention(defaultMaxAge, mechanism) });
+  const templates = await ensureTemplates(client, url, plan);
+  if (mechanism !== 'own') {
+    // Existing data streams keep the lifecycle (or backing indices the ILM policy) they were created
+    // with; set it on each. New ones take it from their template (the catch-all for other datasets).
     const namespace = config.elasticsearch.namespace;
     for (const stream of await listStreams(client, url, `logs-ci_audit.*-${namespace}`)) {
       const policy = policies.get(datasetOf(stream, namespace));
-      const request = lifecycleRequest(stream, policy?.maxAge ?? config.retention.default_max_age);
+      const request =
+        mechanism === 'lifecycle'
+          ? lifecycleRequest(stream, policy?.maxAge ?? defaultMaxAge)
+          : ilmStreamRequest(stream, policy === undefined ? defaultIlmPolicyName : ilmPolicyName(policy.dataset));
       await send(client, url, request);
       requests.push(request);
     }

@@ -50,7 +50,8 @@ export async function runRetentionShow(options: CommandOptions): Promise<void> {
   const { client, url } = createClient(config.elasticsearch);
   try {
     const shown = await showRetention(client, url, config);
-    out(`cluster offers: data stream lifecycle ${shown.capabilities.lifecycle ? 'yes' : 'no'}, ILM ${shown.capabilities.ilm ? 'yes' : 'no'}; mechanism: ${shown.mechanism}`);
+    const offered = (a: boolean | 'unknown') => (a === 'unknown' ? 'unknown' : a ? 'yes' : 'no');
+    out(`cluster offers: data stream lifecycle ${offered(shown.capabilities.lifecycle)}, ILM ${offered(shown.capabilities.ilm)}; mechanism: ${shown.mechanism}`);
     out(['data stream', 'max_age', 'compliance', 'mechanism', 'source', 'backing'].join('\t'));
     for (const s of shown.streams) {
       out([s.dataStream, s.maxAge, s.compliance ? 'yes' : 'no', s.mechanism, s.source === 'config' ? 'config (not applied)' : 'applied', String(s.backingIndices)].join('\t'));

@@ -11,8 +11,9 @@
 // be written, nothing is deleted; if the deletion then fails, the next run retries it and the event
 // stays single. The run holds the leader lock (lock.ts) so that several aggregators do not race.
 import type { Client } from '@elastic/elasticsearch';
-import { CiAuditError } from '../../core/errors.ts';
+import { CiAuditError, hasErrorCode } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
+import { redactUrl } from '../../core/secrets.ts';
 import { dataStreamName, integrityDataset } from '../../core/wire.ts';
 import { toEsError } from '../index/es-errors.ts';
 import { acquireLock } from './lock.ts';
@@ -91,12 +92,17 @@ export interface EnforceReport {
   rolledOver: string[];
   blocked: string[];
   deleted: Array<Deletion & { dataStream: string }>;
+  /**
+   * Data streams left alone this run because their document ranges could not be read completely
+   * (CIA_ERR_RETENTION_PARTIAL): nothing of them was rolled over, blocked or deleted.
+   */
+  skipped: Array<{ dataStream: string; reason: string }>;
 }
 
 export async function enforceRetention(options: EnforceOptions): Promise<EnforceReport> {
   const { client, url, namespace, logger } = options;
   const now = options.now ?? (() => new Date());
-  const report: EnforceReport = { leader: false, rolledOver: [], blocked: [], deleted: [] };
+  const report: EnforceReport = { leader: false, rolledOver: [], blocked: [], deleted: [], skipped: [] };
   const lock = await acquireLock(client, url, `retention-${namespace}`, options.lockTtlMs ?? 600_000, now);
   if (lock === undefined) {
     logger.info({ namespace }, 'retention: another aggregator holds the leader lock; skipping this run');
@@ -108,12 +114,26 @@ export async function enforceRetention(options: EnforceOptions): Promise<Enforce
     for (const stream of streams) {
       const dataset = datasetOf(stream, namespace);
       const policy = options.policies.get(dataset) ?? { ...options.fallback, dataset };
-      let states = await backingStates(client, url, stream);
+      // An incomplete range search would make an index holding documents look empty (and be judged
+      // by its creation date): such a stream is left alone this run, the others go on.
+      const statesOrSkip = async (): Promise<BackingIndexState[] | undefined> => {
+        try {
+          return await backingStates(client, url, stream);
+        } catch (err) {
+          if (!hasErrorCode(err, 'CIA_ERR_RETENTION_PARTIAL')) throw err;
+          report.skipped.push({ dataStream: stream, reason: err.message });
+          logger.warn({ code: err.code, data_stream: stream, error: err.message }, 'retention: cannot tell the document ranges of a data stream; nothing of it is deleted this run, retrying at the next run');
+          return undefined;
+        }
+      };
+      let states = await statesOrSkip();
+      if (states === undefined) continue;
       let plan = planStream(states, policy.maxAgeMs, policy.maxAge, options.rolloverMaxAgeMs, now().getTime());
       if (plan.rollover) {
         await call(() => client.indices.rollover({ alias: stream }), `rolling over ${stream}`, url);
         report.rolledOver.push(stream);
-        states = await backingStates(client, url, stream);
+        states = await statesOrSkip();
+        if (states === undefined) continue;
         plan = planStream(states, policy.maxAgeMs, policy.maxAge, options.rolloverMaxAgeMs, now().getTime());
       }
       for (const index of plan.block) {
@@ -186,7 +206,13 @@ export function datasetOf(stream: string, namespace: string): string {
   return stream.slice('logs-ci_audit.'.length, stream.length - namespace.length - 1);
 }
 
-/** Every backing index of `stream` with its document range, creation time and write block. */
+/**
+ * Every backing index of `stream` with its document range, creation time and write block. The range
+ * search must cover every shard: Elasticsearch answers 200 with partial results when a shard fails
+ * (`allow_partial_search_results` defaults to true), and a backing index missing from them would look
+ * empty. So partial results are refused (a shard failure then fails the search), and a response that
+ * still reports a failed or skipped shard, or a timeout, throws CIA_ERR_RETENTION_PARTIAL.
+ */
 export async function backingStates(client: Client, url: string, stream: string): Promise<BackingIndexState[]> {
   const resolved = await call(() => client.indices.resolveIndex({ name: stream, expand_wildcards: 'all' }), `resolving ${stream}`, url);
   const backing = ([] as string[]).concat(resolved.data_streams[0]?.backing_indices ?? []);
@@ -197,11 +223,18 @@ export async function backingStates(client: Client, url: string, stream: string)
       client.search({
         index: stream,
         size: 0,
+        allow_partial_search_results: false,
         aggs: { by_index: { terms: { field: '_index', size: 10_000 }, aggs: { newest: { max: { field: '@timestamp' } }, oldest: { min: { field: '@timestamp' } } } } },
       }),
     `reading the document ranges of ${stream}`,
     url,
   );
+  const incomplete = incompleteSearch(search);
+  if (incomplete !== undefined) {
+    throw new CiAuditError('CIA_ERR_RETENTION_PARTIAL', `reading the document ranges of ${stream} at ${redactUrl(url)} did not cover every shard (${incomplete}); none of its backing indices is deleted this run`, {
+      details: { data_stream: stream },
+    });
+  }
   const buckets = (search.aggregations?.by_index as { buckets?: Array<{ key: string; doc_count: number; newest: { value: number | null }; oldest: { value: number | null } }> } | undefined)?.buckets ?? [];
   const byIndex = new Map(buckets.map((b) => [b.key, b]));
   return backing.map((index, i) => {
@@ -217,4 +250,23 @@ export async function backingStates(client: Client, url: string, stream: string)
       writeBlocked: flat['index.blocks.write'] === 'true' || flat['index.blocks.write'] === true,
     };
   });
+}
+
+/** Why a search response does not cover every shard (failed, skipped, timed out), or undefined. A pure function. */
+export function incompleteSearch(response: { timed_out?: boolean; _shards?: { total?: number; successful?: number; skipped?: number; failed?: number; failures?: Array<{ index?: string | null; reason?: { type?: string } }> } }): string | undefined {
+  const shards = response._shards;
+  const why: string[] = [];
+  if (response.timed_out === true) why.push('timed out');
+  if (shards === undefined) why.push('no shard counts in the response');
+  else {
+    const failed = shards.failed ?? 0;
+    const skipped = shards.skipped ?? 0;
+    if (failed > 0) {
+      const first = shards.failures?.[0];
+      why.push(`${failed} of ${shards.total ?? '?'} shards failed${first === undefined ? '' : `, e.g. ${first.index ?? '?'}: ${first.reason?.type ?? 'error'}`}`);
+    }
+    if (skipped > 0) why.push(`${skipped} of ${shards.total ?? '?'} shards skipped`);
+    if (failed === 0 && skipped === 0 && shards.total !== undefined && shards.successful !== undefined && shards.successful < shards.total) why.push(`${shards.successful} of ${shards.total} shards answered`);
+  }
+  return why.length === 0 ? undefined : why.join('; ');
 }

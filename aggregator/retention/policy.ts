@@ -18,21 +18,46 @@ export function durationMs(text: string): number {
   return Number(match[1]) * unitMs[match[2]!]!;
 }
 
+/**
+ * Whether the cluster offers a feature: `true` (it answered), `false` (a definite "no such API":
+ * 400 no handler, 404, 405, 410 not available), or `unknown` (a transient error, 5xx, 429, a
+ * timeout, no connection: cannot tell, so no mechanism may be chosen from it).
+ */
+export type Availability = boolean | 'unknown';
+
 export interface Capabilities {
   /** The data stream lifecycle service runs (GET _data_stream/_lifecycle/stats answers). */
-  lifecycle: boolean;
+  lifecycle: Availability;
   /** ILM runs (GET _ilm/status answers). */
-  ilm: boolean;
+  ilm: Availability;
+  /** Why a feature is `unknown` (the failed request and its error), for the message. */
+  unknownBecause?: string;
 }
 
 /**
  * The mechanism for this cluster: `auto` prefers the data stream lifecycle (built into data streams,
  * nothing else to manage), then ILM, then ci-audit's own enforcement, which works everywhere. A
- * mechanism the user asked for that the cluster lacks is an error, not a silent fallback.
+ * mechanism the user asked for that the cluster lacks is an error, not a silent fallback. A feature
+ * that decides the choice but is `unknown` throws CIA_ERR_RETENTION_UNDETERMINED: reading it as absent
+ * would start ci-audit's own rollovers and deletions on a cluster whose lifecycle or ILM is in charge.
  */
 export function chooseMechanism(preference: RetentionConfig['mechanism'], caps: Capabilities): Mechanism {
   if (preference === 'own') return 'own';
-  if (preference === 'auto') return caps.lifecycle ? 'lifecycle' : caps.ilm ? 'ilm' : 'own';
+  const undetermined = (feature: 'lifecycle' | 'ilm'): CiAuditError =>
+    new CiAuditError(
+      'CIA_ERR_RETENTION_UNDETERMINED',
+      `could not tell whether this cluster offers ${feature === 'ilm' ? 'ILM' : 'the data stream lifecycle'}` +
+        `${caps.unknownBecause === undefined ? '' : ` (${caps.unknownBecause})`}; nothing was done, try again when Elasticsearch answers`,
+      { details: { feature } },
+    );
+  if (preference === 'auto') {
+    for (const feature of ['lifecycle', 'ilm'] as const) {
+      if (caps[feature] === 'unknown') throw undetermined(feature);
+      if (caps[feature]) return feature;
+    }
+    return 'own';
+  }
+  if (caps[preference] === 'unknown') throw undetermined(preference);
   if (!caps[preference]) {
     throw new CiAuditError(
       'CIA_ERR_RETENTION_UNSUPPORTED',
@@ -110,9 +135,26 @@ export function templateRetention(policies: ReadonlyMap<string, DatasetPolicy>, 
   return out;
 }
 
+/**
+ * What the catch-all template carries: the retention of every dataset without a template of its own
+ * (`retention.default_max_age`), so that a data stream created later for a new dataset expires too.
+ */
+export function defaultTemplateRetention(defaultMaxAge: string, mechanism: Mechanism): TemplateRetention {
+  const applied: AppliedRetention = { max_age: defaultMaxAge, compliance: false, mechanism };
+  if (mechanism === 'lifecycle') return { dataRetention: defaultMaxAge, applied };
+  if (mechanism === 'ilm') return { ilmPolicy: defaultIlmPolicyName, applied };
+  return { applied };
+}
+
 export function ilmPolicyName(dataset: string): string {
   return `ci-audit-${dataset}`;
 }
+
+/**
+ * The ILM policy of datasets without a template of their own (`retention.default_max_age`), referred
+ * to by the catch-all template. `@` cannot occur in a dataset name, so it never clashes with one.
+ */
+export const defaultIlmPolicyName = 'ci-audit@default';
 
 export interface EsRequest {
   method: 'PUT' | 'GET' | 'POST' | 'DELETE';
@@ -129,18 +171,26 @@ export function lifecycleRequest(dataStream: string, maxAge: string): EsRequest 
 }
 
 /**
- * `PUT _ilm/policy/ci-audit-<dataset>`: roll over daily (or at 50 GB per primary shard), delete an
+ * `PUT _ilm/policy/ci-audit-<dataset>` (or `ci-audit@default` for `dataset` undefined): roll over daily (or at 50 GB per primary shard), delete an
  * index `max_age` after its rollover. ILM's delete counts from rollover, so an index is deleted at
  * most `rollover_max_age` later than its newest document would require: never earlier.
  */
-export function ilmPolicyRequest(dataset: string, maxAge: string, rolloverMaxAge: string): EsRequest {
+export function ilmPolicyRequest(dataset: string | undefined, maxAge: string, rolloverMaxAge: string): EsRequest {
   // Typed with the client's IlmPolicy (generated from Elasticsearch's API specification).
   const policy: IlmPolicy = {
-    _meta: { managed_by: 'ci-audit', dataset },
+    _meta: { managed_by: 'ci-audit', ...(dataset === undefined ? { datasets: 'others' } : { dataset }) },
     phases: {
       hot: { min_age: '0ms', actions: { rollover: { max_age: rolloverMaxAge, max_primary_shard_size: '50gb' } } },
       delete: { min_age: maxAge, actions: { delete: {} } },
     },
   };
-  return { method: 'PUT', path: `/_ilm/policy/${ilmPolicyName(dataset)}`, body: { policy } };
+  return { method: 'PUT', path: `/_ilm/policy/${encodeURIComponent(dataset === undefined ? defaultIlmPolicyName : ilmPolicyName(dataset))}`, body: { policy } };
+}
+
+/**
+ * `PUT <stream>/_settings` with `index.lifecycle.name`: puts the backing indices of a data stream
+ * that exists already under an ILM policy (new backing indices take it from the index template).
+ */
+export function ilmStreamRequest(dataStream: string, policyName: string): EsRequest {
+  return { method: 'PUT', path: `/${encodeURIComponent(dataStream)}/_settings`, body: { index: { lifecycle: { name: policyName } } } };
 }

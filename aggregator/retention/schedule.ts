@@ -6,6 +6,7 @@
 // role: it may delete expired backing indices, the writer may not), on a client of their own.
 import type { Client } from '@elastic/elasticsearch';
 import type { AggregatorConfig } from '../../config/schema.ts';
+import { hasErrorCode } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import { createClient } from '../index/client.ts';
 import type { ConnectionConfig } from '../index/client.ts';
@@ -72,8 +73,13 @@ export function startRetentionSchedule(options: RetentionScheduleOptions): Reten
         logger,
         lockTtlMs: Math.max(intervalMs, 60_000),
       });
-      if (report.leader) logger.info({ rolled_over: report.rolledOver.length, blocked: report.blocked.length, deleted: report.deleted.length }, 'retention run done');
+      if (report.leader) logger.info({ rolled_over: report.rolledOver.length, blocked: report.blocked.length, deleted: report.deleted.length, skipped: report.skipped.length }, 'retention run done');
     } catch (err) {
+      if (hasErrorCode(err, 'CIA_ERR_RETENTION_UNDETERMINED')) {
+        // A transient error while asking what the cluster offers: not a reason to enforce on our own.
+        logger.warn({ code: err.code, error: err.message }, 'retention run skipped: cannot tell whether Elasticsearch enforces retention itself; retrying at the next interval');
+        return;
+      }
       logger.error({ code: (err as { code?: string }).code, error: (err as Error).message }, 'retention run failed; retrying at the next interval');
     }
   };

@@ -139,7 +139,7 @@ void test('own enforcement: expired backing indices deleted and recorded, younge
   const held = await acquireLock(es, url, `retention-${namespace}`, 60_000);
   assert.ok(held);
   const skipped = await enforceRetention(options);
-  assert.deepEqual(skipped, { leader: false, rolledOver: [], blocked: [], deleted: [] });
+  assert.deepEqual(skipped, { leader: false, rolledOver: [], blocked: [], deleted: [], skipped: [] });
   await held.release();
 
   const report = await enforceRetention(options);
@@ -170,7 +170,7 @@ void test('own enforcement: expired backing indices deleted and recorded, younge
 
   // Re-running changes nothing.
   const rerun = await enforceRetention(options);
-  assert.deepEqual({ ...rerun, leader: true }, { leader: true, rolledOver: [], blocked: [], deleted: [] });
+  assert.deepEqual({ ...rerun, leader: true }, { leader: true, rolledOver: [], blocked: [], deleted: [], skipped: [] });
 
   // A write index holding documents older than rollover_max_age is rolled over (daily rollover).
   await writeAt(es, stream, 'old-in-write', hours(30));

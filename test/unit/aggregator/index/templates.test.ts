@@ -106,3 +106,15 @@ void test('template decisions: create when absent, update older or changed, neve
   assert.equal(decideTemplateAction({}, ours), 'updated');
   assert.equal(decideTemplateAction({ version: 3, digest: 'zzz' }, ours), 'keep_newer');
 });
+
+void test('the catch-all template carries the default retention (lifecycle or ILM policy) for datasets without a template', () => {
+  const plain = buildTemplatePlan().indexTemplates.find((t) => t.name === 'ci-audit-logs')!;
+  assert.equal(plain.body.template, undefined);
+  const applied = { max_age: '90d', compliance: false, mechanism: 'ilm' };
+  const ilm = buildTemplatePlan({ defaultRetention: { ilmPolicy: 'ci-audit@default', applied } }).indexTemplates.find((t) => t.name === 'ci-audit-logs')!;
+  assert.deepEqual(ilm.body.template, { settings: { 'index.lifecycle.name': 'ci-audit@default' } });
+  assert.deepEqual(ilm.body._meta.retention, applied);
+  assert.notEqual(ilm.body._meta.digest, plain.body._meta.digest);
+  const lifecycle = buildTemplatePlan({ defaultRetention: { dataRetention: '90d' } }).indexTemplates.find((t) => t.name === 'ci-audit-logs')!;
+  assert.deepEqual(lifecycle.body.template, { lifecycle: { data_retention: '90d' } });
+});

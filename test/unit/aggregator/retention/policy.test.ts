@@ -13,8 +13,11 @@ import type { BackingIndexState } from '../../../../aggregator/retention/enforce
 import {
   checkApply,
   chooseMechanism,
+  defaultIlmPolicyName,
+  defaultTemplateRetention,
   durationMs,
   ilmPolicyRequest,
+  ilmStreamRequest,
   lifecycleRequest,
   resolvePolicies,
   templateRetention,
@@ -35,6 +38,17 @@ void test('mechanism: lifecycle, else ILM, else own; an unavailable requested on
   assert.equal(chooseMechanism('ilm', { lifecycle: true, ilm: true }), 'ilm');
   assert.equal(chooseMechanism('own', { lifecycle: true, ilm: true }), 'own');
   assert.throws(() => chooseMechanism('lifecycle', { lifecycle: false, ilm: true }), (err: unknown) => hasErrorCode(err, 'CIA_ERR_RETENTION_UNSUPPORTED'));
+});
+
+void test('mechanism: a feature that decides the choice but could not be told (a transient error) chooses nothing', () => {
+  const undetermined = (feature: string) => (err: unknown) => hasErrorCode(err, 'CIA_ERR_RETENTION_UNDETERMINED') && err.details?.['feature'] === feature && /HTTP 503/.test(err.message);
+  const because = 'GET /_ilm/status: HTTP 503 unavailable';
+  assert.throws(() => chooseMechanism('auto', { lifecycle: 'unknown', ilm: false, unknownBecause: because }), undetermined('lifecycle'));
+  assert.throws(() => chooseMechanism('auto', { lifecycle: false, ilm: 'unknown', unknownBecause: because }), undetermined('ilm'));
+  assert.throws(() => chooseMechanism('ilm', { lifecycle: true, ilm: 'unknown', unknownBecause: because }), undetermined('ilm'));
+  // Not needed for the choice: no reason to stop.
+  assert.equal(chooseMechanism('auto', { lifecycle: true, ilm: 'unknown' }), 'lifecycle');
+  assert.equal(chooseMechanism('own', { lifecycle: 'unknown', ilm: 'unknown' }), 'own');
 });
 
 void test('policies per dataset from the config, the default for the rest; integrity is kept longest by default', () => {
@@ -120,6 +134,28 @@ void test('the ILM policy request is the documented PUT _ilm/policy/<name>: roll
   const phases = (seen[0]!.body as { policy: { phases: Record<string, { min_age: string; actions: Record<string, unknown> }> } }).policy.phases;
   assert.deepEqual(phases.hot!.actions.rollover, { max_age: '1d', max_primary_shard_size: '50gb' });
   assert.deepEqual(phases.delete, { min_age: '400d', actions: { delete: {} } });
+});
+
+void test('the default ILM policy and putting an existing stream under a policy are the documented requests', async (t) => {
+  const { seen, client } = await recordRequests(t);
+  const ours = ilmPolicyRequest(undefined, '90d', '1d');
+  await client.transport.request({ method: ours.method, path: ours.path, body: ours.body! });
+  const body = ours.body as { policy: Parameters<typeof client.ilm.putLifecycle>[0]['policy'] };
+  await client.ilm.putLifecycle({ name: defaultIlmPolicyName, policy: body.policy! });
+  assert.deepEqual(seen[0], seen[1]);
+  assert.equal(decodeURIComponent(seen[0]!.path), '/_ilm/policy/ci-audit@default');
+  assert.deepEqual((seen[0]!.body as { policy: { phases: Record<string, unknown> } }).policy.phases.delete, { min_age: '90d', actions: { delete: {} } });
+  const stream = ilmStreamRequest('logs-ci_audit.nginx-default', defaultIlmPolicyName);
+  await client.transport.request({ method: stream.method, path: stream.path, body: stream.body! });
+  await client.indices.putSettings({ index: 'logs-ci_audit.nginx-default', settings: { index: { lifecycle: { name: defaultIlmPolicyName } } } });
+  assert.deepEqual(seen[2], seen[3]);
+  assert.deepEqual(seen[2], { method: 'PUT', path: '/logs-ci_audit.nginx-default/_settings', body: { index: { lifecycle: { name: 'ci-audit@default' } } } });
+});
+
+void test('the catch-all template carries the default retention of the mechanism', () => {
+  assert.deepEqual(defaultTemplateRetention('90d', 'lifecycle'), { dataRetention: '90d', applied: { max_age: '90d', compliance: false, mechanism: 'lifecycle' } });
+  assert.deepEqual(defaultTemplateRetention('90d', 'ilm'), { ilmPolicy: 'ci-audit@default', applied: { max_age: '90d', compliance: false, mechanism: 'ilm' } });
+  assert.deepEqual(defaultTemplateRetention('90d', 'own'), { applied: { max_age: '90d', compliance: false, mechanism: 'own' } });
 });
 
 void test('own enforcement plan: delete backing indices whose newest document expired, block the others, keep the write index', () => {
