@@ -158,7 +158,7 @@ void test('malformed and hostile requests: the right 4xx each, the process stays
     { name: 'truncated protobuf', ...post('application/x-protobuf', validProto.subarray(0, validProto.byteLength - 7)), status: 400, message: /not a protobuf ExportLogsServiceRequest: index out of range/ },
     { name: 'protobuf with a wrong wire type', ...post('application/x-protobuf', Buffer.from([0x08, 0x05])), status: 400, message: /resourceLogs: field 1 has wire type 0/ },
     { name: 'non-UTF-8 bytes in a protobuf string field', ...post('application/x-protobuf', notUtf8), status: 400, message: /not valid for encoding utf-8/ },
-    { name: 'protobuf bytes sent as JSON', ...post('application/json', validProto), status: 400, message: /body is not valid JSON/ },
+    { name: 'protobuf bytes sent as JSON', ...post('application/json', validProto), status: 400, message: /body is not UTF-8, as OTLP\/JSON must be: invalid byte 0x[0-9a-f]{2} at byte \d+/ },
     { name: 'invalid JSON', ...post('application/json', Buffer.from('{"resourceLogs": [')), status: 400, message: /body is not valid JSON/ },
     { name: 'wrong field type in JSON', ...post('application/json', oneRecord({ severityText: 42 })), status: 400, message: /logRecords\[0\]\.severityText: expected a string, got number 42/ },
     { name: 'JSON nested deeper than allowed', ...post('application/json', oneRecord({ body: deepArray(500) })), status: 400, message: /nested deeper than 64 levels/ },
