@@ -63,7 +63,7 @@ export const errorCodes = {
   // retention and the aggregator spool
   CIA_ERR_RETENTION_UNSUPPORTED: 'The configured retention mechanism (lifecycle or ilm) is not offered by the cluster; use auto or own.',
   CIA_ERR_RETENTION_SHORTEN: 'Applying the retention config would shorten a compliance-bound dataset; rerun `retention apply --force` if intended.',
-  CIA_ERR_RETENTION_UNDETERMINED: 'Could not tell whether the cluster offers the data stream lifecycle or ILM (5xx, 429, timeout, no connection); the retention run was skipped (retried at the next interval) or `retention apply` changed nothing.',
+  CIA_ERR_RETENTION_UNDETERMINED: 'Elasticsearch answered, but not whether it offers the data stream lifecycle or ILM (5xx, 429; no answer at all is CIA_ERR_ES_UNAVAILABLE); the retention run was skipped (retried at the next interval) or `retention apply` changed nothing.',
   CIA_ERR_RETENTION_PARTIAL: 'The search for the document ranges of a data stream did not cover every shard (a shard failed or was skipped, or it timed out); none of its backing indices was deleted this run, the next run tries again.',
   CIA_ERR_RETENTION_LOCK: 'Another aggregator holds the retention leader lock; this run skipped enforcement.',
   CIA_ERR_RETENTION_ENFORCE: 'Own retention enforcement failed for a backing index (integrity event not written, rollover, block or delete refused); nothing was deleted unrecorded.',

@@ -26,6 +26,7 @@ import type { ApplyCheck, Availability, Capabilities, DatasetPolicy, EsRequest, 
  */
 export async function detectCapabilities(client: Client): Promise<Capabilities> {
   const reasons: string[] = [];
+  let unreachable = false;
   const answers = async (path: string): Promise<Availability> => {
     try {
       const res = await client.transport.request({ method: 'GET', path }, { meta: true });
@@ -36,12 +37,13 @@ export async function detectCapabilities(client: Client): Promise<Capabilities> 
       const status = statusOf(err);
       if (status === 403) return true;
       if (status !== undefined && featureAbsentStatuses.has(status)) return false;
+      if (status === undefined || status === 0) unreachable = true;
       reasons.push(`GET ${path}: ${status === undefined || status === 0 ? '' : `HTTP ${status} `}${redactCredentials(reasonOf(err))}`);
       return 'unknown';
     }
   };
   const caps: Capabilities = { lifecycle: await answers('/_data_stream/_lifecycle/stats'), ilm: await answers('/_ilm/status') };
-  return reasons.length === 0 ? caps : { ...caps, unknownBecause: reasons.join('; ') };
+  return reasons.length === 0 ? caps : { ...caps, unknownBecause: reasons.join('; '), ...(unreachable ? { unreachable } : {}) };
 }
 
 /** Statuses that say "this cluster has no such API". */

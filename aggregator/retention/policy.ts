@@ -32,6 +32,8 @@ export interface Capabilities {
   ilm: Availability;
   /** Why a feature is `unknown` (the failed request and its error), for the message. */
   unknownBecause?: string;
+  /** Elasticsearch did not answer at all (no connection, a timeout): unavailable, not merely undecided. */
+  unreachable?: boolean;
 }
 
 /**
@@ -45,7 +47,7 @@ export function chooseMechanism(preference: RetentionConfig['mechanism'], caps: 
   if (preference === 'own') return 'own';
   const undetermined = (feature: 'lifecycle' | 'ilm'): CiAuditError =>
     new CiAuditError(
-      'CIA_ERR_RETENTION_UNDETERMINED',
+      caps.unreachable === true ? 'CIA_ERR_ES_UNAVAILABLE' : 'CIA_ERR_RETENTION_UNDETERMINED',
       `could not tell whether this cluster offers ${feature === 'ilm' ? 'ILM' : 'the data stream lifecycle'}` +
         `${caps.unknownBecause === undefined ? '' : ` (${caps.unknownBecause})`}; nothing was done, try again when Elasticsearch answers`,
       { details: { feature } },
