@@ -105,6 +105,8 @@ export class ChainChecker {
   readonly #options: CheckerOptions;
   readonly #historySize: number;
   #state: AgentState | undefined;
+  /** Statements of one agent and seq, not yet checked (attestation()). */
+  #sameSeq: Attestation[] = [];
   readonly #stats: CheckerStats = { records: 0, agents: 0, checkpoints: 0, findings: 0, notices: 0 };
 
   constructor(sink: VerifySink, options: CheckerOptions) {
@@ -129,12 +131,13 @@ export class ChainChecker {
   /** What the checker holds right now (records and checkpoints): bounded, whatever the number of records. */
   get held(): number {
     const s = this.#state;
-    if (s === undefined) return 0;
-    return (s.head === undefined ? 0 : 1) + (s.pending?.candidates.length ?? 0) + s.waiting.length + s.holes.length + s.reordered.size + s.history.size;
+    if (s === undefined) return this.#sameSeq.length;
+    return this.#sameSeq.length + (s.head === undefined ? 0 : 1) + (s.pending?.candidates.length ?? 0) + s.waiting.length + s.holes.length + s.reordered.size + s.history.size;
   }
 
   /** The next chained document, in (agent.id, ci_audit.chain.seq) order. */
   record(hit: RecordHit): void {
+    this.#flush();
     this.#stats.records++;
     const entry = this.#inspect(hit);
     const state = this.#agent(entry.agent);
@@ -153,10 +156,33 @@ export class ChainChecker {
     this.#advance(state, entry);
   }
 
-  /** A signed checkpoint, merged into the record order after the records of its sequence number. */
+  /**
+   * A signed checkpoint, merged into the record order after the records of its sequence number. The
+   * statements of one seq are held until the next seq, record or agent: a key a rotation introduces
+   * at seq S signs from S on, and the index (sorted by signing time, in ms) and the anchor file give
+   * the statements of S in no useful order, so the rotations that hold go first.
+   */
   attestation(att: Attestation): void {
     this.#stats.checkpoints++;
-    const state = this.#agent(att.statement.agent);
+    const first = this.#sameSeq[0];
+    if (first !== undefined && (first.statement.agent !== att.statement.agent || first.statement.seq !== att.statement.seq)) this.#flush();
+    this.#sameSeq.push(att);
+  }
+
+  /** Checks the statements held for one seq: each rotation by a key valid there first, until none is left. */
+  #flush(): void {
+    const batch = this.#sameSeq;
+    if (batch.length === 0) return;
+    this.#sameSeq = [];
+    const state = this.#agent(batch[0]!.statement.agent);
+    const rotations = batch.filter((a) => a.statement.type === 'key_rotation');
+    for (let i = rotations.findIndex((a) => state.keys.admits(a.statement)); i >= 0; i = rotations.findIndex((a) => state.keys.admits(a.statement))) {
+      this.#attest(state, rotations.splice(i, 1)[0]!);
+    }
+    for (const att of [...rotations, ...batch.filter((a) => a.statement.type !== 'key_rotation')]) this.#attest(state, att);
+  }
+
+  #attest(state: AgentState, att: Attestation): void {
     const check = state.keys.check(att.statement);
     if (check.ok === false) {
       this.#sink.finding({ kind: 'signature_invalid', agent: state.agent, seq: att.statement.seq, ...where(att), detail: `${describe(att)}: ${check.reason}` });
@@ -188,12 +214,14 @@ export class ChainChecker {
 
   /** A checkpoint document without a well-formed statement: nothing to verify a signature on. */
   malformedCheckpoint(agent: string, where: Pick<Finding, '_id' | '_index' | '@timestamp'>, detail: string): void {
+    this.#flush();
     this.#stats.checkpoints++;
     this.#sink.finding({ kind: 'signature_invalid', agent, seq: 0, ...where, detail });
   }
 
   /** Settles the agent being read; call once after the last record and checkpoint. */
   end(): void {
+    this.#flush();
     if (this.#state !== undefined) this.#finish(this.#state);
     this.#state = undefined;
   }

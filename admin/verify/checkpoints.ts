@@ -1,8 +1,11 @@
 // Signed checkpoints as verify reads them, from checkpoint documents in Elasticsearch and from
 // lines of the aggregator's anchor file, and the keys an agent may sign with: the ones registered
-// (or given with --keys) plus every key a valid key_rotation by an already trusted key introduced.
+// (or given with --keys) plus every key a valid key_rotation by an already trusted key introduced,
+// each valid only for its range of seqs (core/integrity/key-ring.ts).
 import { keyId, verifyCheckpoint, type SignedCheckpoint } from '../../core/integrity/checkpoint.ts';
 import { isChainHash } from '../../core/integrity/chain.ts';
+import { KeyRing } from '../../core/integrity/key-ring.ts';
+import type { AgentPublicKey } from './keys.ts';
 import { valueAt, type Source } from './remap.ts';
 
 export type AttestationOrigin = 'index' | 'anchor';
@@ -59,24 +62,43 @@ export function attestationFromDocument(hit: { _id?: string | null; _index: stri
 
 export type SignatureCheck = { ok: true } | { ok: false; reason: string } | { ok: 'unknown'; reason: string };
 
-/** One agent's trusted keys, growing with valid rotations (statements are checked in sequence order). */
+/**
+ * One agent's trusted keys, each for its range of seqs, growing with valid rotations (statements
+ * are checked in sequence order; at one seq, rotations first: ChainChecker#attestation).
+ */
 export class AgentKeys {
-  readonly #keys = new Map<string, string>();
+  readonly #ring: KeyRing;
 
-  constructor(publicKeys: readonly string[]) {
-    for (const pem of publicKeys) this.#keys.set(keyId(pem), pem);
+  constructor(publicKeys: readonly AgentPublicKey[]) {
+    this.#ring = new KeyRing(
+      publicKeys.map((k) => (typeof k === 'string' ? { id: keyId(k), publicKey: k } : { id: keyId(k.publicKey), publicKey: k.publicKey, rotation: k.rotation })),
+    );
   }
 
   get size(): number {
-    return this.#keys.size;
+    return this.#ring.size;
+  }
+
+  /** Whether the statement's key is valid at its seq (nothing checked, nothing learned). */
+  admits(statement: SignedCheckpoint): boolean {
+    return this.#ring.lookup(statement.key, statement.seq, statement.type === 'key_rotation' ? statement.nextKey : undefined).kind === 'valid';
   }
 
   /** Checks the signature; a valid rotation adds its next key. `unknown`: no key to check with at all. */
   check(statement: SignedCheckpoint): SignatureCheck {
-    if (this.#keys.size === 0) return { ok: 'unknown', reason: 'no public key is known for this agent (give --registry or --keys)' };
-    const pem = this.#keys.get(statement.key);
-    if (pem === undefined) return { ok: false, reason: `signed by key ${statement.key}, which is neither registered nor introduced by a valid key rotation` };
-    if (!verifyCheckpoint(statement, pem)) return { ok: false, reason: `the signature does not verify with key ${statement.key}` };
+    if (this.#ring.size === 0) return { ok: 'unknown', reason: 'no public key is known for this agent (give --registry or --keys)' };
+    const found = this.#ring.lookup(statement.key, statement.seq, statement.type === 'key_rotation' ? statement.nextKey : undefined);
+    if (found.kind === 'unknown') return { ok: false, reason: `signed by key ${statement.key}, which is neither registered nor introduced by a valid key rotation` };
+    if (!verifyCheckpoint(statement, found.publicKey)) return { ok: false, reason: `the signature does not verify with key ${statement.key}` };
+    if (found.kind === 'out_of_range') {
+      return {
+        ok: false,
+        reason:
+          statement.seq > found.until
+            ? `signed by key ${statement.key}, which a key rotation at seq ${found.until} retired: it is valid only up to seq ${found.until}`
+            : `signed by key ${statement.key}, which a key rotation introduced at seq ${found.from}: it is valid only from seq ${found.from}`,
+      };
+    }
     if (statement.type === 'key_rotation') {
       if (statement.nextKey === undefined || statement.nextPublicKey === undefined) return { ok: false, reason: 'a key rotation without next_key and next_public_key' };
       let id: string;
@@ -86,7 +108,7 @@ export class AgentKeys {
         return { ok: false, reason: 'the rotation\'s next_public_key is not an Ed25519 public key' };
       }
       if (id !== statement.nextKey) return { ok: false, reason: `the rotation names key ${statement.nextKey} but its public key has id ${id}` };
-      this.#keys.set(id, statement.nextPublicKey);
+      this.#ring.learn({ key: statement.key, seq: statement.seq, nextKey: id, nextPublicKey: statement.nextPublicKey });
     }
     return { ok: true };
   }

@@ -1,12 +1,20 @@
 // The agents' public signing keys for verify: from the aggregator's registry file (each agent's
-// `public_key`, registered at enrollment) or from a keys file of one's own:
+// `public_key`, registered at enrollment, and the keys learned from rotations, with the rotation
+// that bounds their range of seqs) or from a keys file of one's own, whose keys are valid from seq 0
+// until a rotation in the index or the anchor retires them:
 //   {"<agent id>": "<PEM>" | ["<PEM>", ...], ...}
 // A registry is only read here, never changed.
 import { readFile } from 'node:fs/promises';
 import { CiAuditError } from '../../core/errors.ts';
 import { keyId } from '../../core/integrity/checkpoint.ts';
 
-export type PublicKeys = Map<string, string[]>;
+/**
+ * An agent's keys: PEM text (valid from seq 0), or a key learned from a rotation with the key that
+ * signed it and the seq it vouched for (valid from that seq, core/integrity/key-ring.ts).
+ */
+export type AgentPublicKey = string | { publicKey: string; rotation: { from: string; seq: number } };
+
+export type PublicKeys = Map<string, AgentPublicKey[]>;
 
 /** The registry stores PEM, or the base64 of the SPKI DER alone; both become PEM. */
 function pemOf(text: string): string {
@@ -30,7 +38,7 @@ async function readJson(file: string, what: string): Promise<unknown> {
   }
 }
 
-function add(keys: PublicKeys, agent: string, pem: string, file: string): void {
+function add(keys: PublicKeys, agent: string, pem: string, file: string, rotation?: { from: string; seq: number }): void {
   const key = pemOf(pem);
   try {
     keyId(key);
@@ -38,8 +46,15 @@ function add(keys: PublicKeys, agent: string, pem: string, file: string): void {
     throw new CiAuditError('CIA_ERR_INTEGRITY_KEY', `the public key of agent ${agent} in ${file} is not an Ed25519 public key`, { cause, details: { file, agent } });
   }
   const list = keys.get(agent) ?? [];
-  list.push(key);
+  list.push(rotation === undefined ? key : { publicKey: key, rotation });
   keys.set(agent, list);
+}
+
+/** The rotation a learned key of the registry names (`rotated_from`, `rotated_at_seq`); undefined when it names none. */
+function rotationOf(learned: { rotated_from?: unknown; rotated_at_seq?: unknown }): { from: string; seq: number } | undefined {
+  const seq = learned.rotated_at_seq;
+  if (typeof learned.rotated_from !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return undefined;
+  return { from: learned.rotated_from, seq };
 }
 
 interface RegisteredKeys {
@@ -63,8 +78,9 @@ export async function keysFromRegistry(file: string): Promise<PublicKeys> {
       if (typeof enrollment.public_key === 'string' && enrollment.public_key !== '') add(keys, entry.id, enrollment.public_key, file);
       // Keys the aggregator learned from valid rotations: a rotation checkpoint that is no longer in
       // the index (or the anchor) still leaves the later checkpoints verifiable.
-      for (const learned of Array.isArray(enrollment.signing_keys) ? (enrollment.signing_keys as { public_key?: unknown }[]) : []) {
-        if (typeof learned.public_key === 'string' && learned.public_key !== '') add(keys, entry.id, learned.public_key, file);
+      // Each is valid from the seq of its rotation, and only when that rotation's key was valid there.
+      for (const learned of Array.isArray(enrollment.signing_keys) ? (enrollment.signing_keys as { public_key?: unknown; rotated_from?: unknown; rotated_at_seq?: unknown }[]) : []) {
+        if (typeof learned.public_key === 'string' && learned.public_key !== '') add(keys, entry.id, learned.public_key, file, rotationOf(learned));
       }
     }
   }

@@ -228,13 +228,43 @@ export class AgentRegistry {
   }
 
   /**
+   * The agent's keys with what bounds their range of seqs (core/integrity/key-ring.ts): the enrolled
+   * keys, of this enrollment and the earlier ones, with none (the registry does not know where an
+   * earlier enrollment's chain ended, so they stay valid until a rotation of theirs retires them); a
+   * learned key with the rotation that introduced it. Empty for an unknown agent.
+   */
+  async trustedKeys(agentId: string): Promise<Array<{ publicKey: string; rotation?: { from: string; seq: number } }>> {
+    await this.#reload(false);
+    const agent = this.#data.agents.find((a) => a.id === agentId);
+    if (agent === undefined) return [];
+    const keys: Array<{ publicKey: string; rotation?: { from: string; seq: number } }> = [];
+    for (const enrollment of [agent, ...[...(agent.previous ?? [])].reverse()]) {
+      if (enrollment.public_key !== undefined) keys.push({ publicKey: enrollment.public_key });
+      for (const learned of enrollment.signing_keys ?? []) {
+        const rotated = typeof learned.rotated_from === 'string' && Number.isSafeInteger(learned.rotated_at_seq) && learned.rotated_at_seq >= 0;
+        // A learned key without its rotation (hand-edited) is trusted from seq 0, as before ranges.
+        keys.push(rotated ? { publicKey: learned.public_key, rotation: { from: learned.rotated_from, seq: learned.rotated_at_seq } } : { publicKey: learned.public_key });
+      }
+    }
+    return keys;
+  }
+
+  /**
    * Remembers a key an agent rotated to (a valid key_rotation), so that it is known after a restart
-   * and to other aggregators sharing the file. False when the agent is unknown or already has it.
+   * and to other aggregators sharing the file. False when the agent is unknown or already has it. A
+   * key already learned from the same old key at a later seq (the rotation's repeat arrived first:
+   * batches complete out of order) takes the lower seq, where its range begins.
    */
   addSigningKey(agentId: string, key: Omit<LearnedKey, 'added_at'>): Promise<boolean> {
     return this.#change((data) => {
       const agent = data.agents.find((a) => a.id === agentId);
-      if (agent === undefined || (agent.signing_keys ?? []).some((k) => k.id === key.id)) return false;
+      if (agent === undefined) return false;
+      const known = (agent.signing_keys ?? []).find((k) => k.id === key.id);
+      if (known !== undefined) {
+        if (known.rotated_from !== key.rotated_from || !(key.rotated_at_seq < known.rotated_at_seq)) return false;
+        known.rotated_at_seq = key.rotated_at_seq;
+        return true;
+      }
       (agent.signing_keys ??= []).push({ ...key, added_at: this.#now().toISOString() });
       return true;
     });

@@ -269,7 +269,7 @@ export function mapToEcs(record: DecodedLogRecord, options: MapOptions): MappedR
   const checkpoint = ciAuditNested?.checkpoint;
   if (chain !== undefined && agentId !== undefined) mapped.id = boundedDocumentId(chainDocumentId(agentId, chain.seq));
   else if (agentId !== undefined && typeof checkpoint?.key === 'string' && typeof checkpoint.seq === 'number') {
-    mapped.id = boundedDocumentId(checkpointDocumentId(agentId, checkpoint.key, checkpoint.seq));
+    mapped.id = boundedDocumentId(checkpointDocumentId(agentId, checkpoint.type === 'key_rotation' ? 'key_rotation' : 'checkpoint', checkpoint.key, checkpoint.seq));
   } else if (recordId !== undefined) mapped.id = documentId(agentId ?? hostName ?? '', recordId);
   return mapped;
 }

@@ -1,6 +1,7 @@
 // Checks a signed checkpoint record (an unchained record with checkpointAttr.*) against the keys
 // the aggregator holds for the agent that sent it: the key registered at enrollment and the keys
-// learned from valid key_rotation statements. A pure function; the stage does the I/O.
+// learned from valid key_rotation statements, each valid only for its range of seqs
+// (core/integrity/key-ring.ts). A pure function; the stage does the I/O.
 import { createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { verifyCheckpoint } from '../../core/integrity/checkpoint.ts';
@@ -8,6 +9,7 @@ import type { SignedCheckpoint } from '../../core/integrity/checkpoint.ts';
 import { keyId } from '../../core/integrity/checkpoint.ts';
 import { isChainHash } from '../../core/integrity/chain.ts';
 import { hasErrorCode } from '../../core/errors.ts';
+import { KeyRing, type TrustedKey } from '../../core/integrity/key-ring.ts';
 import { checkpointAttr } from '../../core/wire.ts';
 import type { Attributes } from '../log-record.ts';
 
@@ -16,6 +18,8 @@ export type CheckpointCheck =
   /** Checkpoint attributes present but not a statement (missing or malformed fields). */
   | { kind: 'malformed'; reason: string }
   | { kind: 'key_unknown'; checkpoint: SignedCheckpoint }
+  /** Signed by a known key outside its range of seqs: before a rotation introduced it, or after one retired it. */
+  | { kind: 'key_out_of_range'; checkpoint: SignedCheckpoint; from: number; until: number }
   | { kind: 'signature_invalid'; checkpoint: SignedCheckpoint }
   /** A key_rotation whose next_public_key is not the key next_key names. */
   | { kind: 'next_key_mismatch'; checkpoint: SignedCheckpoint }
@@ -54,14 +58,19 @@ export function readCheckpoint(attributes: Attributes, agentId: string): SignedC
   return checkpoint;
 }
 
-/** Checks the checkpoint of `attributes` (if any) with the agent's public keys, by key id. */
-export function checkCheckpoint(attributes: Attributes, agentId: string, keys: ReadonlyMap<string, string>): CheckpointCheck {
+/**
+ * Checks the checkpoint of `attributes` (if any) with the agent's keys, by key id and seq. A valid
+ * key_rotation is not taken into `keys` here: the caller learns it (KeyRing#learn) once it kept it.
+ */
+export function checkCheckpoint(attributes: Attributes, agentId: string, keys: KeyRing): CheckpointCheck {
   const read = readCheckpoint(attributes, agentId);
   if (read === undefined) return { kind: 'none' };
   if (typeof read === 'string') return { kind: 'malformed', reason: read };
-  const publicKey = keys.get(read.key);
-  if (publicKey === undefined) return { kind: 'key_unknown', checkpoint: read };
+  const found = keys.lookup(read.key, read.seq, read.type === 'key_rotation' ? read.nextKey : undefined);
+  if (found.kind === 'unknown') return { kind: 'key_unknown', checkpoint: read };
+  const publicKey = found.publicKey;
   if (!verifyCheckpoint(read, parsedKeys.get(publicKey)?.object ?? publicKey)) return { kind: 'signature_invalid', checkpoint: read };
+  if (found.kind === 'out_of_range') return { kind: 'key_out_of_range', checkpoint: read, from: found.from, until: found.until };
   if (read.type === 'key_rotation' && !namesKey(read.nextPublicKey!, read.nextKey!)) return { kind: 'next_key_mismatch', checkpoint: read };
   return { kind: 'valid', checkpoint: read };
 }
@@ -75,20 +84,31 @@ function namesKey(pem: string, id: string): boolean {
   }
 }
 
-/** Public keys (PEM) by key id; keys that are not Ed25519 PEM are left out and named in `invalid`. */
-export function keysById(publicKeys: readonly string[]): { keys: Map<string, string>; invalid: string[] } {
-  const keys = new Map<string, string>();
+/** A key as the registry gives it: PEM or base64 SPKI, and for a learned key the rotation that introduced it. */
+export interface RegisteredKey {
+  publicKey: string;
+  rotation?: { from: string; seq: number } | undefined;
+}
+
+/**
+ * The agent's keys with their ranges of seqs; keys that are not Ed25519 PEM are left out and named in
+ * `invalid`, learned keys whose rotation does not hold in seq order (signed by a key already retired
+ * at that seq) in `ring.ignored`.
+ */
+export function keysById(registered: readonly (string | RegisteredKey)[]): { keys: KeyRing; invalid: string[] } {
+  const trusted: TrustedKey[] = [];
   const invalid: string[] = [];
-  for (const registered of publicKeys) {
-    const pem = asPem(registered);
+  for (const item of registered) {
+    const key = typeof item === 'string' ? { publicKey: item } : item;
+    const pem = asPem(key.publicKey);
     try {
-      keys.set(parsedKey(pem).id, pem);
+      trusted.push({ id: parsedKey(pem).id, publicKey: pem, rotation: key.rotation });
     } catch (err) {
       if (!hasErrorCode(err, 'CIA_ERR_INTEGRITY_KEY')) throw err;
-      invalid.push(registered.slice(0, 40));
+      invalid.push(key.publicKey.slice(0, 40));
     }
   }
-  return { keys, invalid };
+  return { keys: new KeyRing(trusted), invalid };
 }
 
 /**

@@ -5,9 +5,9 @@
 //   - each agent's chain is followed (continuity.ts): broken links and declared gaps are events at
 //     once; a hole is reported as `chain_gap` only when still open after `gapGraceMs` and not
 //     indexed by another aggregator (sweep());
-//   - each checkpoint's signature is checked with the agent's registered keys
-//     (checkpoint-check.ts); a valid one is appended to the anchor file before the request is
-//     acknowledged, a valid key rotation registers the next key;
+//   - each checkpoint's signature is checked with the agent's registered keys, each valid for its
+//     range of seqs (checkpoint-check.ts, core/integrity/key-ring.ts); a valid one is appended to the
+//     anchor file before the request is acknowledged, a valid key rotation registers the next key;
 //   - forks (a seq Elasticsearch already holds with another hash) are found by the index stage on
 //     the 409 of `create`, and turned into events here (forkEvent()).
 // An agent's chain state is read from Elasticsearch the first time this process sees the agent,
@@ -23,7 +23,8 @@ import type { ChainPosition } from '../map/ecs.ts';
 import type { AnchorFile } from './anchor.ts';
 import { unreadable } from './chain-store.ts';
 import type { ChainStore } from './chain-store.ts';
-import { checkCheckpoint, keysById } from './checkpoint-check.ts';
+import type { KeyRing } from '../../core/integrity/key-ring.ts';
+import { checkCheckpoint, keysById, type RegisteredKey } from './checkpoint-check.ts';
 import { AgentChain } from './continuity.ts';
 import type { ContinuityFinding, DeclaredGap, SeqRange } from './continuity.ts';
 import { seqRangeText } from './events.ts';
@@ -32,7 +33,8 @@ import { checkRecord } from './record-check.ts';
 
 /** Where the stage finds an agent's public keys, and keeps the ones it learns (the agent registry). */
 export interface KeySource {
-  signingKeys(agentId: string): Promise<string[]>;
+  /** The agent's keys; a learned one with the rotation that introduced it (AgentRegistry#trustedKeys). */
+  trustedKeys(agentId: string): Promise<RegisteredKey[]>;
   addSigningKey(agentId: string, key: Omit<LearnedKey, 'added_at'>): Promise<boolean>;
 }
 
@@ -114,7 +116,7 @@ export class VerifyStage {
     const verdicts: RecordVerdict[] = [];
     const events: IntegrityEvent[] = [];
     const anchored: SignedCheckpoint[] = [];
-    const keyCache = new Map<string, Map<string, string>>();
+    const keyCache = new Map<string, KeyRing>();
     const now = this.#now();
     for (const record of records) {
       const agentId = agentOf(record);
@@ -163,7 +165,7 @@ export class VerifyStage {
         continue;
       }
       const cp = outcome.checkpoint;
-      const docId = checkpointDocumentId(agentId, cp.key, cp.seq);
+      const docId = checkpointDocumentId(agentId, cp.type, cp.key, cp.seq);
       if (this.#keys === undefined) {
         this.#warnOnce('no-keys', { agent: agentId }, 'checkpoints are stored unverified: without auth (auth.mode none) the aggregator holds no agent keys');
         continue;
@@ -180,6 +182,24 @@ export class VerifyStage {
             `Agent ${agentId} signed checkpoint ${cp.seq} with key ${cp.key}, which is neither its enrolled key nor one it rotated to ` +
             `with a valid key_rotation. Either the agent's key was replaced without a rotation (re-enroll it with its public key) or someone else signs as it.`,
           details: { key: cp.key, checkpoint_type: cp.type, checkpoint_hash: cp.hash },
+        });
+        continue;
+      }
+      if (outcome.kind === 'key_out_of_range') {
+        const range = outcome.until === Infinity ? `from seq ${outcome.from} on` : `for seqs ${outcome.from} to ${outcome.until}`;
+        events.push({
+          action: 'checkpoint_signature_invalid',
+          agentId,
+          idKey: `${cp.key}:${cp.seq}`,
+          firstSeq: cp.seq,
+          lastSeq: cp.seq,
+          docId,
+          message:
+            `${cp.type === 'key_rotation' ? 'Key rotation' : 'Checkpoint'} ${cp.seq} of agent ${agentId} is signed by key ${cp.key}, which is valid only ${range}: ` +
+            (cp.seq > outcome.until
+              ? `a key rotation retired it. Whoever still holds the old key signed this (the agent no longer has it). Stored unverified as ${docId}.`
+              : `a key rotation introduced it at seq ${outcome.from}, and the agent never signs below that with it. Stored unverified as ${docId}.`),
+          details: { key: cp.key, checkpoint_type: cp.type, checkpoint_hash: cp.hash, reason: 'key_out_of_range', key_valid_from: outcome.from, key_valid_until: outcome.until === Infinity ? undefined : outcome.until },
         });
         continue;
       }
@@ -203,7 +223,7 @@ export class VerifyStage {
       anchored.push(cp);
       if (cp.type === 'key_rotation' && cp.nextKey !== undefined && cp.nextPublicKey !== undefined) {
         await this.#keys.addSigningKey(agentId, { id: cp.nextKey, public_key: cp.nextPublicKey, rotated_from: cp.key, rotated_at_seq: cp.seq });
-        keyCache.get(agentId)?.set(cp.nextKey, cp.nextPublicKey);
+        keyCache.get(agentId)?.learn({ key: cp.key, seq: cp.seq, nextKey: cp.nextKey, nextPublicKey: cp.nextPublicKey });
         this.#logger.info({ agent: agentId, key: cp.key, next_key: cp.nextKey, seq: cp.seq }, 'agent rotated its signing key; the next key is registered');
       }
     }
@@ -345,12 +365,15 @@ export class VerifyStage {
     return chain;
   }
 
-  async #keysOf(agentId: string, cache: Map<string, Map<string, string>>): Promise<Map<string, string>> {
+  async #keysOf(agentId: string, cache: Map<string, KeyRing>): Promise<KeyRing> {
     let keys = cache.get(agentId);
     if (keys === undefined) {
-      const { keys: byId, invalid } = keysById(this.#keys === undefined ? [] : await this.#keys.signingKeys(agentId));
+      const { keys: ring, invalid } = keysById(this.#keys === undefined ? [] : await this.#keys.trustedKeys(agentId));
       if (invalid.length > 0) this.#warnOnce(`invalid-key:${agentId}`, { agent: agentId }, 'a registered public key of the agent is not an Ed25519 key; it is ignored');
-      keys = byId;
+      if (ring.ignored.length > 0) {
+        this.#warnOnce(`ignored-key:${agentId}:${ring.ignored.join(',')}`, { agent: agentId, keys: ring.ignored }, 'a key learned from a key rotation is not trusted: in seq order, the key that signed the rotation was already retired by an earlier rotation (run ci-audit verify for the agent)');
+      }
+      keys = ring;
       cache.set(agentId, keys);
     }
     return keys;

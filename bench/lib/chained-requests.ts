@@ -105,6 +105,6 @@ export async function chainedRequests(count: number, perRequest: number, parsed 
     const checkpoint = { timestamp: [Number(time / 1_000_000_000n), 0] as [number, number], body: `checkpoint ${head.seq}`, attributes: checkpointAttributes(signed) };
     requests.push(await emitRecords({ resource, scope, records: [...records, checkpoint] }));
   }
-  const keys: KeySource = { signingKeys: () => Promise.resolve([pem]), addSigningKey: () => Promise.resolve(false) };
+  const keys: KeySource = { trustedKeys: () => Promise.resolve([{ publicKey: pem }]), addSigningKey: () => Promise.resolve(false) };
   return { requests, keys };
 }

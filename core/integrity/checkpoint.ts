@@ -10,6 +10,7 @@ import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyOb
 import { CiAuditError } from '../errors.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { checkpointAttr, integrityDataset, recordAttr } from '../wire.ts';
+import { checkpointRecordId } from './document.ts';
 
 export const checkpointVersion = 1;
 
@@ -151,12 +152,12 @@ export function verifyCheckpoint(checkpoint: SignedCheckpoint, publicKey: Public
 
 /**
  * A signed checkpoint as the attributes of the unchained record that carries it (dataset
- * `integrity`, record id `checkpoint:<key id>:<seq>`); the aggregator reads them back.
+ * `integrity`, record id `<type>:<key id>:<seq>`, checkpointRecordId); the aggregator reads them back.
  */
 export function checkpointAttributes(c: SignedCheckpoint): Record<string, string | number> {
   const attributes: Record<string, string | number> = {
     [recordAttr.dataset]: integrityDataset,
-    [recordAttr.recordId]: `checkpoint:${c.key}:${c.seq}`,
+    [recordAttr.recordId]: checkpointRecordId(c.type, c.key, c.seq),
     [checkpointAttr.type]: c.type,
     [checkpointAttr.seq]: c.seq,
     [checkpointAttr.hash]: c.hash,

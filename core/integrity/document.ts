@@ -4,13 +4,15 @@
 // mapping, its index template, its integrity events and `verify` all use them.
 //
 // Every `_id` the aggregator writes for an agent is `<agent id>:<kind>:...`, the kind a fixed word:
-// `seq` (chained record), `checkpoint`, `integrity` (integrity event) or `id` (any other record, by
-// its `ci_audit.record.id`). An enrolled agent's id has no `:` (agentIdPattern in
+// `seq` (chained record), `checkpoint` or `key_rotation` (signed statements, each type its own kind:
+// a rotation and a checkpoint of one key at one seq are two documents), `integrity` (integrity event)
+// or `id` (any other record, by its `ci_audit.record.id`). An enrolled agent's id has no `:` (agentIdPattern in
 // aggregator/auth/registry.ts), so the kind is always the second part: a record id, whatever it
 // holds, stays inside `id` and can never take the `_id` of a chained record, a checkpoint or an
 // event. (Were it to, the writer reports the chained record's 409 as a chain_fork, docs/integrity.md.)
 import { createHash } from 'node:crypto';
 import { chainAttr, checkpointAttr } from '../wire.ts';
+import type { CheckpointType } from './checkpoint.ts';
 
 /**
  * Document fields (dotted paths) of a chained record. The chain and checkpoint attributes keep
@@ -35,9 +37,22 @@ export function chainDocumentId(agentId: string, seq: number): string {
   return `${agentId}:seq:${seq}`;
 }
 
-/** `_id` of a checkpoint document: `<agent id>:checkpoint:<key id>:<seq>`. */
-export function checkpointDocumentId(agentId: string, key: string, seq: number): string {
-  return `${agentId}:checkpoint:${key}:${seq}`;
+/**
+ * Record id (`ci_audit.record.id`) of a signed statement: `<type>:<key id>:<seq>`, so
+ * `checkpoint:<key id>:<seq>` or `key_rotation:<key id>:<seq>`. The type is part of it: the agent
+ * signs a checkpoint and a rotation of the same key at the same seq whenever it rotates while its
+ * chain stands still (rotate-key while stopped or idle), and both must be stored.
+ */
+export function checkpointRecordId(type: CheckpointType, key: string, seq: number): string {
+  return `${type}:${key}:${seq}`;
+}
+
+/**
+ * `_id` of a signed statement's document: `<agent id>:checkpoint:<key id>:<seq>` for a checkpoint,
+ * `<agent id>:key_rotation:<key id>:<seq>` for a key rotation (`<agent id>:` + its record id).
+ */
+export function checkpointDocumentId(agentId: string, type: CheckpointType, key: string, seq: number): string {
+  return `${agentId}:${checkpointRecordId(type, key, seq)}`;
 }
 
 /**

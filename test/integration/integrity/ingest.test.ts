@@ -357,7 +357,8 @@ void test('checkpoints: valid ones are verified and anchored, a rotation registe
   await ok(s.send(agent, [agent.record('one'), agent.checkpoint()], token));
   const next = newKey();
   const stranger = newKey();
-  await ok(s.send(agent, [agent.record('two'), agent.checkpoint({ type: 'key_rotation', next })], token));
+  // Rotated while the chain stands still: the old key's checkpoint and its rotation at the same seq.
+  await ok(s.send(agent, [agent.record('two'), agent.checkpoint(), agent.checkpoint({ type: 'key_rotation', next })], token));
   const oldKey = agent.key;
   agent.key = next;
   await ok(s.send(agent, [agent.record('three'), agent.checkpoint()], token));
@@ -369,7 +370,8 @@ void test('checkpoints: valid ones are verified and anchored, a rotation registe
     checkpoints.map((d) => [d._id, d._source.ci_audit.checkpoint!.type, d._source.ci_audit.checkpoint!.seq, d._source.ci_audit.checkpoint!.verified]).sort(),
     [
       [`${agent.id}:checkpoint:${oldKey.id}:1`, 'checkpoint', 1, true],
-      [`${agent.id}:checkpoint:${oldKey.id}:2`, 'key_rotation', 2, true],
+      [`${agent.id}:checkpoint:${oldKey.id}:2`, 'checkpoint', 2, true],
+      [`${agent.id}:key_rotation:${oldKey.id}:2`, 'key_rotation', 2, true],
       [`${agent.id}:checkpoint:${next.id}:3`, 'checkpoint', 3, true],
       [`${agent.id}:checkpoint:${next.id}:4`, 'checkpoint', 4, false],
       [`${agent.id}:checkpoint:${stranger.id}:4`, 'checkpoint', 4, false],
@@ -381,11 +383,12 @@ void test('checkpoints: valid ones are verified and anchored, a rotation registe
   const anchors = (await readFile(s.anchorFile, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(anchors.map((a) => [a.agent, a.type, a.key, a.seq]), [
     [agent.id, 'checkpoint', oldKey.id, 1],
+    [agent.id, 'checkpoint', oldKey.id, 2],
     [agent.id, 'key_rotation', oldKey.id, 2],
     [agent.id, 'checkpoint', next.id, 3],
   ]);
-  assert.equal(anchors[1]!.next_key, next.id);
-  assert.equal(anchors[1]!.next_public_key, next.pem);
+  assert.equal(anchors[2]!.next_key, next.id);
+  assert.equal(anchors[2]!.next_public_key, next.pem);
   const registry = JSON.parse(await readFile(s.registryFile, 'utf8')) as { agents: Array<{ id: string; signing_keys?: Array<{ id: string }> }> };
   assert.deepEqual(registry.agents.find((a) => a.id === agent.id)?.signing_keys?.map((k) => k.id), [next.id], 'the rotated key is persisted');
 });

@@ -173,6 +173,41 @@ test('a key rotation signed by the old key lets the new key sign from then on', 
   assert.deepEqual(check(input).findings.map((f) => `${f.kind} ${f.seq}`), ['signature_invalid 30']);
 });
 
+test('after a key rotation at seq S the old key signs only up to S and the new key only from S; at S, the rotation counts whatever the order', () => {
+  const old = newSigningKey();
+  const next = newSigningKey();
+  const evil = newSigningKey();
+  const a = buildChain('agent-a', ns, 30, 100, old);
+  const cp = (key: typeof old, seq: number, options = {}, origin: 'index' | 'anchor' = 'anchor'): Attestation => ({ origin, line: seq, statement: checkpoint('agent-a', ns, key, seq, a.records[seq - 1]!.hash, options).statement });
+  const input = inputOf(a);
+  // Rotated while idle: the old key's last checkpoint, the rotation and the new key's first checkpoint
+  // all at seq 20; the new key's is read first (from the index; the rotation only in the anchor).
+  input.atts = [cp(old, 10), cp(next, 20, {}, 'index'), cp(old, 20), cp(old, 20, { type: 'key_rotation', next }), cp(next, 30)];
+  assert.deepEqual(check(input), { findings: [], notices: [] });
+  // Whoever kept the old key: a checkpoint beyond the rotation, and a rotation to a key of theirs.
+  input.atts = [cp(old, 10), cp(old, 20, { type: 'key_rotation', next }), cp(old, 25), cp(next, 15), cp(old, 28, { type: 'key_rotation', next: evil }), cp(evil, 30)];
+  const { findings } = check(input);
+  assert.deepEqual(findings.map((f) => `${f.kind} ${f.seq}`), ['signature_invalid 15', 'signature_invalid 25', 'signature_invalid 28', 'signature_invalid 30']);
+  // At seq 15 the stream has not reached the rotation: the new key is not known yet.
+  assert.match(findings[0]!.detail, /neither registered nor introduced/);
+  assert.match(findings[1]!.detail, /retired: it is valid only up to seq 20/);
+  // The same rotation announced again (the agent crashed before it switched keys) is accepted.
+  input.atts = [cp(old, 10), cp(old, 20, { type: 'key_rotation', next }), cp(next, 25), cp(old, 28, { type: 'key_rotation', next }), cp(next, 30)];
+  assert.deepEqual(check(input), { findings: [], notices: [] });
+});
+
+test('keys learned from rotations in the registry are valid from their rotation\'s seq', () => {
+  const old = newSigningKey();
+  const next = newSigningKey();
+  const a = buildChain('agent-a', ns, 30, 100, old);
+  const cp = (key: typeof old, seq: number): Attestation => ({ origin: 'anchor', line: seq, statement: checkpoint('agent-a', ns, key, seq, a.records[seq - 1]!.hash).statement });
+  const input = { ...inputOf(a), keys: new Map([['agent-a', [old.publicPem, { publicKey: next.publicPem, rotation: { from: old.id, seq: 20 } }]]]) };
+  input.atts = [cp(old, 10), cp(next, 20), cp(next, 30)];
+  assert.deepEqual(check(input), { findings: [], notices: [] });
+  input.atts = [cp(next, 10), cp(old, 30)];
+  assert.deepEqual(check(input).findings.map((f) => `${f.kind} ${f.seq}`), ['signature_invalid 10', 'signature_invalid 30']);
+});
+
 test('without a public key the checkpoints are still compared, and a notice says the signatures were not checked', () => {
   const a = buildChain('agent-a', ns, 30, 10);
   const input = { ...inputOf(a), keys: new Map() };

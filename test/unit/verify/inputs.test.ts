@@ -57,7 +57,8 @@ test('public keys from the aggregator registry (PEM or bare base64) and from a k
   await writeFile(registry, JSON.stringify({ version: 1, agents: [{ id: 'a', public_key: k1.publicPem, signing_keys: [learned] }, { id: 'b', public_key: bare, revoked_at: '2026-01-01T00:00:00Z' }, { id: 'c' }], enrollment_tokens: [] }));
   const fromRegistry = await keysFromRegistry(registry);
   assert.deepEqual([...fromRegistry.keys()], ['a', 'b']);
-  assert.deepEqual(fromRegistry.get('a'), [k1.publicPem, k2.publicPem]);
+  // A learned key comes with the rotation that introduced it: it is valid from that seq on.
+  assert.deepEqual(fromRegistry.get('a'), [k1.publicPem, { publicKey: k2.publicPem, rotation: { from: k1.id, seq: 10 } }]);
   assert.equal(fromRegistry.get('b')![0], k2.publicPem);
 
   const keys = join(dir, 'keys.json');

@@ -6,12 +6,16 @@ import assert from 'node:assert/strict';
 import { appendFile, chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { test, type TestContext } from 'node:test';
 import { runKeygen, runRotateKey } from '../../../../agent/chain/key-commands.ts';
-import { ensureSigningKey, nextKeyPath, readSigningKey } from '../../../../agent/chain/signing-key.ts';
+import { ensureSigningKey, nextKeyPath, prepareRotation, readSigningKey } from '../../../../agent/chain/signing-key.ts';
+import { Checkpointer } from '../../../../agent/chain/checkpointer.ts';
+import type { ChainProcessor } from '../../../../agent/chain/chain-processor.ts';
+import type { Attributes } from '@opentelemetry/api';
+import { checkpointDocumentId } from '../../../../core/integrity/document.ts';
 import { startAgent } from '../../../../agent/run.ts';
 import type { DecodedLogRecord } from '../../../../aggregator/log-record.ts';
 import { agentConfigSchema } from '../../../../config/schema.ts';
 import { hasErrorCode } from '../../../../core/errors.ts';
-import { verifyCheckpoint, type SignedCheckpoint } from '../../../../core/integrity/checkpoint.ts';
+import { verifyCheckpoint, type CheckpointType, type SignedCheckpoint } from '../../../../core/integrity/checkpoint.ts';
 import { checkpointAttr, integrityDataset, recordAttr } from '../../../../core/wire.ts';
 import { captureLogger, tempDir, waitFor } from '../helpers.ts';
 import { assertChain, isCheckpoint, startCapture } from './capture.ts';
@@ -167,4 +171,29 @@ void test('keygen is idempotent; rotate-key: a key_rotation signed by the old ke
   assert.equal(head.seq, 24, 'one chain across the rotation');
   assert.equal((await readSigningKey(`${dir}/state/signing-key.pem`))!.id, next.id, 'the new key replaced the old one');
   assert.equal((JSON.parse(await readFile(`${dir}/state/chain.json`, 'utf8')) as { key: string }).key, next.id);
+});
+
+void test('rotate-key while the chain stands still: the last checkpoint and the rotation share key and seq, not their record id or _id', async (t) => {
+  const dir = await tempDir(t);
+  const file = `${dir}/signing-key.pem`;
+  const { key } = await ensureSigningKey(file);
+  const chain = { head: { seq: 5, hash: 'a'.repeat(64) }, keyId: key.id } as unknown as ChainProcessor;
+  const emitted: Attributes[] = [];
+  const emit = (r: { attributes: Attributes }): void => void emitted.push(r.attributes);
+  const logger = captureLogger().logger;
+  // The agent stops at seq 5 (final checkpoint), rotate-key runs, the agent starts and stops again.
+  new Checkpointer({ agentId, chain, key, emit, intervalMs: 1e9, logger }).stop();
+  await prepareRotation(file);
+  const second = new Checkpointer({ agentId, chain, key, emit, intervalMs: 1e9, logger });
+  await second.start();
+  second.stop();
+  const statements = emitted.map((a) => [a[checkpointAttr.type], a[checkpointAttr.key], a[checkpointAttr.seq], a[recordAttr.recordId]]);
+  const next = second.key.id;
+  assert.deepEqual(statements, [
+    ['checkpoint', key.id, 5, `checkpoint:${key.id}:5`],
+    ['key_rotation', key.id, 5, `key_rotation:${key.id}:5`],
+    ['checkpoint', next, 5, `checkpoint:${next}:5`],
+  ]);
+  const ids = emitted.map((a) => checkpointDocumentId(agentId, a[checkpointAttr.type] as CheckpointType, a[checkpointAttr.key] as string, a[checkpointAttr.seq] as number));
+  assert.equal(new Set(ids).size, 3, 'three documents, none refused as a duplicate');
 });

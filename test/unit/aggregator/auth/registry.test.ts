@@ -144,7 +144,8 @@ void test('re-enrolling a revoked agent keeps its earlier keys: verify passes on
   const chain = buildChain('runner-1', 'unit', 40, 10, oldKey);
   chain.checkpoints = chain.checkpoints.map((cp) => (cp.statement.seq <= 20 ? cp : checkpoint('runner-1', 'unit', newKey, cp.statement.seq, cp.statement.hash)));
   await registry.enroll((await registry.createEnrollmentToken({ uses: 1, ttlSeconds: 600 })).token, 'runner-1', oldKey.publicPem);
-  await registry.addSigningKey('runner-1', { id: rotatedKey.id, public_key: rotatedKey.publicPem, rotated_from: oldKey.id, rotated_at_seq: 5 });
+  // The old key rotated at seq 20, after its last checkpoint there: it signs for seqs up to 20 only.
+  await registry.addSigningKey('runner-1', { id: rotatedKey.id, public_key: rotatedKey.publicPem, rotated_from: oldKey.id, rotated_at_seq: 20 });
   await registry.revoke('runner-1');
   await registry.enroll((await registry.createEnrollmentToken({ uses: 1, ttlSeconds: 600 })).token, 'runner-1', newKey.publicPem);
 
@@ -166,6 +167,18 @@ void test('re-enrolling a revoked agent keeps its earlier keys: verify passes on
   }
   checker.end();
   assert.deepEqual(findings.map((f) => `${f.kind} ${f.seq}: ${f.detail}`), []);
+});
+
+void test('a key learned again from the same old key at a lower seq (the first announcement arrived late) takes the lower seq', async () => {
+  const registry = await AgentRegistry.open(await registryFile());
+  const oldKey = newSigningKey();
+  const next = newSigningKey();
+  await registry.enroll((await registry.createEnrollmentToken({ uses: 1, ttlSeconds: 600 })).token, 'runner-2', oldKey.publicPem);
+  const learned = { id: next.id, public_key: next.publicPem, rotated_from: oldKey.id };
+  assert.equal(await registry.addSigningKey('runner-2', { ...learned, rotated_at_seq: 9 }), true);
+  assert.equal(await registry.addSigningKey('runner-2', { ...learned, rotated_at_seq: 12 }), false);
+  assert.equal(await registry.addSigningKey('runner-2', { ...learned, rotated_at_seq: 5 }), true);
+  assert.deepEqual(await registry.trustedKeys('runner-2'), [{ publicKey: oldKey.publicPem }, { publicKey: next.publicPem, rotation: { from: oldKey.id, seq: 5 } }]);
 });
 
 void test('after re-enrolling, the old token and client certificates issued before the revocation stay refused', async () => {

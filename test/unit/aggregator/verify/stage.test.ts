@@ -263,3 +263,34 @@ void test('a chained record whose _id another document holds is a chain_fork tha
   assert.match(fork.message, /already holds record 5 \(runner-01:seq:5\) with hash b{64}: two different histories/);
   assert.deepEqual(fork.details, { received_hash: 'aa'.repeat(32), stored_hash: 'bb'.repeat(32), reason: undefined, received_record: '{"seq":5}' });
 });
+
+void test('a key rotation retires the old key by seq, not by arrival: late checkpoints of the old key below it stay valid, beyond it they are events, also after a restart', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'verify-stage-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const k0 = newKey();
+  const k1 = newKey();
+  const evil = newKey();
+  const registry = await enrolled(dir, 'runner-05', k0.pem);
+  const stage = new VerifyStage({ logger, gapGraceMs: 1000, keys: registry });
+  const at = (seq: number) => ({ seq, hash: 'ab'.repeat(32) });
+  // The rotation at 5 (with the old key's checkpoint at 5, its own _id now) arrives first...
+  const rotated = await stage.verify([checkpointRecord('runner-05', at(5), k0), checkpointRecord('runner-05', at(5), k0, { type: 'key_rotation', next: k1 }), checkpointRecord('runner-05', at(5), k1)]);
+  assert.deepEqual(rotated.events, []);
+  // ...then a batch that completed later: K0's checkpoint at 3 is within its range.
+  const late = await stage.verify([checkpointRecord('runner-05', at(3), k0)]);
+  assert.deepEqual(late.events, []);
+  assert.equal(late.verdicts[0]!.checkpointVerified, true);
+  // Whoever kept K0 signs beyond the rotation: a checkpoint, and a rotation to a key of theirs.
+  for (const s of [stage, new VerifyStage({ logger, gapGraceMs: 1000, keys: await AgentRegistry.open(join(dir, 'agents.json')) })]) {
+    const forged = await s.verify([checkpointRecord('runner-05', at(100), k0), checkpointRecord('runner-05', at(200), k0, { type: 'key_rotation', next: evil })]);
+    assert.deepEqual(forged.verdicts.map((v) => v.checkpointVerified), [false, false]);
+    assert.deepEqual(forged.events.map((e) => [e.action, e.firstSeq, e.details?.reason, e.details?.key_valid_until, e.docId]), [
+      ['checkpoint_signature_invalid', 100, 'key_out_of_range', 5, `runner-05:checkpoint:${k0.id}:100`],
+      ['checkpoint_signature_invalid', 200, 'key_out_of_range', 5, `runner-05:key_rotation:${k0.id}:200`],
+    ]);
+    assert.match(forged.events[0]!.message, /retired/);
+    assert.equal((await s.verify([checkpointRecord('runner-05', at(300), evil)])).events[0]?.action, 'checkpoint_key_unknown');
+  }
+  assert.deepEqual((await registry.trustedKeys('runner-05')).map((k) => k.rotation), [undefined, { from: k0.id, seq: 5 }]);
+  await stage.close();
+});
