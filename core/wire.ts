@@ -113,6 +113,8 @@ export const ecsAttr = {
   eventReason: 'event.reason',
   userName: 'user.name',
   userId: 'user.id',
+  /** A display name (Jenkins' `Started by user <full name>`), where `user.name` is the login. */
+  userFullName: 'user.full_name',
   userEffectiveName: 'user.effective.name',
   userEffectiveId: 'user.effective.id',
   userTargetName: 'user.target.name',

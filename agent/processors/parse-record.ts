@@ -9,7 +9,7 @@ import type { LinePieces } from './line-pieces.ts';
 import { parseAuth } from './auth/parse-auth.ts';
 import { parseBuildkite } from './ci/buildkite.ts';
 import type { CiParse } from './ci/ci-fields.ts';
-import { parseGithubActions } from './ci/github-actions.ts';
+import { parseGithubActions, parseGithubStepLine } from './ci/github-actions.ts';
 import { parseGitlabRunner } from './ci/gitlab-runner.ts';
 import { parseJenkins } from './ci/jenkins.ts';
 import { parseSyslog, type SyslogHeader } from './syslog/header.ts';
@@ -128,7 +128,7 @@ function withHeader(fields: Record<string, AttributeValue>, header: SyslogHeader
 function parseCiLine(line: string, path: string | undefined): CiParse | undefined {
   const first = line.charCodeAt(0);
   if (first === 0x5b /* [ */) return parseGithubActions(line);
-  if (first >= 0x30 && first <= 0x39) return parseBuildkite(line);
+  if (first >= 0x30 && first <= 0x39) return parseBuildkite(line) ?? parseGithubStepLine(line);
   if (line.startsWith('time=')) return parseGitlabRunner(line);
   if (path !== undefined && path.endsWith('/log') && path.includes('/builds/')) return parseJenkins(line, path);
   if (line.startsWith('Started by ') || line.startsWith('Finished: ')) return parseJenkins(line, path);

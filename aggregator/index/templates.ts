@@ -138,6 +138,7 @@ export const ecsFieldMappings: Record<string, unknown> = {
     properties: {
       name: keyword,
       id: keyword,
+      full_name: keyword,
       effective: { properties: { name: keyword, id: keyword } },
       target: { properties: { name: keyword, id: keyword } },
     },

@@ -30,3 +30,18 @@ export function parseGithubActions(line: string): CiParse | undefined {
   if (time !== undefined) result.time = time;
   return result;
 }
+
+const stepHeader = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z) /;
+
+/**
+ * A step's output line in `_diag/pages/*.log`, which the runner prefixes with the UTC time it
+ * wrote it (`2024-05-01T12:34:56.1234567Z npm ci`): only that time. No `message` is cut from it:
+ * step output is where secrets show, and the redaction of a private-key block covers the line.
+ */
+export function parseGithubStepLine(line: string): CiParse | undefined {
+  const h = stepHeader.exec(line);
+  if (h === null) return undefined;
+  const time = rfc3339Time(h[1] ?? '');
+  if (time === undefined) return undefined;
+  return { parser: 'github_actions', fields: {}, time };
+}

@@ -2,6 +2,8 @@
 // journal shows its text format:
 //   time="2024-05-01T12:34:56Z" level=info msg="Checking for jobs... received" job=1234 repo_url="https://gitlab.com/g/p.git" runner=abcd1234
 //   Job succeeded                                       duration_s=12.3 job=1234 project=55 runner=abcd1234
+//   WARNING: Job failed: exit code 1                    duration_s=51.6 job=1234 project=55 runner=abcd1234
+// (the `runner` format puts the level before the message for warnings and errors: WARNING:, ERROR:).
 import { cicdAttr } from '../../../core/wire.ts';
 import { rfc3339Time } from '../syslog/time.ts';
 import { ciEvent, ciResult, type CiParse, type Fields } from './ci-fields.ts';
@@ -30,8 +32,8 @@ export function parseGitlabRunner(line: string): CiParse | undefined {
   let fields: Fields = {};
   let m: RegExpExecArray | null;
   if (/^Checking for jobs\.\.\. received/.test(message)) fields = ciEvent('ci_job_assigned');
-  else if (/^Job succeeded/.test(message)) fields = ciEvent('ci_job_finished', 'success');
-  else if ((m = /^Job failed(?:: (.*))?/.exec(message)) !== null) {
+  else if (/^(?:[A-Z]+: )?Job succeeded/.test(message)) fields = ciEvent('ci_job_finished', 'success');
+  else if ((m = /^(?:[A-Z]+: )?Job failed(?:: (.*))?/.exec(message)) !== null) {
     fields = ciEvent('ci_job_finished', /canceled/.test(m[1] ?? '') ? 'cancellation' : /timeout|execution took longer/.test(m[1] ?? '') ? 'timeout' : ciResult('failed'));
   } else if (/Runner registered successfully|Registering runner\.\.\. succeeded/.test(message)) fields = ciEvent('ci_runner_registered');
   else if (/^Configuration loaded/.test(message)) fields = ciEvent('ci_runner_online');

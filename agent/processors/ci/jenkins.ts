@@ -5,19 +5,36 @@ import { ciEvent, ciResult, type CiParse, type Fields } from './ci-fields.ts';
 
 const pathPattern = /\/jobs\/(.+?)\/builds\/(\d+)\/log$/;
 
-export function jenkinsJobFromPath(path: string): Fields {
+/**
+ * The job's full name (folders joined by `/`) and the build's BUILD_TAG, as Jenkins forms it
+ * (`Run.getCharacteristicEnvVars`: "jenkins-" + full name with every '/' replaced by '-' + "-" +
+ * number): the run id the job hook reports, unique where BUILD_NUMBER is not.
+ */
+function jenkinsBuildOf(path: string): { job: string; runId: string } | undefined {
   const m = pathPattern.exec(path);
-  if (m === null) return {};
-  return { [cicdAttr.pipelineName]: (m[1] ?? '').replace(/\/jobs\//g, '/'), [cicdAttr.pipelineRunId]: m[2] ?? '' };
+  if (m === null) return undefined;
+  const job = (m[1] ?? '').replace(/\/jobs\//g, '/');
+  return { job, runId: `jenkins-${job.replaceAll('/', '-')}-${m[2] ?? ''}` };
+}
+
+/** The BUILD_TAG of the build whose log `path` is; undefined for other paths. */
+export function jenkinsRunIdFromPath(path: string): string | undefined {
+  return jenkinsBuildOf(path)?.runId;
+}
+
+export function jenkinsJobFromPath(path: string): Fields {
+  const build = jenkinsBuildOf(path);
+  if (build === undefined) return {};
+  return { [cicdAttr.pipelineName]: build.job, [cicdAttr.pipelineRunId]: build.runId };
 }
 
 export function parseJenkins(line: string, path?: string): CiParse | undefined {
   let fields: Fields | undefined;
   let m: RegExpExecArray | null;
   if ((m = /^Started by user (.+)$/.exec(line)) !== null) {
+    // The user's display name, not the id the hook gives as user.name (BUILD_USER_ID).
     fields = ciEvent('ci_job_started');
-    fields[ecsAttr.userName] = m[1] ?? '';
-    fields[ecsAttr.relatedUser] = [m[1] ?? ''];
+    fields[ecsAttr.userFullName] = m[1] ?? '';
   } else if ((m = /^Started by (.+)$/.exec(line)) !== null) {
     fields = ciEvent('ci_job_started');
     fields['ci_audit.trigger'] = m[1] ?? '';

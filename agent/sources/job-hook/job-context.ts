@@ -27,6 +27,11 @@ export const jobAttr = {
   /** Uid and pid of the process that wrote the hook's file, as the agent saw it. */
   hookUid: 'ci_audit.job.hook.uid',
   hookPid: 'ci_audit.job.hook.pid',
+  /**
+   * `uncertain` on a line of a job log (`job_hooks.job_logs`) that could not be bound to one job,
+   * and so carries no job's context (docs/runners.md, "Job logs").
+   */
+  attribution: 'ci_audit.job.attribution',
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;

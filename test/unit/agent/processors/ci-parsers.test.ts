@@ -42,12 +42,27 @@ test('GitLab Runner through the journal (text format, program gitlab-runner)', (
   assert.equal(got.fields['cicd.pipeline.task.run.id'], '7781234');
 });
 
+test('GitLab Runner, runner log format through the journal: WARNING:/ERROR: Job failed is a finished job with its result', () => {
+  const journal = (message: string) => parseRecord('x', { 'journald.MESSAGE': message, 'journald.SYSLOG_IDENTIFIER': 'gitlab-runner' }, observed, utc);
+  const [received, failed, timedOut, canceled] = fixture('gitlab-runner-journal.log').map(journal);
+  assert.equal(received?.fields['event.action'], 'ci_job_assigned');
+  for (const [got, result, job] of [[failed, 'failure', '14796'], [timedOut, 'timeout', '14797'], [canceled, 'cancellation', '14798']] as const) {
+    assert.equal(got?.fields['event.action'], 'ci_job_finished');
+    assert.equal(got?.fields['cicd.pipeline.task.run.result'], result);
+    assert.equal(got?.fields['event.outcome'], 'failure');
+    assert.equal(got?.fields['cicd.pipeline.task.run.id'], job);
+  }
+});
+
 test('Jenkins build log: who started it, the revision, the result; job and build from the path', () => {
   const path = '/var/lib/jenkins/jobs/payments/jobs/deploy-prod/builds/318/log';
   const [started, revision, finished] = fixture('jenkins-build.log').map((l) => parseRecord(l, { 'log.file.path': path }, observed, utc));
-  assert.equal(started?.fields['user.name'], 'Dana Whitfield');
+  // The display name, not the user id the hook gives as user.name.
+  assert.equal(started?.fields['user.full_name'], 'Dana Whitfield');
+  assert.equal(started?.fields['user.name'], undefined);
   assert.equal(started?.fields['cicd.pipeline.name'], 'payments/deploy-prod');
-  assert.equal(started?.fields['cicd.pipeline.run.id'], '318');
+  // BUILD_TAG, as Jenkins forms it and the hook reports it (BUILD_NUMBER is not unique across jobs).
+  assert.equal(started?.fields['cicd.pipeline.run.id'], 'jenkins-payments-deploy-prod-318');
   assert.equal(revision?.fields['vcs.ref.head.revision'], '4e1f0c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f');
   assert.equal(revision?.fields['vcs.ref.head.name'], 'main');
   assert.equal(finished?.fields['cicd.pipeline.result'], 'success');
