@@ -3,7 +3,8 @@
 // nothing an earlier processor added escapes it.
 //
 // A private key arrives line by line from a file: after a BEGIN line, every line of the same file
-// up to the END line is redacted whole.
+// up to the END line is redacted whole, and so is every attribute holding a piece of its key text
+// (message, the fields cut from it), whatever header the line had.
 import type { AnyValue } from '@opentelemetry/api';
 import type { LogRecordProcessor, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import { ecsAttr, parseAttr, recordAttr } from '../../core/wire.ts';
@@ -45,6 +46,8 @@ const cacheableLength = 256;
 /** Longest value remembered per key as clean (`#known`): longer ones rarely repeat. */
 const lastCleanLength = 64;
 const cacheSize = 4096;
+/** Inside a private key block, an attribute sharing this many characters with the key text holds key material. */
+const keyWindow = 8;
 
 export class RedactionProcessor implements LogRecordProcessor {
   #redactor: Redactor;
@@ -80,13 +83,8 @@ export class RedactionProcessor implements LogRecordProcessor {
         if (endKey.test(body)) this.#inKey.delete(file);
         record.setBody(marker('private_key'));
         fired.push('private_key');
-        // Attributes derived from the line (message) hold the same text.
-        for (const key of Object.keys(record.attributes)) {
-          if (typeof record.attributes[key] === 'string' && key !== recordAttr.logFilePath && key !== recordAttr.dataset && key !== recordAttr.recordId) {
-            const value = record.attributes[key];
-            if (value === body) record.setAttribute(key, marker('private_key'));
-          }
-        }
+        this.#redactKeyLine(record, body);
+        // The rules still run on the attributes below: a field may hold a secret of another kind.
       } else {
         // Most lines: one prefilter scan says no rule can match, and nothing is allocated.
         const result = this.#redactor.mayHoldSecret(body) ? this.#redactor.redact(body) : undefined;
@@ -148,6 +146,51 @@ export class RedactionProcessor implements LogRecordProcessor {
     }
     // A literal key, as in writeAuthEvent (auth/fields.ts): it keeps the attributes in fast mode.
     if (fired.length > 0) (record.attributes as RedactionAttributes)['ci_audit.redacted.rules'] = [...new Set(fired)];
+  }
+
+  /**
+   * A line inside a private key block: every attribute that holds any of its key text becomes the
+   * marker. The key text is the `message` when that is the line's tail (the line without a syslog
+   * header or a runner's `WRITE LINE:` prefix), else the whole line: `message` itself, the fields
+   * a parser cut from it, and copies of the line (`journald.MESSAGE`) hold it. "Holds" is: contains
+   * it, or shares 8 characters in a row with it; header fields (host, program) and the sources' and
+   * enrichment's own attributes (labels, job context) do not, and stay. Rare lines: no caching.
+   */
+  #redactKeyLine(record: ReadWriteLogRecord, body: string): void {
+    const message = record.attributes[ecsAttr.message];
+    const keyText = typeof message === 'string' && message !== '' && body.endsWith(message) ? message : body;
+    const windows = new Set<string>();
+    for (let i = 0; i + keyWindow <= keyText.length; i++) windows.add(keyText.slice(i, i + keyWindow));
+    const holdsKey = (value: string): boolean => {
+      if (value.includes(keyText)) return true;
+      for (let i = 0; i + keyWindow <= value.length; i++) if (windows.has(value.slice(i, i + keyWindow))) return true;
+      return false;
+    };
+    const scrub = (value: AnyValue): AnyValue => {
+      if (typeof value === 'string') return holdsKey(value) ? marker('private_key') : value;
+      if (Array.isArray(value)) {
+        const out = value.map(scrub);
+        return out.some((v, i) => v !== value[i]) ? out : value;
+      }
+      if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
+        let changed = false;
+        const out: Record<string, AnyValue> = {};
+        for (const [k, v] of Object.entries(value)) {
+          out[k] = scrub(v);
+          if (out[k] !== v) changed = true;
+        }
+        return changed ? out : value;
+      }
+      return value;
+    };
+    const attributes = record.attributes;
+    for (const key in attributes) {
+      if (structuralKeys.has(key) || key === recordAttr.logFilePath) continue;
+      const value = attributes[key];
+      if (value === undefined || value === null || typeof value === 'number' || typeof value === 'boolean') continue;
+      const scrubbed = scrub(value);
+      if (scrubbed !== value) record.setAttribute(key, scrubbed);
+    }
   }
 
   #redactShort(value: string, fired: string[]): string {

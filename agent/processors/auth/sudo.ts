@@ -1,8 +1,22 @@
-// sudo and su. sudo logs `user : [problem ;] TTY=.. ; PWD=.. ; USER=.. ; [ENV=.. ;] COMMAND=..`;
+// sudo and su. sudo logs `user : [problem ; ]TTY=.. ; [CHROOT=.. ; ]PWD=.. ; USER=.. ; [GROUP=.. ; ]
+// [TSID=.. ; ][ENV=.. ; ]COMMAND=..`: the fields in that order, each optional but COMMAND.
 // su logs differ by implementation: shadow-utils (Debian), util-linux (RHEL) and busybox (Alpine).
 import { AuthEvent } from './fields.ts';
 
-const sudoLine = /^\s*(\S+) : (?:(.*?) ; )?TTY=(\S*) ; PWD=(.*?) ; USER=(\S+) ;(?: GROUP=\S+ ;)?(?: ENV=.*? ;)? COMMAND=(.*)$/;
+const sudoKeys = ['TTY', 'CHROOT', 'PWD', 'USER', 'GROUP', 'TSID', 'ENV', 'COMMAND'] as const;
+/**
+ * A value that may hold spaces and ` ; ` (a directory name, ENV): it ends at the first ` ; ` that
+ * is followed by one of the keys that may come after `key`, as a lazy `.*?` would, but without
+ * backtracking: where it ends is decided character by character, so a line that is no sudo line
+ * costs one pass, not the cubic search of three lazy groups.
+ */
+const valueBefore = (key: (typeof sudoKeys)[number]): string => String.raw`((?:[^ ]| (?!; (?:${sudoKeys.slice(sudoKeys.indexOf(key) + 1).join('|')})=))*)`;
+/** The problem (`3 incorrect password attempts`): not a field, and ends before the first one. */
+const problem = String.raw`((?!(?:${sudoKeys.join('|')})=)(?:[^ ]| (?!; (?:${sudoKeys.join('|')})=))+)`;
+const sudoLine = new RegExp(
+  String.raw`^\s*(\S+) : (?:${problem} ; )?(?:TTY=(\S*) ; )?(?:CHROOT=${valueBefore('CHROOT')} ; )?(?:PWD=${valueBefore('PWD')} ; )?` +
+    String.raw`(?:USER=(\S+) ; )?(?:GROUP=(\S+) ; )?(?:TSID=(\S+) ; )?(?:ENV=${valueBefore('ENV')} ; )?COMMAND=(.*)$`,
+);
 
 export function parseSudo(message: string): AuthEvent | undefined {
   const m = sudoLine.exec(message);
@@ -19,11 +33,12 @@ export function parseSudo(message: string): AuthEvent | undefined {
     e = new AuthEvent('sudo_denied', ['authentication'], ['denied', 'info'], 'failure');
   }
   e.sudoError = problem;
-  e.user(m[1]).effectiveUser(m[5]);
-  e.sudoUser = m[5] ?? '';
-  e.tty = m[3] ?? '';
-  e.sudoPwd = m[4] ?? '';
-  e.sudoCommand = m[6] ?? '';
+  // m[4] CHROOT, m[7] GROUP, m[8] TSID, m[9] ENV: read past, not kept (no ECS field).
+  e.user(m[1]).effectiveUser(m[6]);
+  e.sudoUser = m[6];
+  e.tty = m[3];
+  e.sudoPwd = m[5];
+  e.sudoCommand = m[10] ?? '';
   return e;
 }
 

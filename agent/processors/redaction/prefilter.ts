@@ -7,13 +7,15 @@
 // trying any alternative. The alternation this replaced started at common letters (`a`, `s`, `t`,
 // `p`, ...), so it tried alternatives at most characters of a line and cost three times as much.
 // (A hand-written scan in JavaScript was measured too: slower than either.)
-//   `=` `:`  right after (but for a quote and spaces) a word a value is assigned to (`key`,
+//   `=` `:`  right after (but for a `\`, a quote and spaces) a word a value is assigned to (`key`,
 //            `password`, `token`, ...): aws_secret_access_key, azure_storage_key,
 //            azure_sas_signature, npm_auth_token, authorization_header, secret_pair.
 //            `://` then an `@` before the next space: url_password; `://hooks.slack.com/`: slack_webhook.
 //   `-`      `-----` (private_key), `-u`, `--user`, `--proxy-user` then a name and a colon
-//            (cli_user_password), after `xox?` (slack_token) or `gl` and 2 to 5 letters (gitlab_token).
-//   `_`      after `gh[pousr]`, `github` (github_token), `npm` (npm_token), `rk`, `sk` (stripe_key).
+//            (cli_user_password), `--password `, `-passin ` and a `-p` after mysql, mariadb or login
+//            (cli_password), after `xox?` (slack_token) or `gl` and 2 to 5 letters (gitlab_token).
+//   `_`      after `gh[pousr]`, `github` (github_token), `npm` (npm_token), `rk`, `sk` (stripe_key),
+//            `secret` (aws_secret_access_key followed by a space).
 //   `.`      after `SG` (sendgrid_key), `ya29` (gcp_oauth_token).
 //   `A`      AWS key id prefixes `AKIA`... (aws_access_key_id), `AIza` (gcp_api_key).
 //   `G`      `GR1348941` (gitlab_token).  `J` after `ey` (jwt).  `~` after a digit and `Q` (azure_client_secret).
@@ -33,16 +35,27 @@ const anyCase = (word: string): string => [...word].map((c) => `[${c.toUpperCase
  * before its optional quote, spaces and separator.
  */
 const assignedWords = ['key', 'authorization', 'auth', 'sig', 'token', 'password', 'passwd', 'passphrase', 'secret', 'credential', 'credentials'].map(anyCase).join('|');
-/** The words whose rules take a bare `:` (aws_secret_access_key, authorization_header); the others want `: `. */
-const bareColonWords = ['key', 'authorization'].map(anyCase).join('|');
-/** Looking back from the separator just consumed: one of `words`, an optional quote and spaces. */
-const assigned = (words: string, separator: string): string => String.raw`(?<=(?:${words})["']?\s*${separator})`;
+/**
+ * The words whose rules take a bare `:` (aws_secret_access_key, authorization_header, secret_pair's
+ * `token:x`); the others want `: `, or a quote before the colon (`"passwd":"x"`): pam's
+ * `pam_unix(passwd:chauthtok)` stays clean.
+ */
+const bareColonWords = ['key', 'authorization', 'token', 'password', 'passphrase', 'secret', 'credential', 'credentials'].map(anyCase).join('|');
+/** Looking back from the separator just consumed: one of `words`, an optional `\` and quote, and spaces. */
+const assigned = (words: string, separator: string, quote = `["']?`): string => String.raw`(?<=(?:${words})\\?${quote}\s*${separator})`;
 
 const alternatives = [
   `=${assigned(assignedWords, '=')}`,
-  String.raw`:(?:${assigned(bareColonWords, ':')}|(?=\s)${assigned(assignedWords, ':')}|\/\/(?:hooks\.slack\.com\/|\S*@))`,
-  String.raw`-(?:----|(?:u|-user|-proxy-user)(?:\s+|=)[^\s:]+:|(?<=xox.-|gl[a-z]{2,5}-))`,
-  String.raw`_(?<=gh[pousr]_|github_|npm_|[rs]k_)`,
+  // `://` then an `@` before white space or the next `//`: the scan of one URL ends where the next
+  // starts, so a run of `a://a://...` is not rescanned from each `://`.
+  // The word lookbehinds only after a letter, quote, `\` or space: most colons of a log line follow
+  // a digit (the clock) or `]` (the tag), and one character settles them.
+  String.raw`:(?:(?<=[A-Za-z"'\\\s]:)(?:${assigned(bareColonWords, ':')}|${assigned(assignedWords, ':', `["']`)}|(?=\s)${assigned(assignedWords, ':')})|\/\/(?:hooks\.slack\.com\/|(?:[^\s/@]|\/(?!\/))*@))`,
+  // `-u`, `--user` only after white space (as the rule has it): the user name's scan then ends at
+  // the next white space, not at the end of a run of `-u=a-u=a...`. cli_password: `--password `,
+  // `-passin `, and `-p` within 200 characters after mysql, mariadb or login.
+  String.raw`-(?:----|(?<=\s-)(?:u|-user|-proxy-user)(?:\s+|=)[^\s:]+:|-?pass(?:word|wd|in|out)?\s|p(?<=(?:mysql|mariadb|login)[^|;&\n]{0,200}\s-p)|(?<=xox.-|gl[a-z]{2,5}-))`,
+  String.raw`_(?<=gh[pousr]_|github_|npm_|[rs]k_|[Ss][Ee][Cc][Rr][Ee][Tt]_)`,
   String.raw`\.(?<=SG\.|ya29\.)`,
   String.raw`A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|IPA|NPA|NVA|PKA|Iza)`,
   'GR1348941',

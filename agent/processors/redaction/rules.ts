@@ -11,6 +11,15 @@ export interface RedactionRule {
   secretGroup?: number;
 }
 
+/**
+ * Key names that hold a secret end in one of these. Of the names ending in `key`, only those with
+ * a secret qualifier: `public_key`, `sort_key`, `primary_key`, `ssh_host_key`, `publickey` are
+ * not secrets.
+ */
+const secretWords = String.raw`password|passphrase|secret|token|(?:api|access|private|secret|signing|encryption|master)[_-]?key|apikey|credentials?`;
+/** A value: `"..."` (with escapes), `'...'` (an unclosed quote runs to the end), bare characters, or several joined. */
+const quotedValue = String.raw`(?:"(?:[^"\\]|\\.)*(?:"|$)|'[^']*(?:'|$)|[^\s,;&"'])+`;
+
 const rule = (name: string, source: string, flags = 'g', secretGroup = 0): RedactionRule => ({
   name,
   pattern: new RegExp(source, flags.includes('g') ? flags : `${flags}g`),
@@ -20,7 +29,9 @@ const rule = (name: string, source: string, flags = 'g', secretGroup = 0): Redac
 export const builtinRules: readonly RedactionRule[] = [
   rule('private_key', String.raw`-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)`),
   rule('aws_access_key_id', String.raw`\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b`),
-  rule('aws_secret_access_key', String.raw`(aws_?secret_?(?:access_?)?key["']?\s*[:=]\s*["']?)([A-Za-z0-9/+=]{40,})`, 'gi', 2),
+  // `aws_secret_access_key = x`, `"aws_secret_key": "x"`, and `aws configure set aws_secret_access_key x`
+  // (a space alone separates it only when spelt with underscores: the prefilter's `secret_`).
+  rule('aws_secret_access_key', String.raw`((?:aws_?secret_?(?:access_?)?key["']?\s*[:=]|aws_secret_(?:access_)?key\s)\s*["']?)([A-Za-z0-9/+=]{40,})`, 'gi', 2),
   rule('gcp_api_key', String.raw`\bAIza[0-9A-Za-z_-]{35}`),
   rule('gcp_oauth_token', String.raw`\bya29\.[0-9A-Za-z_-]{20,}`),
   rule('azure_storage_key', String.raw`(AccountKey=)([A-Za-z0-9+/]{40,100}={0,2})`, 'gi', 2),
@@ -34,19 +45,32 @@ export const builtinRules: readonly RedactionRule[] = [
   rule('slack_webhook', String.raw`https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_-]+`),
   rule('stripe_key', String.raw`\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}`),
   rule('sendgrid_key', String.raw`\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}`),
-  rule('jwt', String.raw`\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}`),
-  rule('url_password', String.raw`(\b[a-z][a-z0-9+.-]*://[^:/\s@[]*:)([^@/\s]+)(@)`, 'gi', 2),
+  // The header stops at the next `eyJ`: a run of `eyJab-eyJab-...` is scanned once, not once per
+  // `eyJ` (quadratic). A header holding `eyJ` itself is then matched from that `eyJ` on: the
+  // payload and signature are still redacted.
+  rule('jwt', String.raw`eyJ(?:(?!eyJ)[A-Za-z0-9_-]){5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}`),
+  // `scheme://user:password@host`: the password runs to the LAST `@` before the host, so it may hold
+  // `@`, `:` and single `/` (`p@ss:w0rd`, `pa/ss`); it never spans `//` (the next URL) nor white
+  // space, which keeps the scan linear. Not `host:8080/path@x` (a port then a path: registry
+  // references with a digest). Only the last scheme character is matched: a scheme run
+  // (`a.a.a.a...`) is not rescanned at every position.
+  rule('url_password', String.raw`([a-z0-9+.-]://[^:/\s@[]*:)(?!\d{1,5}(?:[/?#]|$))((?:[^\s/@]|\/(?!\/))*(?:@(?:[^\s/@]|\/(?!\/))*)*)(@)`, 'gi', 2),
   rule('authorization_header', String.raw`(\b(?:proxy-)?authorization["']?\s*[:=]\s*["']?(?:(?:bearer|basic|token|digest|negotiate|apikey)\s+)?)([^\s"',;]+)`, 'gi', 2),
   // `curl -u user:pass`, `wget --user=user:pass`: the password after the first colon; not ids
   // such as `docker run -u 1000:1000`. A leading space rather than `^` keeps the rule suffix-safe.
   rule('cli_user_password', String.raw`(\s(?:-u|--user|--proxy-user)(?:\s+|=)[^\s:'"]+:)(?!\d+(?:\s|$))([^\s'"]+)`, 'g', 2),
   rule('bearer_token', String.raw`(\bbearer\s+)([A-Za-z0-9._~+/-]{12,}=*)`, 'gi', 2),
-  // `password=x`, `token: x`, `"client_secret": "x"`; not `PWD=` (sudo's working directory) nor
-  // words merely ending in "key" such as `publickey`.
-  rule(
-    'secret_pair',
-    String.raw`(\b[\w.-]*(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?)["']?\s*(?:=|:\s)\s*)("[^"]*"|'[^']*'|[^\s,;&"']+)`,
-    'gi',
-    2,
-  ),
+  // `password=x`, `token: x`, `token:x`, `"client_secret":"x"`, `SECRET_KEY=x`: a key name that ends
+  // in a secret word (see secretWords), any separator `=` or `:`; not `PWD=` (sudo's working
+  // directory) nor words merely ending in "key" such as `publickey`, `public_key`, `sort_key`.
+  // `passwd` takes a bare `:` only quoted (`"passwd":"x"`): pam's `pam_unix(passwd:chauthtok)`.
+  // The value: quoted segments (with `\"` escapes) and unquoted characters, joined as a shell joins
+  // them (`'abc'def`); an unclosed quote runs to the end of the text. The match starts at the
+  // secret word, not at the start of the key name: `[\w.-]*` there was quadratic on `a.a.a...`.
+  rule('secret_pair', String.raw`((?:(?:${secretWords})\\?["']?\s*[:=]|passwd(?:\\?["']?\s*=|\\?["']\s*:|\s*:(?=\s)))\s*)(${quotedValue})`, 'gi', 2),
+  // `mysql -pS3cret`, `mysql --password S3cret`, `docker login -u ci -p S3cret`, `openssl -passin pass:x`.
+  // `-p` takes a password only after mysql/mariadb (glued to it) and after `login` (docker,
+  // podman, helm, oc, az, cf): elsewhere it is `mkdir -p`, `ssh -p 22`. The command must be at
+  // most 200 characters before `-p` in the same command (no `|`, `;`, `&`): the scan is bounded.
+  rule('cli_password', String.raw`((?:\s--?pass(?:word|wd|in|out)?\s+|(?:mysql|mariadb)[^|;&\n]{0,200}?\s-p|login[^|;&\n]{0,200}?\s-p(?:\s+|=)?)(?!-))(${quotedValue})`, 'g', 2),
 ];

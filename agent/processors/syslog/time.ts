@@ -194,7 +194,10 @@ function clockWallMs(clock: string): number | undefined {
   const second = digitsAt(clock, 17, 2);
   if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
   const wall = Date.UTC(digitsAt(clock, 0, 4), mon - 1, day, hour, minute, second);
-  return Number.isNaN(wall) ? undefined : wall;
+  // A day the month does not have (2024-02-30, 2025-04-31) rolls over into the next month: refused,
+  // as bsdTime refuses Feb 30.
+  if (Number.isNaN(wall) || new Date(wall).getUTCDate() !== day) return undefined;
+  return wall;
 }
 
 /** The number written by the `count` ASCII digits at `at` (a pattern matched them: no string per number). */

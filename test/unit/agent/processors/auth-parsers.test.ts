@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import vm from 'node:vm';
 import { parseRecord } from '../../../../agent/processors/parse-record.ts';
 import { timeZoneResolver } from '../../../../agent/processors/syslog/time.ts';
 
@@ -115,4 +116,78 @@ test('journal entries: fields from the journald source, time from __REALTIME_TIM
   assert.equal(got.fields['host.hostname'], 'deb12');
   assert.equal(got.time?.ms, 1741079702123);
   assert.equal(got.time?.subMsNanos, 456_000);
+});
+
+const line = (program: string, message: string) => parseRecord(`Mar  4 10:00:00 h ${program}[1]: ${message}`, {}, observed, utc);
+
+test('sshd: a user name holding ` from <ip> port <n>` cannot forge source.ip (the address is the one after the name)', () => {
+  const forged = 'admin from 203.0.113.9 port 22';
+  const cases: [string, string | undefined][] = [
+    [`Failed password for invalid user ${forged} from 198.51.100.7 port 40000 ssh2`, 'ssh_login'],
+    [`Failed password for ${forged} from 198.51.100.7 port 40000 ssh2`, 'ssh_login'],
+    [`Accepted publickey for ${forged} from 198.51.100.7 port 40000 ssh2: ED25519 SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG`, 'ssh_login'],
+    [`Invalid user ${forged} from 198.51.100.7 port 40000`, 'ssh_login'],
+    [`error: maximum authentication attempts exceeded for invalid user ${forged} from 198.51.100.7 port 40000 ssh2 [preauth]`, 'ssh_too_many_auth_failures'],
+    ['Disconnecting invalid user admin 203.0.113.9 port 22: Too many authentication failures 198.51.100.7 port 40000: Too many authentication failures [preauth]', 'ssh_too_many_auth_failures'],
+    ['Connection closed by invalid user admin 203.0.113.9 port 22 198.51.100.7 port 40000 [preauth]', 'ssh_connection_closed_preauth'],
+    ['Disconnected from user admin 203.0.113.9 port 22 198.51.100.7 port 40000', 'ssh_disconnect'],
+  ];
+  for (const [message, action] of cases) {
+    const got = line('sshd', message);
+    assert.equal(got.fields['event.action'], action, message);
+    assert.equal(got.fields['source.ip'], '198.51.100.7', message);
+    assert.equal(got.fields['source.port'], 40000, message);
+    assert.deepEqual(got.fields['related.ip'], ['198.51.100.7'], message);
+  }
+  assert.equal(line('sshd', cases[0]![0]).fields['user.name'], forged);
+  assert.equal(line('sshd', cases[2]![0]).fields['system.auth.ssh.signature'], 'ED25519 SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG');
+  // A certificate login: more after the key's fingerprint.
+  const cert = line('sshd', 'Accepted publickey for git from 198.51.100.7 port 40000 ssh2: ED25519-CERT SHA256:abc ID ci-key (serial 7) CA ED25519 SHA256:def');
+  assert.deepEqual([cert.fields['user.name'], cert.fields['source.ip'], cert.fields['system.auth.ssh.signature']], ['git', '198.51.100.7', 'ED25519-CERT SHA256:abc']);
+});
+
+test('sudo: CHROOT, GROUP, TSID and ENV are read past in their order; only COMMAND is required', () => {
+  const cases: [string, Record<string, unknown>][] = [
+    ['alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; TSID=000001 ; COMMAND=/bin/bash', { 'event.action': 'sudo_command', 'user.effective.name': 'root', 'system.auth.sudo.command': '/bin/bash' }],
+    ['alice : TTY=pts/0 ; CHROOT=/srv ; PWD=/home/alice ; USER=root ; COMMAND=/bin/ls', { 'system.auth.sudo.pwd': '/home/alice', 'user.effective.name': 'root' }],
+    ['alice : TTY=pts/0 ; PWD=/tmp ; USER=root ; GROUP=wheel ; TSID=00/00/01 ; ENV=A=1 B=2 ; COMMAND=/usr/bin/id -u', { 'user.effective.name': 'root', 'system.auth.sudo.command': '/usr/bin/id -u', 'process.working_directory': '/tmp' }],
+    ['alice : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/home/alice ; USER=root ; TSID=000002 ; COMMAND=/bin/sh', { 'event.action': 'sudo_incorrect_password', 'system.auth.sudo.error': '3 incorrect password attempts' }],
+    ['alice : PWD=/srv/a ; b ; USER=root ; COMMAND=/bin/true', { 'system.auth.sudo.pwd': '/srv/a ; b', 'system.auth.sudo.tty': undefined }],
+    ['alice : COMMAND=/bin/true', { 'user.name': 'alice', 'user.effective.name': undefined, 'system.auth.sudo.command': '/bin/true' }],
+  ];
+  for (const [message, want] of cases) {
+    const got = line('sudo', message);
+    assert.equal(got.status, 'parsed', message);
+    assert.equal(got.fields['user.name'], 'alice', message);
+    for (const [key, value] of Object.entries(want)) assert.deepEqual(got.fields[key], value, `${key}: ${message}`);
+  }
+  assert.equal(line('sudo', 'alice : TTY=pts/0 ; PWD=/home/alice ; USER=root').status, 'header_only');
+});
+
+test('the auth parsers stay linear on 100 KB hostile messages', () => {
+  // As the redaction rules' test: a deadline enforced by vm's timeout, which interrupts a runaway
+  // regular expression. The sudo pattern took 1.2 s on 14 KB without COMMAND=, about cubic.
+  const size = 100_000;
+  const fill = (unit: string) => unit.repeat(Math.ceil(size / unit.length)).slice(0, size);
+  const messages: [string, string][] = [
+    ['sudo', `alice : ${fill('x ; TTY=a ; PWD=b ; USER=c ; ENV=d ;')}`],
+    ['sudo', `alice : ${fill(' ; ')}`],
+    ['sudo', `alice : TTY=a ; PWD=${fill('b ; ')}`],
+    ['sudo', `alice : TTY=a ; CHROOT=${fill('c ; PWD=')}`],
+    ['sudo', `alice : ${fill('x ')}`],
+    ['sshd', `Failed password for ${fill(' from 1.2.3.4 port 22')}`],
+    ['sshd', `Failed password for ${fill('a from ')}`],
+    ['sshd', `Invalid user ${fill(' from a')}`],
+    ['sshd', `Connection closed by invalid user ${fill('a 1.2.3.4 port 22 ')}`],
+    ['sshd', `Disconnecting invalid user ${fill('a 1.2.3.4 port 22: ')}`],
+    ['sshd', `error: maximum authentication attempts exceeded for ${fill(' from 1.2.3.4 port 1')}`],
+    ['sshd', `Accepted publickey for a from 1.2.3.4 port 22 ssh2: ${fill('A ')}`],
+    ['sshd', fill(' ')],
+  ];
+  const context = vm.createContext({ messages, parse: (program: string, message: string) => line(program, message) });
+  try {
+    vm.runInContext('for (const [program, message] of messages) parse(program, message);', context, { timeout: 5_000 });
+  } catch (error) {
+    assert.fail((error as Error).message);
+  }
 });

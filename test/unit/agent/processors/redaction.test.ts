@@ -1,11 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import vm from 'node:vm';
 import { LoggerProvider, type LogRecordProcessor, type ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import { createRedactor, customRule } from '../../../../agent/processors/redaction/redact.ts';
 import { RedactionProcessor } from '../../../../agent/processors/redaction-processor.ts';
 import { mayHoldBuiltinSecret } from '../../../../agent/processors/redaction/prefilter.ts';
 import { builtinRules } from '../../../../agent/processors/redaction/rules.ts';
+import { ParseProcessor } from '../../../../agent/processors/parse-processor.ts';
+import { LinePieces } from '../../../../agent/processors/line-pieces.ts';
+import { timeZoneResolver } from '../../../../agent/processors/syslog/time.ts';
 
 // Secret shapes written for this test (none is a live credential). `secret` must vanish; `rule` must fire.
 const a40 = 'Qm9vZ2x5V29vZ2x5MTIzNDU2Nzg5MGFiY2RlZmdo';
@@ -57,6 +61,25 @@ const corpus: { line: string; secret: string; rule: string }[] = [
   { line: 'passphrase: my long passphrase', secret: 'my', rule: 'secret_pair' },
   { line: 'STRIPE sk_live_4eC39HqLyjWDarjtT1zdp7dc used', secret: 'sk_live_4eC39HqLyjWDarjtT1zdp7dc', rule: 'stripe_key' },
   { line: 'SENDGRID 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', secret: 'TwL2iGABf9DHoTf-09kqeF8tAmbihYzrnopKc-1s5cr', rule: 'sendgrid_key' },
+  // Compact JSON and `key:value`, key names ending in a secret word, quotes and escapes.
+  { line: '{"password":"hunter2-Secret"}', secret: 'hunter2-Secret', rule: 'secret_pair' },
+  { line: '{"user":"ci","client_secret":"s3cr3t-v4lue"}', secret: 's3cr3t-v4lue', rule: 'secret_pair' },
+  { line: 'token:ab12cd34ef56', secret: 'ab12cd34ef56', rule: 'secret_pair' },
+  { line: 'SECRET_KEY=django-insecure-9x8y7z', secret: 'django-insecure-9x8y7z', rule: 'secret_pair' },
+  { line: '{"password": "ab\\"cd efgh"}', secret: 'efgh', rule: 'secret_pair' },
+  { line: "export PASSWORD='abc'def123", secret: 'def123', rule: 'secret_pair' },
+  { line: 'log {\\"api_key\\":\\"k3y-v4lue-01\\"}', secret: 'k3y-v4lue-01', rule: 'secret_pair' },
+  { line: 'DB_PASSWORD="unterminated-s3cret', secret: 'unterminated-s3cret', rule: 'secret_pair' },
+  { line: 'aws configure set aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', secret: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', rule: 'aws_secret_access_key' },
+  // Passwords on command lines.
+  { line: 'mysql -u root -pS3cretPw db', secret: 'S3cretPw', rule: 'cli_password' },
+  { line: 'mysqldump -h db -u root -p\'S3cret Pw\' app', secret: 'S3cret Pw', rule: 'cli_password' },
+  { line: 'mysql -u root --password S3cretPw db', secret: 'S3cretPw', rule: 'cli_password' },
+  { line: 'docker login -u ci -p S3cretPw registry.example.com', secret: 'S3cretPw', rule: 'cli_password' },
+  { line: 'openssl enc -aes-256-cbc -pass pass:Op3nSsl-pw -in x', secret: 'Op3nSsl-pw', rule: 'cli_password' },
+  // URL passwords holding `@`, `:` and `/`: up to the last `@` before the host.
+  { line: 'postgres://app:p@ss:w0rd@db.internal/app', secret: 'w0rd', rule: 'url_password' },
+  { line: 'connect postgres://app:pa/ss9word@db.internal/app now', secret: 'ss9word', rule: 'url_password' },
 ];
 
 test(`a corpus of ${corpus.length} secret shapes: zero leaks, each marker names its rule`, () => {
@@ -80,6 +103,22 @@ test('ordinary auth and CI lines come through unchanged', () => {
     assert.deepEqual(redactor.redact(line), { text: line, rules: [] }, line);
     // The prefilter alone settles them: no rule runs on an ordinary line.
     assert.equal(mayHoldBuiltinSecret(line), false, line);
+  }
+});
+
+test('look-alikes of the secret formats come through unchanged', () => {
+  const redactor = createRedactor();
+  for (const line of [
+    'pam_unix(passwd:chauthtok): password changed for svc_deploy',
+    'mkdir -p /srv/build && ssh -p 2222 deploy@host',
+    'patch -p1 < fix.diff; gcc -pthread -pedantic -o x x.c',
+    'find . -path ./node_modules -prune -o -print0',
+    'mysql -u root -p appdb',
+    'docker login --password-stdin -u ci registry.example.com',
+    'skopeo copy docker://registry.example.com:5000/app@sha256:0123abcd docker://mirror/app',
+    'public_key=AAAAC3NzaC1lZDI1NTE5 sort_key=created_at primary_key: id',
+  ]) {
+    assert.deepEqual(redactor.redact(line), { text: line, rules: [] }, line);
   }
 });
 
@@ -149,6 +188,64 @@ test('a private key written line by line is redacted from BEGIN to END, then lin
   assert.equal(bodies[4], 'Finished: SUCCESS');
 });
 
+test('a private key written line by line behind a syslog header or a runner prefix: no attribute keeps key text', () => {
+  const keyLines = ['MIIEowIBAAKCAQEAx1y2z3AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefgh', 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2', 'AAAB=='];
+  for (const prefix of ['Jan  5 10:00:00 host deploy[12]: ', '[2024-05-01 12:34:57Z INFO Terminal] WRITE LINE: ']) {
+    const seen: ReadWriteLogRecord[] = [];
+    const collect: LogRecordProcessor = { onEmit: (r) => void seen.push(r), forceFlush: async () => {}, shutdown: async () => {} };
+    const pieces = new LinePieces();
+    const processors = [new ParseProcessor({ zone: timeZoneResolver('UTC'), pieces }), new RedactionProcessor(createRedactor(), pieces), collect];
+    const logger = new LoggerProvider({ processors }).getLogger('test');
+    const bodies = [`${prefix}-----BEGIN RSA PRIVATE KEY-----`, ...keyLines.map((k) => prefix + k), `${prefix}-----END RSA PRIVATE KEY-----`, `${prefix}done`];
+    for (const body of bodies) logger.emit({ body, attributes: { 'log.file.path': '/var/log/app.log', team: 'platform', 'cicd.pipeline.run.id': '4242' } });
+    for (const [i, record] of seen.slice(1, -1).entries()) {
+      assert.equal(record.body, '[REDACTED:private_key]', prefix);
+      const all = JSON.stringify(record.attributes);
+      for (const k of keyLines) for (let at = 0; at + 4 <= k.length; at += 4) assert.ok(!all.includes(k.slice(at, at + 8)), `${prefix}line ${i + 1}: ${all}`);
+      assert.equal(record.attributes.message, '[REDACTED:private_key]', prefix);
+      // What does not come from the key text stays: labels, job context.
+      assert.equal(record.attributes.team, 'platform');
+      assert.equal(record.attributes['cicd.pipeline.run.id'], '4242');
+      if (prefix.startsWith('Jan')) assert.deepEqual([record.attributes['host.hostname'], record.attributes['process.name']], ['host', 'deploy']);
+    }
+    assert.ok(String(seen.at(-1)?.body).endsWith('done'), 'after END lines pass again');
+  }
+});
+
+test('every built-in rule, the prefilter and the redactor stay linear on 100 KB hostile lines', () => {
+  // No time-free measure of a regular expression's work exists in JavaScript, so this is a
+  // deadline: each rule runs on all inputs inside vm with a 5 s timeout, which interrupts the
+  // regular expression itself (a quadratic rule fails in 5 s instead of hanging for minutes).
+  // Linear rules take a few milliseconds per input; the quadratic ones took 5 to 40 s.
+  const units = [
+    'a.', 'a-', 'a:', 'a=', 'a ', 'a', '-', ' ', ':', '=', '@', '/', '"', "'", '\\"', '\\', ' ; ', '\t',
+    'a://', '://a', 'a://a:', 'x://u:p', 'x://u:p/', ':/', '//@', 'x://u:8080/', 'a:b@',
+    'eyJab-', 'eyJa.', 'eyJab.eyJab-', 'SG.a-', 'SG.aaaaaaaaaaaaaaaa.',
+    ' -u ', '-u=a', ' -u=a', ' --user=a', ' -u a:', ' --password ', ' -pass ',
+    'password ', 'password=', 'password:', 'token"', '"password":"', '"password": "a\\"', "password='a'", 'passwd:', 'secret_', 'SECRET_KEY',
+    'aws_secret_key ', 'aws_secret_access_key=', 'mysql ', 'mysql -p ', ' -p', 'login ', 'login -p ', 'mysql login -p',
+    '-----BEGIN ', '-----BEGIN A', 'PRIVATE ', '-----BEGIN PRIVATE KEY-----',
+    'AKIA', 'AIza', 'ya29.', 'AccountKey=', '&sig=', '1Q~', 'aaa1Q~', 'ghp_', 'github_pat_', 'glpat-', 'GR1348941', 'xoxb-', 'npm_', 'sk_live_', '_auth=',
+    'authorization: ', 'authorization ', 'bearer ', 'Bearer\t', 'https://hooks.slack.com/services/',
+  ];
+  const size = 100_000;
+  const inputs = units.map((u) => u.repeat(Math.ceil(size / u.length)).slice(0, size));
+  const redactor = createRedactor();
+  const context = vm.createContext({ inputs, rules: builtinRules, mayHoldBuiltinSecret, redactor });
+  const run = (what: string, code: string) => {
+    try {
+      vm.runInContext(code, context, { timeout: 5_000 });
+    } catch (error) {
+      assert.fail(`${what}: ${(error as Error).message}`);
+    }
+  };
+  for (const [i, r] of builtinRules.entries()) {
+    run(r.name, `for (const text of inputs) { const p = rules[${i}].pattern; p.lastIndex = 0; text.replace(p, ''); }`);
+  }
+  run('prefilter', 'for (const text of inputs) mayHoldBuiltinSecret(text);');
+  run('redactor', 'for (const text of inputs) redactor.redact(text);');
+});
+
 test('the prefilter lets through every text a built-in rule matches, and every part of one', () => {
   // The redactor skips the rules on a text the prefilter rejects, and the processor skips the
   // attributes cut out of such a line: both are only sound if the prefilter is a superset.
@@ -161,6 +258,8 @@ test('the prefilter lets through every text a built-in rule matches, and every p
     // Pieces of the anchors the prefilter stops at, split where it looks before or after them.
     'ACCA', 'APKA', 'gh', 'gho_', 'github', 'gl', 'glsoat-', 'xox', 'xoxe-', 'ey', 'J', 'Q~', '?sig=', '-u=', '--user ', '://', 'hooks.slack.com/workflows/', 'BEARER ',
     'credential', '_auth', '-----BEGIN PRIVATE KEY-----', '\u00a0', '\u2028', '%2B', '+', '~', 'é',
+    // cli_password, bare colons, escaped quotes, URL passwords with `@` and `/`.
+    'mysql', 'mariadb', 'login', ' -p', '-pS3cret', ' -p ', ' --password ', '-passin ', 'pass:', 'passwd:', '"passwd":', 'token:', 'secret_key', 'SECRET_', '\\"', '\\', 'p@ss', 'a/b@', 'x:5000/',
   ];
   let s = 7;
   const random = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);

@@ -68,3 +68,11 @@ test('RFC 3339: every length of fraction, none, lower case, and zones that chang
     assert.equal(rfc3339Time(bad), undefined, bad);
   }
 });
+
+test('RFC 3339: a day the month does not have is refused, not rolled into the next month', () => {
+  assert.equal(rfc3339Time('2024-02-30T10:00:00Z'), undefined);
+  assert.equal(rfc3339Time('2025-02-29T10:00:00Z'), undefined);
+  assert.equal(rfc3339Time('2025-04-31T10:00:00+02:00'), undefined);
+  assert.equal(iso(rfc3339Time('2024-02-29T10:00:00Z')?.ms), '2024-02-29T10:00:00.000Z');
+  assert.equal(iso(rfc3339Time('2025-04-30T10:00:00Z')?.ms), '2025-04-30T10:00:00.000Z');
+});
