@@ -76,21 +76,37 @@ export const maxJsonContainers = 1_000_000;
 
 /**
  * Whether `bytes` holds at least `count` `{` and `[` bytes, inside strings too (an upper bound on
- * the containers: a brace inside a string only makes the bound stricter). Stops at `count`, so a
- * hostile body costs no more than that many searches.
+ * the containers: a brace inside a string only makes the bound stricter), but for the `[` of an
+ * escaped ANSI colour code (`\u001b[32m`: CI output is full of them). Such a `[` is never a
+ * container: outside a string `\u001b` is no JSON, and the parser stops there. Stops at `count`,
+ * so a hostile body costs no more than that many searches.
  */
 function containersAtLeast(bytes: Buffer, count: number): boolean {
   let n = 0;
-  for (const opening of [0x7b, 0x5b]) {
-    for (let at = bytes.indexOf(opening); at !== -1; at = bytes.indexOf(opening, at + 1)) if (++n >= count) return true;
+  for (let at = bytes.indexOf(0x7b); at !== -1; at = bytes.indexOf(0x7b, at + 1)) if (++n >= count) return true;
+  for (let at = bytes.indexOf(0x5b); at !== -1; at = bytes.indexOf(0x5b, at + 1)) {
+    if (!escapedEscapeBefore(bytes, at) && ++n >= count) return true;
   }
   return false;
+}
+
+/** `\u001b` or `\u001B` right before `at`. */
+function escapedEscapeBefore(bytes: Buffer, at: number): boolean {
+  return (
+    at >= 6 &&
+    (bytes[at - 1] === 0x62 || bytes[at - 1] === 0x42) &&
+    bytes[at - 2] === 0x31 &&
+    bytes[at - 3] === 0x30 &&
+    bytes[at - 4] === 0x30 &&
+    bytes[at - 5] === 0x75 &&
+    bytes[at - 6] === 0x5c
+  );
 }
 
 function tooManyContainers(): CiAuditError {
   return new CiAuditError(
     'CIA_ERR_RECEIVER_TOO_LARGE',
-    `OTLP/JSON body holds more than ${maxJsonContainers} JSON objects and arrays (counting "{" and "[" in strings too), the most the receiver parses in one request; send smaller batches, or protobuf`,
+    `OTLP/JSON body holds more than ${maxJsonContainers} JSON objects and arrays (counting "{" and "[" in strings too, but for ANSI colour codes), the most the receiver parses in one request; send smaller batches, or protobuf`,
     { details: { limit: maxJsonContainers } },
   );
 }

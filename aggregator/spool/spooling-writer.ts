@@ -11,8 +11,9 @@
 // A round that holds everything spooled is the last: new writes wait for it (in memory, not yet
 // acknowledged) rather than queue behind it, then go straight to Elasticsearch; so the spool
 // empties and the breaker closes also while traffic continues. A write made from within a round
-// (the inner writer storing a fork's integrity event before its write resolves) does not wait for
-// the round that waits for it: it goes to the spool, as while the breaker is open.
+// (the inner writer storing a fork's integrity event before its write resolves) goes straight to
+// Elasticsearch, which has just answered: queued behind the round it would wait for the round that
+// waits for it, and spooled it could fail for a full spool, and with it the round, for good.
 // Only unavailability opens it: records Elasticsearch refuses for good are dead-lettered by the
 // inner writer as usual. A spooled batch with a record whose dead letter was refused too is kept
 // as `<seq>.rejected` and each such record logged (id, data stream, error). A full spool makes
@@ -50,7 +51,7 @@ export class SpoolingWriter implements DocumentWriter {
   #drainer: Promise<void> | undefined;
   /** The drain's round that holds every spooled batch, while it runs: new writes wait for it. */
   #lastRound: Promise<void> | undefined;
-  /** Set in the drain's writes, so that a write they cause (a fork's integrity event) does not wait for them. */
+  /** Set in the drain's writes, so that a write they cause (a fork's integrity event) goes straight to Elasticsearch. */
   readonly #inRound = new AsyncLocalStorage<true>();
   #closed = false;
 
@@ -82,8 +83,9 @@ export class SpoolingWriter implements DocumentWriter {
   }
 
   async write(records: readonly MappedRecord[]): Promise<WriteResult> {
+    if (this.#inRound.getStore() !== undefined) return this.#inner.write(records);
     // Queued behind the last round in the spool, these records would keep the breaker open.
-    while (records.length > 0 && this.#lastRound !== undefined && this.#inRound.getStore() === undefined) await this.#lastRound;
+    while (records.length > 0 && this.#lastRound !== undefined) await this.#lastRound;
     // Not while an append is under way either: these records would overtake the batch it adds.
     if (records.length === 0 || (this.#inner.ready && this.#spool.empty && this.#spool.appending === 0)) {
       try {

@@ -341,3 +341,13 @@ void test('an OTLP/JSON body of more JSON objects and arrays than the receiver p
   // At the bound it is parsed (the record count is the in-flight limit's to refuse).
   assert.equal(decodeJsonLogs(body(maxJsonContainers - containers)).length, maxJsonContainers - containers);
 });
+
+void test('the [ of escaped ANSI colour codes in CI output does not count toward the OTLP/JSON container bound', () => {
+  // 512 records of a coloured 16 KiB line: about 1.1 million "[" in strings, a thousand containers.
+  const line = '\u001b[32mok\u001b[0m '.repeat(2200);
+  const body = JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: Array.from({ length: 512 }, () => ({ body: { stringValue: line } })) }] }] });
+  assert.ok(body.split('[').length > maxJsonContainers);
+  assert.equal(decodeJsonLogs(body).length, 512);
+  // A bare "[" in strings still counts: the bound stays an upper bound on what JSON.parse builds.
+  assert.throws(() => decodeJsonLogs(body.replaceAll('\\u001b[', '\\u001c[')), (err: unknown) => hasErrorCode(err, 'CIA_ERR_RECEIVER_TOO_LARGE'));
+});
