@@ -147,10 +147,11 @@ test('auth and CI logs are parsed, enriched and redacted on the runner and searc
   const started = { term: { 'event.action': 'ci_job_started' } } as const;
   await eventually(async () => (await count(ci, { bool: { filter: [started, { term: { 'cicd.pipeline.run.id': '7700112233' } }] } })) === 1, 'the job started event');
 
-  // The job writes its own log while it runs.
+  // The job writes its own log while it runs, each line stamped as the runner stamps step logs: the
+  // time binds the file to the job whose span holds it (docs/runners.md).
   const jobLog = join(dir, '_diag', 'pages', 'step-1.log');
   const jobLines = ['Run actions/checkout@v4', `curl -u deploy:${ciPassword} -d password=${ciPassword} https://example.com`, 'Deployed shop 1.4.2'];
-  for (const line of jobLines) await appendFile(jobLog, `${line}\n`);
+  for (const line of jobLines) await appendFile(jobLog, `${new Date().toISOString().replace('Z', '0000Z')} ${line}\n`);
   const byPath = { term: { 'log.file.path': jobLog } } as const;
   await eventually(async () => (await count(ci, byPath)) === jobLines.length, 'the job log lines');
 
