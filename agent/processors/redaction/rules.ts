@@ -18,7 +18,9 @@ export interface RedactionRule {
  */
 const secretWords = String.raw`password|passphrase|secret|token|(?:api|access|private|secret|signing|encryption|master)[_-]?key|apikey|credentials?`;
 /** A value: `"..."` (with escapes), `'...'` (an unclosed quote runs to the end), bare characters, or several joined. */
-const quotedValue = String.raw`(?:"(?:[^"\\]|\\.)*(?:"|$)|'[^']*(?:'|$)|[^\s,;&"'])+`;
+// A `\` at the very end escapes nothing and is taken as it is: were the quoted part to fail there,
+// every `token=\"` of a line would scan to its end again (quadratic).
+const quotedValue = String.raw`(?:"(?:[^"\\]|\\(?:[\s\S]|$))*(?:"|$)|'[^']*(?:'|$)|[^\s,;&"'])+`;
 
 const rule = (name: string, source: string, flags = 'g', secretGroup = 0): RedactionRule => ({
   name,
@@ -49,12 +51,14 @@ export const builtinRules: readonly RedactionRule[] = [
   // `eyJ` (quadratic). A header holding `eyJ` itself is then matched from that `eyJ` on: the
   // payload and signature are still redacted.
   rule('jwt', String.raw`eyJ(?:(?!eyJ)[A-Za-z0-9_-]){5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}`),
-  // `scheme://user:password@host`: the password runs to the LAST `@` before the host, so it may hold
-  // `@`, `:` and single `/` (`p@ss:w0rd`, `pa/ss`); it never spans `//` (the next URL) nor white
-  // space, which keeps the scan linear. Not `host:8080/path@x` (a port then a path: registry
-  // references with a digest). Only the last scheme character is matched: a scheme run
-  // (`a.a.a.a...`) is not rescanned at every position.
-  rule('url_password', String.raw`([a-z0-9+.-]://[^:/\s@[]*:)(?!\d{1,5}(?:[/?#]|$))((?:[^\s/@]|\/(?!\/))*(?:@(?:[^\s/@]|\/(?!\/))*)*)(@)`, 'gi', 2),
+  // `scheme://user:password@host`, read as a URL is: the user info ends at the LAST `@` before the
+  // first `/`, `?` or `#`, so the password may hold `@` and `:` (`p@ss:w0rd`) and the user name an
+  // `@` (`bob@example.com:pw@host`), while an `@` in the path or query (`?email=bob@example.com`)
+  // leaves the host alone. A password with an unencoded `/` (`app:pa/ss@db`, no URL, but written)
+  // is taken to the first `@` within 256 characters, when the part before the `/` is no port.
+  // Not `host:8080/path@x` (a port, then a path: registry references with a digest). Only the last
+  // scheme character is matched: a scheme run (`a.a.a.a...`) is not rescanned at every position.
+  rule('url_password', String.raw`([a-z0-9+.-]://[^:/\s[?#]*:)(?!\d{1,5}(?:[/?#]|$))((?=[^\s/?#]*@)[^\s/?#]*|(?![^\s/?#]*@)[^\s@]{1,256}?)(@)`, 'gi', 2),
   rule('authorization_header', String.raw`(\b(?:proxy-)?authorization["']?\s*[:=]\s*["']?(?:(?:bearer|basic|token|digest|negotiate|apikey)\s+)?)([^\s"',;]+)`, 'gi', 2),
   // `curl -u user:pass`, `wget --user=user:pass`: the password after the first colon; not ids
   // such as `docker run -u 1000:1000`. A leading space rather than `^` keeps the rule suffix-safe.
@@ -63,14 +67,22 @@ export const builtinRules: readonly RedactionRule[] = [
   // `password=x`, `token: x`, `token:x`, `"client_secret":"x"`, `SECRET_KEY=x`: a key name that ends
   // in a secret word (see secretWords), any separator `=` or `:`; not `PWD=` (sudo's working
   // directory) nor words merely ending in "key" such as `publickey`, `public_key`, `sort_key`.
-  // `passwd` takes a bare `:` only quoted (`"passwd":"x"`): pam's `pam_unix(passwd:chauthtok)`.
+  // `passwd` takes a `:` only after a quote (`"passwd":"x"`): not pam's `pam_unix(passwd:chauthtok)`
+  // nor nsswitch.conf's `passwd:  files systemd`. Ruby's `:password => 'x'` too.
   // The value: quoted segments (with `\"` escapes) and unquoted characters, joined as a shell joins
   // them (`'abc'def`); an unclosed quote runs to the end of the text. The match starts at the
   // secret word, not at the start of the key name: `[\w.-]*` there was quadratic on `a.a.a...`.
-  rule('secret_pair', String.raw`((?:(?:${secretWords})\\?["']?\s*[:=]|passwd(?:\\?["']?\s*=|\\?["']\s*:|\s*:(?=\s)))\s*)(${quotedValue})`, 'gi', 2),
+  rule('secret_pair', String.raw`((?:(?:${secretWords})\\?["']?\s*(?:=>?|:)|passwd(?:\\?["']?\s*=>?|\\?["']\s*:))\s*)(${quotedValue})`, 'gi', 2),
   // `mysql -pS3cret`, `mysql --password S3cret`, `docker login -u ci -p S3cret`, `openssl -passin pass:x`.
-  // `-p` takes a password only after mysql/mariadb (glued to it) and after `login` (docker,
-  // podman, helm, oc, az, cf): elsewhere it is `mkdir -p`, `ssh -p 22`. The command must be at
-  // most 200 characters before `-p` in the same command (no `|`, `;`, `&`): the scan is bounded.
-  rule('cli_password', String.raw`((?:\s--?pass(?:word|wd|in|out)?\s+|(?:mysql|mariadb)[^|;&\n]{0,200}?\s-p|login[^|;&\n]{0,200}?\s-p(?:\s+|=)?)(?!-))(${quotedValue})`, 'g', 2),
+  // `-p` takes a password only after the mysql client's commands (glued to it; not a port mapping
+  // such as docker's `-p3306:3306`) and after the `login` of a registry client (docker, podman,
+  // buildah, skopeo, nerdctl, helm, oc, cf): elsewhere it is `mkdir -p`, `ssh -p 22`, `git log -p`.
+  // The command must be at most 200 characters before `-p` in the same command (no `|`, `;`, `&`):
+  // the scan is bounded.
+  rule(
+    'cli_password',
+    String.raw`((?:\s--?pass(?:word|wd|in|out)?\s+|(?:^|[\s/])(?:mysql|mariadb|mysqldump|mysqladmin)\s[^|;&\n]{0,200}?\s-p(?!\d+:\d)|\b(?:docker|podman|buildah|skopeo|nerdctl|helm(?:\s+registry)?|oc|cf)\s+login\s[^|;&\n]{0,200}?-p(?:\s+|=)?)(?!-))(${quotedValue})`,
+    'g',
+    2,
+  ),
 ];

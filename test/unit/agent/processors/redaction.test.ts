@@ -80,6 +80,8 @@ const corpus: { line: string; secret: string; rule: string }[] = [
   // URL passwords holding `@`, `:` and `/`: up to the last `@` before the host.
   { line: 'postgres://app:p@ss:w0rd@db.internal/app', secret: 'w0rd', rule: 'url_password' },
   { line: 'connect postgres://app:pa/ss9word@db.internal/app now', secret: 'ss9word', rule: 'url_password' },
+  { line: 'https://bob@example.com:hunter2@host/x', secret: 'hunter2', rule: 'url_password' },
+  { line: ":password => 'hunter2'", secret: 'hunter2', rule: 'secret_pair' },
 ];
 
 test(`a corpus of ${corpus.length} secret shapes: zero leaks, each marker names its rule`, () => {
@@ -106,6 +108,12 @@ test('ordinary auth and CI lines come through unchanged', () => {
   }
 });
 
+test('a URL password is cut at the user info: an @ in the path or query leaves the host alone', () => {
+  const redactor = createRedactor();
+  assert.equal(redactor.redact('https://alice:pw@git.example.com/profile?email=bob@example.com').text, 'https://alice:[REDACTED:url_password]@git.example.com/profile?email=bob@example.com');
+  assert.equal(redactor.redact('https://user:pw@host/a/b@c').text, 'https://user:[REDACTED:url_password]@host/a/b@c');
+});
+
 test('look-alikes of the secret formats come through unchanged', () => {
   const redactor = createRedactor();
   for (const line of [
@@ -117,6 +125,13 @@ test('look-alikes of the secret formats come through unchanged', () => {
     'docker login --password-stdin -u ci registry.example.com',
     'skopeo copy docker://registry.example.com:5000/app@sha256:0123abcd docker://mirror/app',
     'public_key=AAAAC3NzaC1lZDI1NTE5 sort_key=created_at primary_key: id',
+    'passwd:         files systemd',
+    'login to bastion then ssh -p 2222 deploy@bastion',
+    'login-api: git log -p HEAD~1',
+    'tests/login_test.go: go test -p 4 ./...',
+    'Building login-service: mkdir -p /srv/login-service/logs',
+    'docker run --name mysql -p3306:3306 -d mysql:8',
+    'useradd -m -s /usr/sbin/nologin -p x svc',
   ]) {
     assert.deepEqual(redactor.redact(line), { text: line, rules: [] }, line);
   }
@@ -230,6 +245,9 @@ test('every built-in rule, the prefilter and the redactor stay linear on 100 KB 
   ];
   const size = 100_000;
   const inputs = units.map((u) => u.repeat(Math.ceil(size / u.length)).slice(0, size));
+  // A quoted value that a lone `\` at the very end leaves unclosed: each `token=\"` scanned to the
+  // end. Four times the size: quadratic, it took 1.5 s at 64 KB (and 6 at 128).
+  inputs.push(`${'token=\\"'.repeat(size / 2)}\\`);
   const redactor = createRedactor();
   const context = vm.createContext({ inputs, rules: builtinRules, mayHoldBuiltinSecret, redactor });
   const run = (what: string, code: string) => {
