@@ -170,53 +170,52 @@ export class VerifyStage {
         this.#warnOnce('no-keys', { agent: agentId }, 'checkpoints are stored unverified: without auth (auth.mode none) the aggregator holds no agent keys');
         continue;
       }
+      // The finding about this statement, one per key and seq.
+      const finding = (action: IntegrityEvent['action'], message: string, details: Record<string, unknown>): IntegrityEvent => ({
+        action,
+        agentId,
+        idKey: `${cp.key}:${cp.seq}`,
+        firstSeq: cp.seq,
+        lastSeq: cp.seq,
+        docId,
+        message,
+        details: { key: cp.key, checkpoint_type: cp.type, checkpoint_hash: cp.hash, ...details },
+      });
       if (outcome.kind === 'key_unknown') {
-        events.push({
-          action: 'checkpoint_key_unknown',
-          agentId,
-          idKey: `${cp.key}:${cp.seq}`,
-          firstSeq: cp.seq,
-          lastSeq: cp.seq,
-          docId,
-          message:
+        events.push(
+          finding(
+            'checkpoint_key_unknown',
             `Agent ${agentId} signed checkpoint ${cp.seq} with key ${cp.key}, which is neither its enrolled key nor one it rotated to ` +
-            `with a valid key_rotation. Either the agent's key was replaced without a rotation (re-enroll it with its public key) or someone else signs as it.`,
-          details: { key: cp.key, checkpoint_type: cp.type, checkpoint_hash: cp.hash },
-        });
+              `with a valid key_rotation. Either the agent's key was replaced without a rotation (re-enroll it with its public key) or someone else signs as it.`,
+            {},
+          ),
+        );
         continue;
       }
       if (outcome.kind === 'key_out_of_range') {
         const range = outcome.until === Infinity ? `from seq ${outcome.from} on` : `for seqs ${outcome.from} to ${outcome.until}`;
-        events.push({
-          action: 'checkpoint_signature_invalid',
-          agentId,
-          idKey: `${cp.key}:${cp.seq}`,
-          firstSeq: cp.seq,
-          lastSeq: cp.seq,
-          docId,
-          message:
+        events.push(
+          finding(
+            'checkpoint_signature_invalid',
             `${cp.type === 'key_rotation' ? 'Key rotation' : 'Checkpoint'} ${cp.seq} of agent ${agentId} is signed by key ${cp.key}, which is valid only ${range}: ` +
-            (cp.seq > outcome.until
-              ? `a key rotation retired it. Whoever still holds the old key signed this (the agent no longer has it). Stored unverified as ${docId}.`
-              : `a key rotation introduced it at seq ${outcome.from}, and the agent never signs below that with it. Stored unverified as ${docId}.`),
-          details: { key: cp.key, checkpoint_type: cp.type, checkpoint_hash: cp.hash, reason: 'key_out_of_range', key_valid_from: outcome.from, key_valid_until: outcome.until === Infinity ? undefined : outcome.until },
-        });
+              (cp.seq > outcome.until
+                ? `a key rotation retired it. Whoever still holds the old key signed this (the agent no longer has it). Stored unverified as ${docId}.`
+                : `a key rotation introduced it at seq ${outcome.from}, and the agent never signs below that with it. Stored unverified as ${docId}.`),
+            { reason: 'key_out_of_range', key_valid_from: outcome.from, key_valid_until: outcome.until === Infinity ? undefined : outcome.until },
+          ),
+        );
         continue;
       }
       if (outcome.kind === 'signature_invalid' || outcome.kind === 'next_key_mismatch') {
-        events.push({
-          action: 'checkpoint_signature_invalid',
-          agentId,
-          idKey: `${cp.key}:${cp.seq}`,
-          firstSeq: cp.seq,
-          lastSeq: cp.seq,
-          docId,
-          message:
+        events.push(
+          finding(
+            'checkpoint_signature_invalid',
             outcome.kind === 'signature_invalid'
               ? `Checkpoint ${cp.seq} of agent ${agentId} does not carry a valid signature of its key ${cp.key}: the statement (seq, hash, time) was altered or forged. Stored unverified as ${docId}.`
               : `Key rotation ${cp.seq} of agent ${agentId} names next key ${cp.nextKey ?? ''} but carries a public key with another id; the next key is not registered. Stored unverified as ${docId}.`,
-          details: { key: cp.key, checkpoint_type: cp.type, checkpoint_hash: cp.hash },
-        });
+            {},
+          ),
+        );
         continue;
       }
       verdict.checkpointVerified = true;
