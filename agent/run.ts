@@ -29,6 +29,7 @@ import { JobHookSource } from './sources/job-hook/job-hook-source.ts';
 import { JobRegistry } from './sources/job-hook/job-registry.ts';
 import { JournaldSource } from './sources/journald/journald-source.ts';
 import type { Source } from './sources/source.ts';
+import { onStopSignal } from '../core/stop-signal.ts';
 
 export interface StartAgentOptions {
   /** Replaces the OTLP/HTTP exporter (tests, or another transport). */
@@ -240,29 +241,21 @@ async function stopAll(sources: readonly Source[], pipeline: Pipeline, chained: 
 
 /**
  * Runs the agent until SIGINT or SIGTERM, then stops it gracefully and resolves. A second signal
- * during the stop ends the process at once (the handlers are removed after the first).
+ * during the stop ends the process at once; SIGHUP is ignored (core/stop-signal.ts).
  * Configuration errors reject with a CiAuditError, which the command line prints.
  */
 export async function runAgent(options: { configFile: string; logger?: Logger }): Promise<void> {
   const { config } = await loadAgentConfig(options.configFile);
   const logger = options.logger ?? createLogger({ name: 'agent', level: config.log.level, format: config.log.format });
-  const { promise: signalled, resolve } = Promise.withResolvers<NodeJS.Signals>();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    resolve(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const stop = onStopSignal(logger);
   let agent: AgentHandle;
   try {
     agent = await startAgent(config, logger);
   } catch (err) {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.dispose();
     throw err;
   }
-  const signal = await signalled;
+  const signal = await stop.received;
   logger.info({ signal }, 'stopping agent');
   await agent.stop();
 }

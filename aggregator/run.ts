@@ -21,6 +21,7 @@ import type { ReceiverOptions } from './receiver/server.ts';
 import { AnchorFile } from './verify/anchor.ts';
 import { ElasticsearchChainStore } from './verify/chain-store.ts';
 import { VerifyStage } from './verify/stage.ts';
+import { onStopSignal } from '../core/stop-signal.ts';
 
 export interface AggregatorHandle {
   /** Base URL of the receiver with the port actually bound, e.g. `http://127.0.0.1:43127`. */
@@ -130,21 +131,20 @@ export async function startAggregator(config: AggregatorConfig, logger: Logger):
   };
 }
 
-/** Runs the aggregator until SIGINT or SIGTERM, then shuts down gracefully and resolves. */
+/** Runs the aggregator until SIGINT or SIGTERM, then shuts down gracefully and resolves; SIGHUP is ignored (core/stop-signal.ts). */
 export async function runAggregator(options: RunAggregatorOptions = {}): Promise<void> {
   const { config, file } = await loadAggregatorConfig(options.configFile);
   const logger = options.logger ?? createLogger({ name: 'aggregator', level: config.log.level, ...(config.log.format ? { format: config.log.format } : {}) });
   logger.info({ version, config: file }, 'aggregator starting');
-  const handle = await startAggregator(config, logger);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const onSignal = (sig: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(sig);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  const stop = onStopSignal(logger);
+  let handle;
+  try {
+    handle = await startAggregator(config, logger);
+  } catch (err) {
+    stop.dispose();
+    throw err;
+  }
+  const signal = await stop.received;
   logger.info({ signal }, 'shutting down: finishing in-flight requests');
   await handle.close();
   logger.info('aggregator stopped');

@@ -89,6 +89,18 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
   const app = (options.https === undefined
     ? Fastify({ ...common, http: serverOptions })
     : Fastify({ ...common, https: { ...options.https, ...serverOptions } })) as unknown as FastifyInstance;
+  // Once closing, an answer closes its connection too: Node closes only the connections idle when
+  // close() starts, so one answered later kept the close waiting for its keep-alive timeout (72 s),
+  // beyond a service manager's grace period (then SIGKILL before the spool and anchor are closed).
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
+  });
   /** The agent each authenticated request speaks for. */
   const senders = new WeakMap<FastifyRequest, string>();
   const gate = limits.inFlight === undefined ? undefined : new InFlightGate(limits.inFlight);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { constants, gzipSync, zstdCompressSync } from 'node:zlib';
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import pino from 'pino';
@@ -364,4 +364,39 @@ void test('closing lets an in-flight request finish with its answer', async () =
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), {});
   await closing;
+});
+
+void test('an answer given after close() began closes its connection, so the close does not wait for keep-alive', async () => {
+  const ingest = new FakeIngest();
+  const held = Promise.withResolvers<void>();
+  const entered = Promise.withResolvers<void>();
+  const store = ingest.result;
+  ingest.ingest = async (records) => {
+    entered.resolve();
+    await held.promise;
+    return store(records);
+  };
+  const app = createReceiver({ ingest, limits, logger: silent });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as { port: number };
+  const answer = fetch(`http://127.0.0.1:${port}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: jsonBody(await emitRecords({ records: [{ body: 'in flight' }] })) });
+  await entered.promise;
+  const closed = app.close();
+  // The close has begun once the server takes no new connection.
+  for (;;) {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    const refused = await new Promise<boolean>((resolve) => {
+      socket.once('connect', () => resolve(false));
+      socket.once('error', () => resolve(true));
+    });
+    socket.destroy();
+    if (refused) break;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  held.resolve();
+  const response = await answer;
+  assert.equal(response.status, 200, 'the request in flight is answered');
+  assert.equal(response.headers.get('connection'), 'close');
+  await response.arrayBuffer();
+  await closed;
 });
