@@ -313,6 +313,12 @@ const agentSchema = strictObject({
       ),
       ['compression_level'],
     ),
+    // With an http:// URL nothing of `tls` would apply: no CA check, no pin, the token and the
+    // records in clear text. Refused, not ignored.
+    v.forward(
+      v.check((output) => output.tls === undefined || /^https:/i.test(output.url), 'set only with an https:// output.url: with http:// the connection has no TLS, so no CA, pin or client certificate would be checked'),
+      ['tls'],
+    ),
   ),
   /** The agent's own HTTP endpoint: `/healthz`, `/metrics` (Prometheus) and `/status` (docs/install.md). Absent: off. */
   http: v.optional(

@@ -279,7 +279,7 @@ EOF
 #!/bin/sh
 # Job hook for runners that take a script (GitHub ACTIONS_RUNNER_HOOK_JOB_${phase^^}, Buildkite
 # agent hooks): hands the job's context to the agent. Never fails the job (docs/runners.md).
-exec $P$OPT/bin/ci-audit hook job-$phase --dir $P$STATE/job-hooks \${BUILDKITE_COMMAND_EXIT_STATUS:+--result "\$BUILDKITE_COMMAND_EXIT_STATUS"}
+exec "$P$OPT/bin/ci-audit" hook job-$phase --dir "$P$STATE/job-hooks" \${BUILDKITE_COMMAND_EXIT_STATUS:+--result "\$BUILDKITE_COMMAND_EXIT_STATUS"}
 EOF
   done
   run mkdir -p "$D$(dirname "$BINLINK")"

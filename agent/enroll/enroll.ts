@@ -41,6 +41,10 @@ export async function enroll(options: EnrollOptions): Promise<EnrollResult> {
   endpoint.pathname = `${endpoint.pathname.replace(/\/+$/, '')}/v1/enroll`;
   const shown = redactUrl(endpoint);
   const tls = { ...config.output.tls, ...(options.caFile === undefined ? {} : { ca_file: options.caFile }) };
+  if (endpoint.protocol === 'http:' && (options.caFile !== undefined || config.output.tls !== undefined)) {
+    // Over http:// the CA and pin would be ignored, and the enrollment token sent in clear text.
+    throw new CiAuditError('CIA_ERR_CLI_USAGE', `${shown} is an http:// URL, but TLS is configured (--ca-file or output.tls): nothing of it would be checked and the enrollment token would travel in clear text; use the aggregator's https:// URL`);
+  }
   const connect = await agentConnectOptions(tls);
   const agentId = config.agent.id;
   const given = options.publicKeyFile === undefined ? undefined : await publicKeyOption(options.publicKeyFile);

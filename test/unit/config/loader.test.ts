@@ -258,3 +258,10 @@ test('LOG_LEVEL sets log.level when the file sets none; the file wins; a bad LOG
   assert.equal((await loadAggregatorConfig(aggregator, { LOG_LEVEL: 'trace' })).config.log.level, 'trace');
   await assert.rejects(loadAgentConfig(agent, { LOG_LEVEL: 'loud' }), { code: 'CIA_ERR_CONFIG_INVALID', message: /^environment variable LOG_LEVEL: one of fatal, error, warn, info, debug, trace, silent/ });
 });
+
+test('output.tls with an http:// output.url is refused, not ignored: nothing of it would be checked', async (t) => {
+  const file = await tempFile(t, 'agent.yaml', `${validAgent}  tls: { pin: "${'A'.repeat(43)}=" }\n`);
+  await assert.rejects(loadAgentConfig(file, {}), (err: unknown) => hasErrorCode(err, 'CIA_ERR_CONFIG_INVALID') && /output\.tls/.test(err.message) && /https:\/\//.test(err.message));
+  const https = await tempFile(t, 'agent.yaml', `${validAgent.replace('http://', 'https://')}  tls: { pin: "${'A'.repeat(43)}=" }\n`);
+  assert.equal((await loadAgentConfig(https, {})).config.output.tls?.pin, `${'A'.repeat(43)}=`);
+});

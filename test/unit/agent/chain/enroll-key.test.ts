@@ -83,3 +83,20 @@ void test('enroll refuses a --public-key-file holding the private signing key, j
   assert.equal((await registry.list()).agents[0]?.public_key, key.publicKeyPem);
   assert.ok(!(await readFile(`${dir}/agents.json`, 'utf8')).includes('PRIVATE'));
 });
+
+void test('enroll refuses --ca-file with an http:// URL: the token would travel in clear text and nothing of the TLS be checked', async (t) => {
+  const { dir } = await scratch(t);
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(String(req.url));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 'issued-token' }));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const configFile = `${dir}/agent.yaml`;
+  await writeFile(configFile, JSON.stringify({ agent: { id: 'runner-01', state_dir: `${dir}/state` }, sources: [{ type: 'file', id: 'f', dataset: 'ci', include: [`${dir}/*.log`] }], output: { url: 'https://aggregator.invalid:4318' } }));
+  await assert.rejects(enroll({ configFile, url, enrollmentToken: 'cia_enroll_x', caFile: `${dir}/ca.pem` }), { code: 'CIA_ERR_CLI_USAGE', message: /is an http:\/\/ URL, but TLS is configured/ });
+  assert.deepEqual(requests, [], 'the aggregator was not asked');
+});
