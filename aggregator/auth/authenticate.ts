@@ -18,6 +18,8 @@ export interface PeerIdentity {
   commonName?: string;
   /** Start of the certificate's validity (notBefore), ms since the epoch: tells a certificate issued after a revocation. */
   notBefore?: number;
+  /** Why TLS did not accept the certificate (its verification error code, e.g. `CERT_HAS_EXPIRED`), when it did not. */
+  refusedBecause?: string;
 }
 
 /** `auth.mode`, or its default: `none` on loopback without TLS, `token` everywhere else. */
@@ -54,7 +56,7 @@ export async function authenticate(
     if (mode === 'mtls') {
       return peer?.commonName === undefined
         ? deny('CIA_ERR_AUTH_MISSING', 'a client certificate is required (auth.mode: mtls); configure output.tls.cert_file and key_file')
-        : deny('CIA_ERR_AUTH_INVALID', 'the client certificate is not signed by a CA the aggregator trusts (listen.tls.client_ca_file)');
+        : deny('CIA_ERR_AUTH_INVALID', refusedCertificateMessage(peer.refusedBecause));
     }
   }
   const token = bearerToken(request.authorization);
@@ -71,6 +73,18 @@ export async function authenticate(
     case 'unknown':
       return deny('CIA_ERR_AUTH_INVALID', 'invalid token: not issued by this aggregator (or by a registry it does not share); enroll again');
   }
+}
+
+/**
+ * Why a client certificate was refused, from its verification error: its validity dates say so
+ * plainly (an expired certificate of the right CA is no foreign one); anything else is its chain.
+ */
+function refusedCertificateMessage(code: string | undefined): string {
+  const dates: Record<string, string> = { CERT_HAS_EXPIRED: 'has expired', CERT_NOT_YET_VALID: 'is not valid yet' };
+  const reason = code === undefined ? undefined : dates[code];
+  return reason === undefined
+    ? 'the client certificate is not signed by a CA the aggregator trusts (listen.tls.client_ca_file)'
+    : `the client certificate ${reason} (${code!}); issue the agent a new one`;
 }
 
 function deny(code: ErrorCode, message: string): AuthDecision {

@@ -276,10 +276,12 @@ function peerIdentity(request: FastifyRequest): PeerIdentity | undefined {
   const cn = cert.subject?.CN;
   const commonName = Array.isArray(cn) ? cn[0] : cn;
   const notBefore = Date.parse(cert.valid_from);
+  const refused = socket.authorized === true ? undefined : socket.authorizationError;
   return {
     authorized: socket.authorized === true,
     ...(commonName === undefined ? {} : { commonName }),
     ...(Number.isNaN(notBefore) ? {} : { notBefore }),
+    ...(refused === undefined ? {} : { refusedBecause: refused instanceof Error ? refused.message : String(refused) }),
   };
 }
 

@@ -88,3 +88,11 @@ void test('records claiming another agent are refused as a whole; records claimi
   assert.equal(untouched.resource['ci_audit.agent.id'], undefined, 'nothing is changed in a refused request');
   assert.deepEqual(enforceAgentIdentity([record({ 'ci_audit.agent.id': 7 })], 'a'), { ok: false, claimed: '(a number)', index: 0 });
 });
+
+void test('a certificate refused for another reason than its CA says why (an expired one is not "not signed by a CA we trust")', async () => {
+  const expired = await authenticate('mtls', { authorization: undefined, peer: { authorized: false, commonName: 'a', refusedBecause: 'CERT_HAS_EXPIRED' } }, registry);
+  assert.equal(expired.ok ? undefined : expired.code, 'CIA_ERR_AUTH_INVALID');
+  assert.match(expired.ok ? '' : expired.message, /the client certificate has expired \(CERT_HAS_EXPIRED\); issue the agent a new one$/);
+  const foreign = await authenticate('mtls', { authorization: undefined, peer: { authorized: false, commonName: 'a', refusedBecause: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' } }, registry);
+  assert.match(foreign.ok ? '' : foreign.message, /not signed by a CA the aggregator trusts/);
+});

@@ -173,3 +173,22 @@ void test('mTLS: after revoke and enrolling again, a certificate issued before t
   assert.equal(accepted.code, ExportResultCode.SUCCESS, accepted.error?.message);
   assert.deepEqual(ingest.records.map((r) => r.body), ['before revoke', 'new certificate']);
 });
+
+void test('listen.tls.client_ca_file must hold readable CA certificates: an empty file, junk or a key is refused at start, naming the option', async () => {
+  for (const [name, text] of [
+    ['empty', ''],
+    ['junk', 'not a certificate\n'],
+    ['a private key', await readFile(pki.serverKeyFile, 'utf8')],
+    ['a broken certificate', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'],
+  ] as const) {
+    const file = join(work, `client-ca-${name.replaceAll(' ', '-')}.pem`);
+    await writeFile(file, text);
+    await assert.rejects(
+      receiverTlsOptions({ cert_file: pki.serverCertFile, key_file: pki.serverKeyFile, client_ca_file: file }),
+      (err: unknown) => (err as { code?: string }).code === 'CIA_ERR_TLS_CONFIG' && (err as Error).message.startsWith(`listen.tls.client_ca_file ${file}: `),
+      name,
+    );
+  }
+  // The real CA file is taken.
+  assert.ok((await receiverTlsOptions({ cert_file: pki.serverCertFile, key_file: pki.serverKeyFile, client_ca_file: pki.caFile })).ca);
+});
