@@ -464,6 +464,15 @@ write_manifest() {
     "runner_dir=$runner_dir" "http_port=$http_port" "agent_user=$agent_user" "url=$url" > "$D$SAVED"
   chmod 0644 "$D$SAVED"
   manifest_rows+=("app	$SAVED	0644	root	root")
+  # What an earlier run installed and this one left as it was (a hook link already in place, the CA
+  # file of an install given --ca-file) stays listed while it exists, so uninstall still removes it.
+  local kind path rest
+  if [ -f "$D$MANIFEST" ]; then
+    while IFS=$'\t' read -r kind path rest; do
+      [ "$kind" = kind ] && continue
+      if [ -e "$D$path" ] || [ -L "$D$path" ]; then manifest_rows+=("$kind	$path	$rest"); fi
+    done < "$D$MANIFEST"
+  fi
   printf 'kind\tpath\tmode\towner\tgroup\n' > "$D$MANIFEST.tmp"
   printf '%s\n' "${manifest_rows[@]}" | awk -F'\t' '!seen[$2]++' >> "$D$MANIFEST.tmp"
   mv -f "$D$MANIFEST.tmp" "$D$MANIFEST"

@@ -300,6 +300,9 @@ void test('install.sh puts the job hooks where the runner reads them (Buildkite)
   assert.equal(await readFile(join(hooks, 'pre-command'), 'utf8'), await readFile(join(root, 'opt/ci-audit/hooks/job-started'), 'utf8'));
   assert.equal(await readFile(join(hooks, 'post-command'), 'utf8'), '#!/bin/sh\necho own hook\n');
   assert.match(await readFile(join(root, 'etc/ci-audit/agent.yaml'), 'utf8'), /units: \[buildkite-agent\.service\]/);
+  // An upgrade finds the hook link in place: it stays in the manifest, so uninstall still removes it.
+  await install(root, ['upgrade', '--agent-user', agentUser, '--no-start']);
+  assert.match(await readFile(join(root, 'opt/ci-audit/install-manifest.tsv'), 'utf8'), /^hook\t\/etc\/buildkite-agent\/hooks\/pre-command\t/m);
   await install(root, ['uninstall', '--purge']);
   assert.deepEqual(await readdir(hooks), ['post-command'], 'uninstall removed the hook it linked, and only that');
 
