@@ -29,7 +29,7 @@ import { JobHookSource } from './sources/job-hook/job-hook-source.ts';
 import { JobRegistry } from './sources/job-hook/job-registry.ts';
 import { JournaldSource } from './sources/journald/journald-source.ts';
 import type { Source } from './sources/source.ts';
-import { onStopSignal } from '../core/stop-signal.ts';
+import { untilStopped } from '../core/stop-signal.ts';
 
 export interface StartAgentOptions {
   /** Replaces the OTLP/HTTP exporter (tests, or another transport). */
@@ -247,15 +247,7 @@ async function stopAll(sources: readonly Source[], pipeline: Pipeline, chained: 
 export async function runAgent(options: { configFile: string; logger?: Logger }): Promise<void> {
   const { config } = await loadAgentConfig(options.configFile);
   const logger = options.logger ?? createLogger({ name: 'agent', level: config.log.level, format: config.log.format });
-  const stop = onStopSignal(logger);
-  let agent: AgentHandle;
-  try {
-    agent = await startAgent(config, logger);
-  } catch (err) {
-    stop.dispose();
-    throw err;
-  }
-  const signal = await stop.received;
+  const { signal, started: agent } = await untilStopped(logger, () => startAgent(config, logger));
   logger.info({ signal }, 'stopping agent');
   await agent.stop();
 }

@@ -21,7 +21,7 @@ import type { ReceiverOptions } from './receiver/server.ts';
 import { AnchorFile } from './verify/anchor.ts';
 import { ElasticsearchChainStore } from './verify/chain-store.ts';
 import { VerifyStage } from './verify/stage.ts';
-import { onStopSignal } from '../core/stop-signal.ts';
+import { untilStopped } from '../core/stop-signal.ts';
 
 export interface AggregatorHandle {
   /** Base URL of the receiver with the port actually bound, e.g. `http://127.0.0.1:43127`. */
@@ -136,15 +136,7 @@ export async function runAggregator(options: RunAggregatorOptions = {}): Promise
   const { config, file } = await loadAggregatorConfig(options.configFile);
   const logger = options.logger ?? createLogger({ name: 'aggregator', level: config.log.level, ...(config.log.format ? { format: config.log.format } : {}) });
   logger.info({ version, config: file }, 'aggregator starting');
-  const stop = onStopSignal(logger);
-  let handle;
-  try {
-    handle = await startAggregator(config, logger);
-  } catch (err) {
-    stop.dispose();
-    throw err;
-  }
-  const signal = await stop.received;
+  const { signal, started: handle } = await untilStopped(logger, () => startAggregator(config, logger));
   logger.info({ signal }, 'shutting down: finishing in-flight requests');
   await handle.close();
   logger.info('aggregator stopped');

@@ -30,3 +30,20 @@ export function onStopSignal(logger: Logger): StopSignal {
   process.on('SIGHUP', onHangup);
   return { received, dispose };
 }
+
+/**
+ * Starts with `start` and resolves, once SIGINT or SIGTERM comes, with the signal and what `start`
+ * gave: the stop of `agent run` and `aggregator run`. The handlers are in place before `start`
+ * runs (a signal during start-up stops it once started) and removed when `start` fails.
+ */
+export async function untilStopped<T>(logger: Logger, start: () => Promise<T>): Promise<{ signal: NodeJS.Signals; started: T }> {
+  const stop = onStopSignal(logger);
+  let started: T;
+  try {
+    started = await start();
+  } catch (err) {
+    stop.dispose();
+    throw err;
+  }
+  return { signal: await stop.received, started };
+}

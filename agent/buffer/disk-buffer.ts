@@ -294,7 +294,7 @@ export class DiskBuffer {
     this.#cursorDirty = true;
     await this.#saveCursor();
     for (const resolve of this.#roomWaiters.splice(0)) resolve();
-    for (const resolve of this.#dataWaiters.splice(0)) resolve();
+    this.wake();
   }
 
   /** Wakes a reader waiting in `dataAvailable` (when stopping). */
@@ -407,7 +407,7 @@ export class DiskBuffer {
         this.#pendingBytes -= written.bytes;
         if (written.entries > 0) {
           this.#releaseRoom();
-          for (const resolve of this.#dataWaiters.splice(0)) resolve();
+          this.wake();
         }
         if (failure === undefined) continue;
         // Disk full or failing: keep the records not yet written in memory (they count against

@@ -216,15 +216,7 @@ export class AgentRegistry {
    * buffer). Empty for an unknown agent.
    */
   async signingKeys(agentId: string): Promise<string[]> {
-    await this.#reload(false);
-    const agent = this.#data.agents.find((a) => a.id === agentId);
-    if (agent === undefined) return [];
-    const keys: string[] = [];
-    for (const enrollment of [agent, ...[...(agent.previous ?? [])].reverse()]) {
-      if (enrollment.public_key !== undefined) keys.push(enrollment.public_key);
-      for (const learned of enrollment.signing_keys ?? []) keys.push(learned.public_key);
-    }
-    return [...new Set(keys)];
+    return [...new Set((await this.trustedKeys(agentId)).map((k) => k.publicKey))];
   }
 
   /**

@@ -137,17 +137,10 @@ export async function startPipeline(c: Cluster, name: string, agentConfig: Setti
         return 0; // not created yet
       }
     },
-    aggregatorGcSeconds: async () => {
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      const seconds: Record<string, number> = {};
-      for (const m of text.matchAll(/^ci_audit_aggregator_nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} ([\d.e+-]+)$/gm)) seconds[m[1]!] = Number(m[2]);
-      return seconds;
-    },
+    aggregatorGcSeconds: async () => Object.fromEntries(await metricSamples(port, 'ci_audit_aggregator_nodejs_gc_duration_seconds_sum', 'kind')),
     indexed: async () => {
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      let sum = 0;
-      for (const m of text.matchAll(/^ci_audit_aggregator_records_total\{outcome="(?:created|duplicate)"\} (\d+)$/gm)) sum += Number(m[1]);
-      return sum;
+      const outcomes = await metricSamples(port, 'ci_audit_aggregator_records_total', 'outcome');
+      return (outcomes.get('created') ?? 0) + (outcomes.get('duplicate') ?? 0);
     },
     close: async () => {
       await agent.stop();
@@ -182,4 +175,12 @@ export async function until(check: () => Promise<boolean>, everyMs: number, time
 /** An auth line as sshd writes it, numbered so that each is distinct (~150 bytes). */
 export function authLine(i: number, time = new Date(1795688521000 + i)): string {
   return `${time.toISOString()} runner-01 sshd[2811]: Accepted publickey for deploy from 203.0.113.17 port ${50000 + (i % 10000)} ssh2: ED25519 SHA256:Xk3b${i}`;
+}
+
+/** The samples of one labelled metric on the aggregator's `/metrics`, by the value of `label`. */
+async function metricSamples(port: number, name: string, label: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const samples = new Map<string, number>();
+  for (const m of text.matchAll(new RegExp(`^${name}\\{${label}="(\\w+)"\\} (\\S+)$`, 'gm'))) samples.set(m[1]!, Number(m[2]));
+  return samples;
 }

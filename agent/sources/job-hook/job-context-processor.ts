@@ -34,8 +34,8 @@ const maxPaths = 10_000;
 export class JobContextProcessor implements LogRecordProcessor {
   #registry: JobRegistry;
   #logs: readonly JobLogConfig[];
-  /** path -> matching config entry (null: none). */
-  #matched = new Map<string, JobLogConfig | null>();
+  /** path -> matching config entry and the Jenkins run id its path names (null: no entry), worked out once per path. */
+  #matched = new Map<string, { entry: JobLogConfig; runId: string | undefined } | null>();
   /** path -> the job its lines' times placed it in. */
   #bound = new Map<string, Binding>();
 
@@ -48,14 +48,15 @@ export class JobContextProcessor implements LogRecordProcessor {
     if (this.#logs.length === 0) return;
     const path = record.attributes[recordAttr.logFilePath];
     if (typeof path !== 'string') return;
-    let entry = this.#matched.get(path);
-    if (entry === undefined) {
-      entry = this.#logs.find((l) => matchesGlob(path, l.path)) ?? null;
+    let matched = this.#matched.get(path);
+    if (matched === undefined) {
+      const entry = this.#logs.find((l) => matchesGlob(path, l.path));
+      matched = entry === undefined ? null : { entry, runId: jenkinsRunIdFromPath(path) };
       if (this.#matched.size > maxPaths) this.#matched.clear();
-      this.#matched.set(path, entry);
+      this.#matched.set(path, matched);
     }
-    if (entry === null) return;
-    const context = this.#jobOf(record, path, entry);
+    if (matched === null) return;
+    const context = this.#jobOf(record, path, matched.entry, matched.runId);
     if (context === undefined) {
       record.setAttribute(jobAttr.attribution, 'uncertain');
       return;
@@ -65,8 +66,7 @@ export class JobContextProcessor implements LogRecordProcessor {
     }
   }
 
-  #jobOf(record: ReadWriteLogRecord, path: string, entry: JobLogConfig): JobContext | undefined {
-    const runId = jenkinsRunIdFromPath(path);
+  #jobOf(record: ReadWriteLogRecord, path: string, entry: JobLogConfig, runId: string | undefined): JobContext | undefined {
     if (runId !== undefined) return this.#registry.jobByRunId(runId);
     const runner = entry.runner ?? this.#registry.soleRunner();
     if (runner === undefined) return undefined;

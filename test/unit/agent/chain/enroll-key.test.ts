@@ -14,8 +14,8 @@ import type { WriterState } from '../../../../aggregator/index/document-writer.t
 import { createReceiver } from '../../../../aggregator/receiver/server.ts';
 import { scratch } from './capture.ts';
 
-void test('enroll sends the public key of integrity.signing_key (created 0600 when missing), never the private key', async (t) => {
-  const { dir } = await scratch(t);
+/** An enrollment endpoint that issues a token to every request and keeps their bodies. */
+async function enrollEndpoint(t: { after: (fn: () => Promise<void>) => void }): Promise<{ url: string; requests: Record<string, unknown>[] }> {
   const requests: Record<string, unknown>[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -28,7 +28,12 @@ void test('enroll sends the public key of integrity.signing_key (created 0600 wh
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+}
+
+void test('enroll sends the public key of integrity.signing_key (created 0600 when missing), never the private key', async (t) => {
+  const { dir } = await scratch(t);
+  const { url, requests } = await enrollEndpoint(t);
   const configFile = `${dir}/agent.yaml`;
   await writeFile(configFile, JSON.stringify({ agent: { id: 'enrolling-agent', state_dir: `${dir}/state` }, sources: [{ type: 'file', id: 'f', dataset: 'ci', include: [`${dir}/*.log`] }], output: { url }, integrity: { signing_key: 'keys/agent.pem' } }));
 
@@ -86,15 +91,7 @@ void test('enroll refuses a --public-key-file holding the private signing key, j
 
 void test('enroll refuses --ca-file with an http:// URL: the token would travel in clear text and nothing of the TLS be checked', async (t) => {
   const { dir } = await scratch(t);
-  const requests: string[] = [];
-  const server = createServer((req, res) => {
-    requests.push(String(req.url));
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 'issued-token' }));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { url, requests } = await enrollEndpoint(t);
   const configFile = `${dir}/agent.yaml`;
   await writeFile(configFile, JSON.stringify({ agent: { id: 'runner-01', state_dir: `${dir}/state` }, sources: [{ type: 'file', id: 'f', dataset: 'ci', include: [`${dir}/*.log`] }], output: { url: 'https://aggregator.invalid:4318' } }));
   await assert.rejects(enroll({ configFile, url, enrollmentToken: 'cia_enroll_x', caFile: `${dir}/ca.pem` }), { code: 'CIA_ERR_CLI_USAGE', message: /is an http:\/\/ URL, but TLS is configured/ });

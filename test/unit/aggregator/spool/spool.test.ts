@@ -2,28 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { hasErrorCode } from '../../../../core/errors.ts';
 import { parseBatch, Spool } from '../../../../aggregator/spool/spool.ts';
 import type { MappedRecord } from '../../../../aggregator/map/ecs.ts';
+import { spooledRecords, tempDir } from './fixtures.ts';
 
-async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ci-audit-spool-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function records(from: number, n: number): MappedRecord[] {
-  return Array.from({ length: n }, (_, i) => ({
-    dataStream: 'logs-ci_audit.auth-default',
-    id: `a:${from + i}`,
-    document: { '@timestamp': '2026-11-26T09:00:00.000000001Z', message: `line ${from + i}` },
-    issues: [],
-  }));
-}
+const records = (from: number, n: number): MappedRecord[] => spooledRecords(from, n);
 
 void test('batches come back in the order they were appended, also after reopening', async (t) => {
   const dir = await tempDir(t);

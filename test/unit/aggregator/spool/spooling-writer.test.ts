@@ -4,30 +4,18 @@
 // refuses for good. (With a real Elasticsearch: test/integration/storage/spool*.test.ts.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { FailedItem } from '../../../../aggregator/index/bulk-result.ts';
 import type { DocumentWriter, WriteResult, WriterState } from '../../../../aggregator/index/document-writer.ts';
 import type { MappedRecord } from '../../../../aggregator/map/ecs.ts';
+import { spooledRecords, tempDir } from './fixtures.ts';
 import { parseBatch, Spool } from '../../../../aggregator/spool/spool.ts';
 import { itemsByBatch, SpoolingWriter } from '../../../../aggregator/spool/spooling-writer.ts';
 
-async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ci-audit-spooling-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function records(from: number, n: number): MappedRecord[] {
-  return Array.from({ length: n }, (_, i) => ({
-    dataStream: 'logs-ci_audit.auth-default',
-    id: `a:${from + i}`,
-    document: { '@timestamp': '2026-11-26T09:00:00.000000001Z', message: `secret-token-${from + i}` },
-    issues: [],
-  }));
-}
+/** Their message names a secret: the logs must never hold it. */
+const records = (from: number, n: number): MappedRecord[] => spooledRecords(from, n, 'secret-token-');
 
 const ids = (rs: readonly MappedRecord[]): string[] => rs.map((r) => r.id!);
 const range = (from: number, n: number): string[] => ids(records(from, n));
