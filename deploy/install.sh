@@ -40,7 +40,7 @@ options:
   --runner-uid UID          its uid, when the account does not exist here (DESTDIR)
   --runner-dir DIR          GitHub: the runner's folder (default /home/runner/actions-runner);
                             Jenkins: JENKINS_HOME or the agent's root (default /var/lib/jenkins)
-  --ca-file FILE            PEM CA of the aggregator's certificate (copied to /etc/ci-audit/)
+  --ca-file FILE            PEM CA of the aggregator's certificate (copied to /etc/ci-audit/; https:// URL only)
   --enrollment-token-file F file holding an enrollment token (or set CI_AUDIT_ENROLLMENT_TOKEN)
   --http-port PORT          port of the agent's /healthz, /metrics and /status on 127.0.0.1 (8318)
   --agent-user USER         the agent's own system account (default ci-audit)
@@ -498,6 +498,10 @@ preset_defaults() {
 
 install() {
   [ -n "$url" ] || [ -f "$D$CONF/agent.yaml" ] || die "--aggregator-url is required for a first install"
+  # The agent refuses output.tls with an http:// URL (nothing of it would be checked): say so first.
+  if [ -n "$ca_file" ]; then
+    case $url in [Hh][Tt][Tt][Pp]://*) die "--ca-file needs an https:// --aggregator-url (got $url): over http:// no certificate is checked" ;; esac
+  fi
   [ "$system" = 1 ] && [ "$(id -u)" != 0 ] && [ "$dry_run" = 0 ] && die "run as root (or give --destdir to install below a folder)"
   if [ "$action" = upgrade ] && [ ! -f "$D$MANIFEST" ]; then die "nothing to upgrade: $MANIFEST is missing (run install)"; fi
   preset_defaults

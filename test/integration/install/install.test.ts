@@ -294,6 +294,11 @@ void test('install.sh puts the job hooks where the runner reads them (Buildkite)
   // The operator's own post-command hook stays as it is.
   await writeFile(join(hooks, 'post-command'), '#!/bin/sh\necho own hook\n');
   const common = ['--aggregator-url', 'http://127.0.0.1:4318', '--agent-user', agentUser, '--runner-user', runnerUser, '--no-start'];
+  // A CA for an http:// aggregator would never be checked: refused before anything is installed.
+  const refused = await sh('bash', [installer, 'install', '--preset', 'buildkite', ...common, '--ca-file', join(dir, 'ca.pem'), '--destdir', root]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr + refused.stdout, /--ca-file needs an https:\/\/ --aggregator-url/);
+  assert.equal((await readdir(hooks)).includes('pre-command'), false, 'nothing linked');
   const buildkite = await install(root, ['install', '--preset', 'buildkite', ...common]);
   assert.match(buildkite.stdout, /add to \/etc\/buildkite-agent\/hooks\/post-command: .*\/opt\/ci-audit\/hooks\/job-completed/);
   assert.equal((await lstat(join(hooks, 'pre-command'))).isSymbolicLink(), true);
